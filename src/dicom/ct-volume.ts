@@ -1,0 +1,38 @@
+/**
+ * The CT volume as the pipeline sees it: slices sorted along the slice normal, voxels in Hounsfield units, with the
+ * geometry and source references a derived series needs to land exactly on its source.
+ */
+
+/** A dcmjs "naturalized" dataset: DICOM keywords as keys (PixelData removed where the volume holds the voxels). */
+export type NaturalizedDataset = Record<string, unknown>;
+
+export type Vector3 = [number, number, number];
+
+export interface SourceSliceReference {
+  sopClassUID: string;
+  sopInstanceUID: string;
+}
+
+export interface CtVolume {
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  frameOfReferenceUID: string;
+  rows: number;
+  columns: number;
+  /** Number of slices (= hu.length / (rows * columns)). */
+  slices: number;
+  /** HU, slice-major: voxel (slice k, row r, column c) is at k * rows * columns + r * columns + c. */
+  hu: Float32Array;
+  /** PixelSpacing as DICOM orders it: [row spacing (between rows), column spacing (between columns)], mm. */
+  pixelSpacing: [number, number];
+  /** Distance between consecutive slice positions along the normal, mm (checked to be uniform within tolerance). */
+  sliceSpacing: number;
+  /** ImageOrientationPatient, shared by every slice: row direction cosines then column direction cosines. */
+  imageOrientationPatient: [number, number, number, number, number, number];
+  /** ImagePositionPatient of each slice, in volume order (ascending along the normal row x column). */
+  imagePositionPatient: Vector3[];
+  /** Which source instance each slice came from, in volume order. */
+  sourceSlices: SourceSliceReference[];
+  /** Header of each source slice (no PixelData), in volume order: patient, study and per-slice attributes to copy. */
+  sliceHeaders: NaturalizedDataset[];
+}

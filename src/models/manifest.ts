@@ -1,0 +1,70 @@
+/**
+ * A model is an .onnx file plus a manifest (models/<id>.json) that says everything the pipeline needs to run it
+ * without code: tensor names, how many neighbouring slices it sees, how HU maps to the network's range, what its
+ * output means. A researcher's exported generator (CTA-GAN, RegGAN, a denoiser) drops in with a manifest alone.
+ */
+import { z } from "zod";
+
+export const ModelTask = z.enum(["synthesis", "denoise", "detection"]);
+export type ModelTask = z.infer<typeof ModelTask>;
+
+/** What the network's output channel holds, per slice. */
+export const OutputMeaning = z.enum([
+  /** An image in the same normalised range as the input; mapped back to HU with the inverse of `intensity`. */
+  "hu-image",
+  /** Per-pixel lesion probability in [0, 1] (detection models). */
+  "probability-map",
+]);
+export type OutputMeaning = z.infer<typeof OutputMeaning>;
+
+export const ModelManifest = z.object({
+  /** Stable identifier, also the manifest's file name without .json. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' and '-'"),
+  version: z.string().min(1),
+  task: ModelTask,
+  /** Human-readable name shown in the API and in DICOM Contributing Equipment. */
+  name: z.string().min(1),
+  /** The ONNX file, relative to the manifest's folder. */
+  file: z.string().min(1),
+  /** sha256 of the ONNX file, hex; checked when the model is loaded. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  input: z.object({
+    name: z.string().min(1),
+    /** Only NCHW is supported: N slices, C = contextSlices channels, H rows, W columns. */
+    layout: z.literal("NCHW"),
+    /**
+     * Neighbouring slices fed as channels (2.5D): 1 = the slice alone; 3 = previous, current, next.
+     * Odd; slices beyond the volume's ends repeat the edge slice.
+     */
+    contextSlices: z.number().int().positive().refine((n) => n % 2 === 1, "must be odd"),
+    /** Fixed [rows, columns] if the network only accepts one size (e.g. CTA-GAN's 512x512); absent = any size. */
+    size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
+    /** Rows and columns are zero-padded (in network units, after mapping) up to a multiple of this. */
+    spatialMultiple: z.number().int().positive().default(1),
+  }),
+  output: z.object({
+    name: z.string().min(1),
+    meaning: OutputMeaning,
+  }),
+  /**
+   * Linear map between HU and the network's range: HU is clipped to [huMin, huMax] and mapped to
+   * [networkMin, networkMax]; a "hu-image" output is mapped back by the inverse.
+   * CTA-GAN: huMin -1024, huMax 3071, networkMin -1, networkMax 1.
+   */
+  intensity: z.object({
+    huMin: z.number(),
+    huMax: z.number(),
+    networkMin: z.number(),
+    networkMax: z.number(),
+  }).refine((i) => i.huMax > i.huMin && i.networkMax !== i.networkMin, "huMax must exceed huMin and the network range must not be empty"),
+  /** Slices per inference call; the runner lowers it when the device runs out of memory. */
+  batchSize: z.number().int().positive().default(8),
+  /** Detection models: probability above which a voxel belongs to a finding. */
+  threshold: z.number().min(0).max(1).optional(),
+  /** Optional fp16 variant of the same network (file and its sha256), used where the provider benefits. */
+  fp16: z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+  /** The model card, relative to the manifest's folder. */
+  card: z.string().optional(),
+  description: z.string().default(""),
+});
+export type ModelManifest = z.infer<typeof ModelManifest>;
