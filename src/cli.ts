@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+/**
+ * ct-enhance command line:
+ *   ct-enhance serve [--config FILE]                       follow Orthanc and process new series by themselves
+ *   ct-enhance run --series ID|UID [--pipeline NAME] [--force] [--config FILE]
+ *                                                          process one series once, now, and print the outcome
+ *   ct-enhance models [--config FILE]                      list models and pipelines
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config.js";
+import { JobState, type Job } from "./jobs/ledger.js";
+import { logger } from "./log.js";
+import { runJob, type PipelineContext } from "./pipeline/runner.js";
+import { selectSeries } from "./pipeline/select-series.js";
+import { openContext, startService } from "./service.js";
+
+const log = logger("cli");
+const USAGE = `usage:
+  ct-enhance serve [--config FILE]
+  ct-enhance run --series <Orthanc series ID | SeriesInstanceUID> [--pipeline NAME] [--force] [--config FILE]
+  ct-enhance models [--config FILE]`;
+
+const ORTHANC_ID = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
+
+async function resolveSeries(ctx: PipelineContext, series: string): Promise<string> {
+  if (ORTHANC_ID.test(series)) return series;
+  const id = await ctx.orthanc.seriesIdOf(series);
+  if (!id) throw new Error(`Orthanc has no series with SeriesInstanceUID ${series}`);
+  return id;
+}
+
+/** Jobs of this series to run now; with force, jobs are made (rules bypassed) or re-queued as a new run. */
+async function jobsToRun(ctx: PipelineContext, orthancId: string, pipeline: string | undefined, force: boolean): Promise<Job[]> {
+  const only = pipeline ? { pipeline } : undefined;
+  if (pipeline && !ctx.pipelines.some((p) => p.id === pipeline)) {
+    throw new Error(`no pipeline '${pipeline}' (known: ${ctx.pipelines.map((p) => p.id).join(", ")})`);
+  }
+  const outcome = await selectSeries(orthancId, ctx, only);
+  if (!outcome.exists) throw new Error(`Orthanc has no series ${orthancId}`);
+  const series = await ctx.orthanc.series(orthancId);
+  const seriesUid = series?.MainDicomTags.SeriesInstanceUID ?? "";
+  const jobs = ctx.ledger.jobs({ sourceSeriesUid: seriesUid }).filter((j) => !pipeline || j.pipeline === pipeline);
+  if (!force) return jobs.filter((j) => j.state === JobState.Queued || j.state === JobState.RetryWait);
+  const study = series ? await ctx.orthanc.study(series.ParentStudy) : undefined;
+  return ctx.pipelines.filter((p) => !pipeline || p.id === pipeline).map((p) => {
+    const model = ctx.models.get(p.model).manifest;
+    const existing = jobs.find((j) => j.pipeline === p.id && j.modelVersion === model.version);
+    if (existing) return existing.state === JobState.Queued ? existing : ctx.ledger.requeue(existing.id, "run --force from the command line");
+    return ctx.ledger.createJob({
+      sourceOrthancId: orthancId,
+      sourceSeriesUid: seriesUid,
+      studyUid: study?.MainDicomTags.StudyInstanceUID ?? "",
+      pipeline: p.id,
+      modelId: model.id,
+      modelVersion: model.version,
+    }).job;
+  });
+}
+
+async function runOnce(configFile: string | undefined, series: string, pipeline: string | undefined, force: boolean): Promise<number> {
+  const ctx = await openContext(loadConfig(configFile));
+  try {
+    const orthancId = await resolveSeries(ctx, series);
+    const jobs = await jobsToRun(ctx, orthancId, pipeline, force);
+    if (jobs.length === 0) {
+      const decisions = ctx.ledger.decisions({ orthancSeriesId: orthancId }).slice(-ctx.pipelines.length);
+      process.stdout.write(`${JSON.stringify({ series: orthancId, processed: [], decisions }, null, 2)}\n`);
+      return 0;
+    }
+    const finished: Job[] = [];
+    for (const job of jobs) finished.push(await runJob(ctx, job));
+    process.stdout.write(`${JSON.stringify({ series: orthancId, processed: finished }, null, 2)}\n`);
+    return finished.every((j) => j.state === JobState.Done) ? 0 : 1;
+  } finally {
+    await ctx.inference.close();
+    ctx.ledger.close();
+  }
+}
+
+async function listModels(configFile: string | undefined): Promise<number> {
+  const ctx = await openContext(loadConfig(configFile));
+  const models = ctx.models.list().map(({ manifest }) => ({ id: manifest.id, version: manifest.version, task: manifest.task, name: manifest.name }));
+  const pipelines = ctx.pipelines.map((p) => ({ id: p.id, model: p.model, enabled: p.enabled, description: p.description }));
+  process.stdout.write(`${JSON.stringify({ models, pipelines }, null, 2)}\n`);
+  ctx.ledger.close();
+  return 0;
+}
+
+async function serve(configFile: string | undefined): Promise<number> {
+  const service = await startService(loadConfig(configFile));
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      log.info("stopping", { signal });
+      void service.stop().then(resolve);
+    };
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+  });
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string" },
+      series: { type: "string" },
+      pipeline: { type: "string" },
+      force: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case "serve":
+      return serve(values.config);
+    case "run":
+      if (!values.series) throw new ConfigError("run needs --series <Orthanc series ID or SeriesInstanceUID>");
+      return runOnce(values.config, values.series, values.pipeline, values.force);
+    case "models":
+      return listModels(values.config);
+    default:
+      process.stderr.write(`unknown command '${command}'\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`ct-enhance: ${message}\n`);
+    process.exitCode = error instanceof ConfigError ? 2 : 1;
+  },
+);

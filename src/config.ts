@@ -1,0 +1,148 @@
+/**
+ * One typed configuration, read from an optional JSON file and then from CT_ENHANCE_* environment variables (which
+ * win), validated at start. A bad value stops the service with the key's name, the variable that sets it and why.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+
+/** The repository (or installed package) root: models/ and orthanc-config/ live here. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export const Provider = z.enum(["auto", "cuda", "webgpu", "cpu"]);
+export type Provider = z.infer<typeof Provider>;
+
+const Config = z.object({
+  orthanc: z.object({
+    /** Orthanc's REST root. */
+    url: z.string().url().default("http://127.0.0.1:8042"),
+    /** DICOMweb root, relative to orthanc.url. */
+    dicomwebRoot: z.string().regex(/^\//, "must start with '/'").default("/dicom-web"),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** Milliseconds to wait for one REST/DICOMweb answer before the request counts as failed. */
+    timeoutMs: z.number().int().positive().default(120_000),
+  }).prefault({}),
+  /** Folder for the job ledger (SQLite) and previews. */
+  dataDir: z.string().min(1).default(path.join(process.cwd(), ".data")),
+  api: z.object({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(8190),
+    /** Bearer token for the API; empty = none required (only allowed when the API listens on loopback). */
+    token: z.string().default(""),
+  }).prefault({}),
+  modelsDir: z.string().default(path.join(PACKAGE_ROOT, "models")),
+  /** Pipelines and their selection rules (data). */
+  pipelinesFile: z.string().default(path.join(PACKAGE_ROOT, "models", "pipelines.json")),
+  feed: z.object({
+    /** How often the change feed asks Orthanc for new changes when it is caught up, ms. */
+    pollIntervalMs: z.number().int().positive().default(1000),
+    /** Changes fetched per request. */
+    pageSize: z.number().int().min(1).max(1000).default(200),
+    /**
+     * Seconds without a new instance after which a series seen through NewSeries counts as stable when Orthanc does
+     * not say so itself (it forgets unstable series on restart). Match Orthanc's StableAge.
+     */
+    stableAgeSeconds: z.number().int().positive().default(60),
+  }).prefault({}),
+  inference: z.object({
+    provider: Provider.default("auto"),
+    /** Threads for the CPU provider; 0 = onnxruntime's default (all cores). */
+    cpuThreads: z.number().int().min(0).default(0),
+  }).prefault({}),
+  store: z.object({
+    /** Instances per STOW-RS request. */
+    instancesPerRequest: z.number().int().positive().default(32),
+    /** STOW-RS requests in flight at once. */
+    parallelRequests: z.number().int().positive().default(2),
+  }).prefault({}),
+  jobs: z.object({
+    /** Attempts before a retryable failure becomes final. */
+    maxAttempts: z.number().int().positive().default(5),
+    /** First retry delay, seconds; doubles per attempt. */
+    retryDelaySeconds: z.number().positive().default(30),
+  }).prefault({}),
+});
+export type Config = z.infer<typeof Config>;
+
+/** Environment variable -> config key path, and how to parse it. */
+const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" }> = {
+  CT_ENHANCE_ORTHANC_URL: { key: ["orthanc", "url"], kind: "string" },
+  CT_ENHANCE_DICOMWEB_ROOT: { key: ["orthanc", "dicomwebRoot"], kind: "string" },
+  CT_ENHANCE_ORTHANC_USERNAME: { key: ["orthanc", "username"], kind: "string" },
+  CT_ENHANCE_ORTHANC_PASSWORD: { key: ["orthanc", "password"], kind: "string" },
+  CT_ENHANCE_DATA_DIR: { key: ["dataDir"], kind: "string" },
+  CT_ENHANCE_HOST: { key: ["api", "host"], kind: "string" },
+  CT_ENHANCE_PORT: { key: ["api", "port"], kind: "number" },
+  CT_ENHANCE_API_TOKEN: { key: ["api", "token"], kind: "string" },
+  CT_ENHANCE_MODELS_DIR: { key: ["modelsDir"], kind: "string" },
+  CT_ENHANCE_PIPELINES_FILE: { key: ["pipelinesFile"], kind: "string" },
+  CT_ENHANCE_POLL_INTERVAL_MS: { key: ["feed", "pollIntervalMs"], kind: "number" },
+  CT_ENHANCE_STABLE_AGE_SECONDS: { key: ["feed", "stableAgeSeconds"], kind: "number" },
+  CT_ENHANCE_PROVIDER: { key: ["inference", "provider"], kind: "string" },
+  CT_ENHANCE_CPU_THREADS: { key: ["inference", "cpuThreads"], kind: "number" },
+  CT_ENHANCE_RETRY_DELAY_SECONDS: { key: ["jobs", "retryDelaySeconds"], kind: "number" },
+};
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+function setPath(target: Record<string, unknown>, key: string[], value: unknown): void {
+  let node = target;
+  for (const part of key.slice(0, -1)) {
+    const next = node[part];
+    node = (typeof next === "object" && next !== null ? next : (node[part] = {})) as Record<string, unknown>;
+  }
+  node[key[key.length - 1]!] = value;
+}
+
+function environmentNameOf(key: PropertyKey[]): string | undefined {
+  const dotted = key.join(".");
+  return Object.entries(ENVIRONMENT).find(([, spec]) => spec.key.join(".") === dotted)?.[0];
+}
+
+/**
+ * Reads the config file (if given: argument, or CT_ENHANCE_CONFIG) and the environment, and validates both.
+ * Throws ConfigError naming every bad key.
+ */
+export function loadConfig(file?: string, environment: NodeJS.ProcessEnv = process.env): Config {
+  const configFile = file ?? environment.CT_ENHANCE_CONFIG;
+  let raw: Record<string, unknown> = {};
+  if (configFile) {
+    try {
+      raw = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${configFile}: ${(error as Error).message}`);
+    }
+  }
+  for (const [name, spec] of Object.entries(ENVIRONMENT)) {
+    const text = environment[name];
+    if (text === undefined || text === "") continue;
+    const value = spec.kind === "number" ? Number(text) : text;
+    if (spec.kind === "number" && !Number.isFinite(value)) {
+      throw new ConfigError(`config key ${spec.key.join(".")} (from ${name}): '${text}' is not a number`);
+    }
+    setPath(raw, spec.key, value);
+  }
+  const parsed = Config.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const env = environmentNameOf(issue.path);
+      return `config key ${issue.path.join(".") || "(root)"}${env ? ` (env ${env})` : ""}: ${issue.message}`;
+    });
+    throw new ConfigError(problems.join("; "));
+  }
+  const config = parsed.data;
+  if (!config.api.token && !isLoopback(config.api.host)) {
+    throw new ConfigError(
+      `config key api.token (env CT_ENHANCE_API_TOKEN): required when the API listens on ${config.api.host}, which is not loopback`,
+    );
+  }
+  return config;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}

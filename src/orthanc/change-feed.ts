@@ -1,0 +1,99 @@
+/**
+ * Follows Orthanc's /changes with a durable cursor. Series events are written to the ledger together with the new
+ * cursor (one transaction per page), so a restart resumes exactly where it stopped. A stored cursor above Orthanc's
+ * last change means Orthanc's database was reset: the feed starts again from 0 (jobs are keyed by UID, so nothing
+ * already done is done twice).
+ */
+import type { Ledger } from "../jobs/ledger.js";
+import { logger } from "../log.js";
+import type { OrthancClient } from "./rest.js";
+
+const log = logger("change-feed");
+
+export interface ChangeFeedOptions {
+  pollIntervalMs: number;
+  pageSize: number;
+  /** Called after a page with series events was recorded. */
+  onSeriesRecorded?: () => void;
+}
+
+export class ChangeFeed {
+  private running = false;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly orthanc: OrthancClient,
+    private readonly ledger: Ledger,
+    private readonly options: ChangeFeedOptions,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.follow();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Reads every page available now; returns true when caught up. Exposed for tests and the `run` command. */
+  async readAvailable(): Promise<void> {
+    await this.detectDatabaseReset();
+    for (;;) {
+      const page = await this.orthanc.changes(this.ledger.cursor(), this.options.pageSize);
+      const series = page.Changes
+        .filter((c) => c.ResourceType === "Series" && (c.ChangeType === "NewSeries" || c.ChangeType === "StableSeries"))
+        .map((c) => ({ orthancId: c.ID, stable: c.ChangeType === "StableSeries" }));
+      this.ledger.recordChanges(series, page.Last);
+      if (series.length > 0) {
+        log.debug("series events recorded", { count: series.length, cursor: page.Last });
+        this.options.onSeriesRecorded?.();
+      }
+      if (page.Done || page.Changes.length === 0) return;
+    }
+  }
+
+  private async detectDatabaseReset(): Promise<void> {
+    const last = await this.orthanc.lastChange();
+    const cursor = this.ledger.cursor();
+    if (cursor > last) {
+      log.warn("stored cursor is ahead of Orthanc's last change: Orthanc's database was reset; following from 0", {
+        cursor,
+        orthancLast: last,
+      });
+      this.ledger.setCursor(0);
+    }
+  }
+
+  private async follow(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      try {
+        await this.readAvailable();
+        if (failures > 0) log.info("Orthanc reachable again; change feed resumed", { cursor: this.ledger.cursor() });
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        // Log the first failure and then every 30th, so a long Orthanc outage does not flood the log.
+        if (failures === 1 || failures % 30 === 0) {
+          log.warn("cannot read Orthanc's change feed; will keep trying", { error: (error as Error).message, failures });
+        }
+      }
+      await this.sleep(this.options.pollIntervalMs * Math.min(1 + failures, 10));
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The few Orthanc REST calls ct-enhance needs (the change feed, series and instance headers, UID lookup), with
+ * errors that carry the HTTP status and whether trying again can help.
+ */
+import type { Config } from "../config.js";
+import type { DicomwebEndpoint } from "../dicomweb/endpoint.js";
+
+export class OrthancError extends Error {
+  override readonly name = "OrthancError";
+  constructor(
+    message: string,
+    /** HTTP status, or 0 when Orthanc could not be reached at all. */
+    readonly status: number,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export type ChangeType = "NewSeries" | "StableSeries" | "NewInstance" | "NewStudy" | "NewPatient" | string;
+
+export interface OrthancChange {
+  ChangeType: ChangeType;
+  ID: string;
+  Path: string;
+  ResourceType: "Patient" | "Study" | "Series" | "Instance";
+  Seq: number;
+  Date: string;
+}
+
+export interface OrthancChanges {
+  Changes: OrthancChange[];
+  Done: boolean;
+  Last: number;
+}
+
+export interface OrthancSeries {
+  ID: string;
+  Instances: string[];
+  IsStable: boolean;
+  /** Orthanc's local time, e.g. 20261123T232822. */
+  LastUpdate: string;
+  MainDicomTags: Record<string, string | undefined>;
+  ParentStudy: string;
+}
+
+export interface OrthancStudy {
+  ID: string;
+  MainDicomTags: Record<string, string | undefined>;
+  Series: string[];
+}
+
+/** Orthanc's "simplified" tags: keyword -> string, or nested arrays of objects for sequences. */
+export type SimplifiedTags = Record<string, unknown>;
+
+export class OrthancClient {
+  private readonly baseUrl: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly config: Config["orthanc"]) {
+    this.baseUrl = config.url.replace(/\/+$/, "");
+    this.headers = {};
+    if (config.username) {
+      const credentials = Buffer.from(`${config.username}:${config.password ?? ""}`).toString("base64");
+      this.headers.Authorization = `Basic ${credentials}`;
+    }
+  }
+
+  /** Where the DICOMweb plugin answers, with the same credentials. */
+  dicomweb(): DicomwebEndpoint {
+    return { root: `${this.baseUrl}${this.config.dicomwebRoot.replace(/\/+$/, "")}`, headers: { ...this.headers } };
+  }
+
+  async system(): Promise<{ Version: string; Name: string }> {
+    return this.getJson("/system");
+  }
+
+  async changes(since: number, limit: number): Promise<OrthancChanges> {
+    return this.getJson(`/changes?since=${since}&limit=${limit}`);
+  }
+
+  async lastChange(): Promise<number> {
+    return (await this.getJson<OrthancChanges>("/changes?last")).Last;
+  }
+
+  /** The series, or undefined when Orthanc no longer has it. */
+  async series(id: string): Promise<OrthancSeries | undefined> {
+    return this.getJson<OrthancSeries>(`/series/${encodeURIComponent(id)}`, { allowNotFound: true });
+  }
+
+  async study(id: string): Promise<OrthancStudy | undefined> {
+    return this.getJson<OrthancStudy>(`/studies/${encodeURIComponent(id)}`, { allowNotFound: true });
+  }
+
+  async instanceTags(id: string): Promise<SimplifiedTags> {
+    return this.getJson(`/instances/${encodeURIComponent(id)}/simplified-tags`);
+  }
+
+  async allSeries(): Promise<string[]> {
+    return this.getJson("/series");
+  }
+
+  /** Orthanc IDs of the resources with this DICOM UID (any level). */
+  async lookup(uid: string): Promise<{ ID: string; Type: string }[]> {
+    return this.request<{ ID: string; Type: string }[]>("/tools/lookup", { method: "POST", body: uid });
+  }
+
+  /** The Orthanc series ID of a SeriesInstanceUID, or undefined. */
+  async seriesIdOf(seriesInstanceUID: string): Promise<string | undefined> {
+    return (await this.lookup(seriesInstanceUID)).find((hit) => hit.Type === "Series")?.ID;
+  }
+
+  private async getJson<T>(pathAndQuery: string, options: { allowNotFound: true }): Promise<T | undefined>;
+  private async getJson<T>(pathAndQuery: string): Promise<T>;
+  private async getJson<T>(pathAndQuery: string, options?: { allowNotFound: boolean }): Promise<T | undefined> {
+    return this.request<T>(pathAndQuery, { method: "GET" }, options?.allowNotFound ?? false);
+  }
+
+  private async request<T>(pathAndQuery: string, init: RequestInit, allowNotFound = false): Promise<T> {
+    const url = `${this.baseUrl}${pathAndQuery}`;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        ...init,
+        headers: { ...this.headers, ...(init.headers as Record<string, string> | undefined) },
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+      });
+    } catch (error) {
+      throw new OrthancError(
+        `Orthanc at ${this.baseUrl} cannot be reached (${(error as Error).message}); is it running?`,
+        0,
+        true,
+        { cause: error },
+      );
+    }
+    if (response.status === 404 && allowNotFound) return undefined as T;
+    if (!response.ok) {
+      const body = (await response.text()).slice(0, 300);
+      const hint = response.status === 401 ? " (check CT_ENHANCE_ORTHANC_USERNAME/PASSWORD)" : "";
+      throw new OrthancError(
+        `Orthanc answered ${response.status} to ${init.method ?? "GET"} ${pathAndQuery}${hint}: ${body}`,
+        response.status,
+        response.status >= 500 || response.status === 429,
+      );
+    }
+    return (await response.json()) as T;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The way one job travels, top to bottom: fetch the source series over WADO-RS into an HU volume, run the model in
+ * the inference worker, write the derived CT series and store it over STOW-RS. Every step is recorded in the
+ * ledger (stage, progress, provider, outcome); a failure becomes a retry or a final error with its stage and cause.
+ */
+import type { Config } from "../config.js";
+import type { Job, Ledger } from "../jobs/ledger.js";
+import { logger } from "../log.js";
+import type { InferenceService } from "../models/inference.js";
+import type { ModelRegistry } from "../models/registry.js";
+import { OrthancError, type OrthancClient } from "../orthanc/rest.js";
+import { derivedSeriesIdentity, derivedSeriesUid } from "./derived-identity.js";
+import type { PipelineDefinition } from "./pipelines.js";
+import { asStageError, Stage, StageError } from "./stage-error.js";
+import { fetchVolume } from "./stages/fetch-volume.js";
+import { inferVolume } from "./stages/infer.js";
+import { storeDerivedCtSeries } from "./stages/store-derived-ct.js";
+
+const log = logger("runner");
+
+export interface PipelineContext {
+  config: Config;
+  orthanc: OrthancClient;
+  ledger: Ledger;
+  models: ModelRegistry;
+  inference: InferenceService;
+  pipelines: PipelineDefinition[];
+}
+
+/** Runs the job to done, retry-wait or failed. Never throws: the outcome is in the ledger. */
+export async function runJob(ctx: PipelineContext, queued: Job): Promise<Job> {
+  const { ledger } = ctx;
+  ledger.startJob(queued.id);
+  const job = ledger.job(queued.id)!;
+  const started = performance.now();
+  log.info("job started", { job: job.id, pipeline: job.pipeline, series: job.sourceSeriesUid, attempt: job.attempts });
+  try {
+    const outputUid = await runStages(ctx, job);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    ledger.finishJob(job.id, `derived series ${outputUid} stored in ${seconds} s`);
+    log.info("job done", { job: job.id, outputSeries: outputUid, seconds: Number(seconds) });
+  } catch (thrown) {
+    const error = thrown instanceof OrthancError
+      ? new StageError(Stage.Fetch, thrown.message, thrown.retryable, { cause: thrown })
+      : asStageError(Stage.Fetch, thrown, true);
+    const canRetry = error.retryable && job.attempts < ctx.config.jobs.maxAttempts;
+    const delayMs = ctx.config.jobs.retryDelaySeconds * 1000 * 2 ** (job.attempts - 1);
+    const nextRetryAt = canRetry ? new Date(Date.now() + delayMs) : null;
+    ledger.failJob(job.id, { stage: error.stage, message: error.message, retryable: error.retryable }, nextRetryAt);
+    log.warn(canRetry ? "job failed; will retry" : "job failed", {
+      job: job.id,
+      stage: error.stage,
+      error: error.message,
+      attempt: job.attempts,
+      ...(nextRetryAt ? { nextRetryAt: nextRetryAt.toISOString() } : {}),
+    });
+  }
+  return ledger.job(job.id)!;
+}
+
+async function runStages(ctx: PipelineContext, job: Job): Promise<string> {
+  const { ledger, orthanc } = ctx;
+  const ordinal = ctx.pipelines.findIndex((p) => p.id === job.pipeline);
+  const pipeline = ctx.pipelines[ordinal];
+  if (!pipeline) throw new StageError(Stage.Select, `pipeline '${job.pipeline}' is no longer configured`, false);
+  if (!ctx.models.has(job.modelId)) {
+    throw new StageError(Stage.Select, `model '${job.modelId}' is not in the models folder any more`, false);
+  }
+  const model = ctx.models.get(job.modelId);
+  if (model.manifest.version !== job.modelVersion) {
+    throw new StageError(Stage.Select,
+      `model ${job.modelId} is now version ${model.manifest.version}, the job was for ${job.modelVersion}`, false);
+  }
+  if (model.manifest.task === "detection") {
+    throw new StageError(Stage.Write, `pipeline ${pipeline.id}: detection output (SR/SEG) is not supported yet`, false);
+  }
+
+  const outputUid = derivedSeriesUid(job);
+  ledger.recordOutputSeries(job.id, outputUid); // before storing: its own change events must be recognised as ours
+  if (job.slicesTotal > 0 && (await storedInstanceCount(orthanc, outputUid)) === job.slicesTotal) {
+    ledger.addEvent(job.id, "skipped-store", `series ${outputUid} is already complete in Orthanc (earlier attempt)`);
+    return outputUid;
+  }
+
+  ledger.setStage(job.id, Stage.Fetch);
+  const endpoint = orthanc.dicomweb();
+  const volume = await fetchVolume(endpoint, job.studyUid, job.sourceSeriesUid);
+  ledger.setProgress(job.id, 0, volume.slices);
+  ledger.addEvent(job.id, "volume", `${volume.slices} slices ${volume.rows}x${volume.columns}, ` +
+    `spacing ${volume.pixelSpacing.join("x")} x ${volume.sliceSpacing.toFixed(3)} mm`);
+
+  ledger.setStage(job.id, Stage.Infer);
+  let reportedProvider = "";
+  const result = await inferVolume(ctx.inference, model, volume, (done, total, provider) => {
+    if (provider !== reportedProvider) ledger.setProvider(job.id, (reportedProvider = provider));
+    ledger.setProgress(job.id, done, total);
+  });
+  ledger.setProvider(job.id, result.provider);
+  ledger.addEvent(job.id, "inferred", `${volume.slices} slices on ${result.provider} in ` +
+    `${(result.inferenceMs / 1000).toFixed(1)} s (batch ${result.batchSize})`);
+
+  ledger.setStage(job.id, Stage.Store);
+  const sourceSeriesNumber = Number(volume.sliceHeaders[0]?.SeriesNumber);
+  const identity = derivedSeriesIdentity(job, pipeline, ordinal, model.manifest,
+    Number.isFinite(sourceSeriesNumber) ? sourceSeriesNumber : undefined);
+  await storeDerivedCtSeries(endpoint, volume, result.output, identity, ctx.config.store, () => undefined);
+  return outputUid;
+}
+
+async function storedInstanceCount(orthanc: OrthancClient, seriesUid: string): Promise<number> {
+  const id = await orthanc.seriesIdOf(seriesUid);
+  if (!id) return 0;
+  return (await orthanc.series(id))?.Instances.length ?? 0;
+}
+

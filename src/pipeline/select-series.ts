@@ -1,0 +1,84 @@
+/**
+ * Stage select: a stable series meets each pipeline's rules. Every series seen gets a recorded decision per pipeline
+ * (queued, or skipped with the reason); a match becomes a job unless the same (series, pipeline, model version) job
+ * exists. Series that ct-enhance wrote itself are never selected, or the node would loop on its own output.
+ */
+import type { Ledger } from "../jobs/ledger.js";
+import { logger } from "../log.js";
+import type { ModelRegistry } from "../models/registry.js";
+import type { OrthancClient, SimplifiedTags } from "../orthanc/rest.js";
+import { SOFTWARE_NAME } from "../version.js";
+import type { PipelineDefinition } from "./pipelines.js";
+import { evaluateRule } from "./rules.js";
+
+const log = logger("select");
+
+export interface SelectionOutcome {
+  /** Jobs newly created. */
+  queued: number;
+  /** False when Orthanc no longer has the series. */
+  exists: boolean;
+}
+
+/** Why this series is ct-enhance's own output, or undefined. */
+export function ownOutputReason(seriesUid: string, tags: SimplifiedTags, ledger: Ledger): string | undefined {
+  if (ledger.isOutputSeries(seriesUid)) return `written by ${SOFTWARE_NAME} (a job's output series)`;
+  const equipment = tags.ContributingEquipmentSequence;
+  if (Array.isArray(equipment) && equipment.some((item) => (item as SimplifiedTags)?.Manufacturer === SOFTWARE_NAME)) {
+    return `written by ${SOFTWARE_NAME} (Contributing Equipment names it)`;
+  }
+  return undefined;
+}
+
+export async function selectSeries(
+  orthancSeriesId: string,
+  deps: { orthanc: OrthancClient; ledger: Ledger; models: ModelRegistry; pipelines: PipelineDefinition[] },
+  only?: { pipeline: string },
+): Promise<SelectionOutcome> {
+  const { orthanc, ledger, models, pipelines } = deps;
+  const series = await orthanc.series(orthancSeriesId);
+  if (!series) return { queued: 0, exists: false };
+  const seriesUid = series.MainDicomTags.SeriesInstanceUID ?? "";
+  const study = await orthanc.study(series.ParentStudy);
+  const studyUid = study?.MainDicomTags.StudyInstanceUID ?? "";
+  const firstInstance = series.Instances[0];
+  const tags = firstInstance ? await orthanc.instanceTags(firstInstance) : {};
+  const record = (pipeline: string | null, decision: "queued" | "skipped", reason: string): void =>
+    ledger.recordDecision({ orthancSeriesId, seriesUid, pipeline, decision, reason });
+
+  const own = ownOutputReason(seriesUid, tags, ledger);
+  if (own) {
+    record(null, "skipped", own);
+    return { queued: 0, exists: true };
+  }
+  let queued = 0;
+  for (const pipeline of pipelines) {
+    if (only && pipeline.id !== only.pipeline) continue;
+    if (!pipeline.enabled) {
+      record(pipeline.id, "skipped", "pipeline disabled");
+      continue;
+    }
+    const verdict = evaluateRule(pipeline.select, { instances: series.Instances.length, tags });
+    if (!verdict.selected) {
+      record(pipeline.id, "skipped", verdict.reason);
+      continue;
+    }
+    const model = models.get(pipeline.model).manifest;
+    const { job, created } = ledger.createJob({
+      sourceOrthancId: orthancSeriesId,
+      sourceSeriesUid: seriesUid,
+      studyUid,
+      pipeline: pipeline.id,
+      modelId: model.id,
+      modelVersion: model.version,
+    });
+    if (created) {
+      queued += 1;
+      record(pipeline.id, "queued", `matches the rules of pipeline ${pipeline.id}: job ${job.id}`);
+      log.info("series queued", { series: orthancSeriesId, pipeline: pipeline.id, job: job.id });
+    } else {
+      record(pipeline.id, "skipped", `already handled by job ${job.id} (state ${job.state}); re-run it to process again`);
+    }
+  }
+  return { queued, exists: true };
+}

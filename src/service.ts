@@ -1,0 +1,97 @@
+/**
+ * The service (`ct-enhance serve`), wired in one place: change feed -> series watcher (stability, selection) ->
+ * job queue (fetch, infer, write, store) -> ledger, with the API beside it.
+ */
+import type { Server } from "node:http";
+import { createApi, listen } from "./api/server.js";
+import type { Config } from "./config.js";
+import { JobQueue } from "./jobs/job-queue.js";
+import { Ledger } from "./jobs/ledger.js";
+import { logger } from "./log.js";
+import { InferenceService } from "./models/inference.js";
+import { ModelRegistry } from "./models/registry.js";
+import { ChangeFeed } from "./orthanc/change-feed.js";
+import { OrthancClient } from "./orthanc/rest.js";
+import { loadPipelines } from "./pipeline/pipelines.js";
+import type { PipelineContext } from "./pipeline/runner.js";
+import { watchSeriesOnce } from "./pipeline/series-watcher.js";
+import { SOFTWARE_VERSION } from "./version.js";
+
+const log = logger("service");
+
+/** Everything a command needs, opened from the config; pipelines are checked against the models at once. */
+export async function openContext(config: Config): Promise<PipelineContext> {
+  const models = await ModelRegistry.load(config.modelsDir);
+  const pipelines = loadPipelines(config.pipelinesFile);
+  for (const pipeline of pipelines) {
+    if (!models.has(pipeline.model)) {
+      throw new Error(`pipeline ${pipeline.id} names model '${pipeline.model}', which is not in ${config.modelsDir}`);
+    }
+  }
+  return {
+    config,
+    orthanc: new OrthancClient(config.orthanc),
+    ledger: new Ledger(config.dataDir),
+    models,
+    inference: new InferenceService(config.inference.provider, config.inference.cpuThreads),
+    pipelines,
+  };
+}
+
+export interface RunningService {
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startService(config: Config): Promise<RunningService> {
+  const ctx = await openContext(config);
+  const { ledger, orthanc, models, pipelines } = ctx;
+  for (const pipeline of pipelines.filter((p) => p.enabled)) {
+    const warm = await ctx.inference.warmup(models.get(pipeline.model));
+    log.info("model ready", { model: pipeline.model, provider: warm.provider, warmupMs: Math.round(warm.warmupMs) });
+  }
+  const queue = new JobQueue(ctx);
+  let watching = false;
+  const watch = async (): Promise<void> => {
+    if (watching) return;
+    watching = true;
+    try {
+      const queued = await watchSeriesOnce({ orthanc, ledger, models, pipelines, stableAgeSeconds: config.feed.stableAgeSeconds });
+      if (queued > 0) queue.notify();
+    } catch (error) {
+      log.warn("series watcher pass failed; will try again", { error: (error as Error).message });
+    } finally {
+      watching = false;
+    }
+  };
+  const feed = new ChangeFeed(orthanc, ledger, {
+    pollIntervalMs: config.feed.pollIntervalMs,
+    pageSize: config.feed.pageSize,
+    onSeriesRecorded: () => void watch(),
+  });
+  const watcherTimer = setInterval(() => void watch(), config.feed.pollIntervalMs);
+
+  const server: Server = await listen(createApi({ config, ledger, orthanc }), config.api.host, config.api.port);
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.api.port;
+  feed.start();
+  queue.start();
+  log.info("ct-enhance serving", {
+    version: SOFTWARE_VERSION,
+    api: `http://${config.api.host}:${port}`,
+    orthanc: config.orthanc.url,
+    pipelines: pipelines.filter((p) => p.enabled).map((p) => p.id),
+  });
+
+  return {
+    port,
+    async stop() {
+      clearInterval(watcherTimer);
+      await feed.stop();
+      await queue.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await ctx.inference.close();
+      ledger.close();
+    },
+  };
+}
