@@ -1,0 +1,16 @@
+/**
+ * TID 4019 Algorithm Identification: name, version and (as the one parameter) the model that ran, as HAS CONCEPT
+ * MOD items of the measurement group that the algorithm produced.
+ */
+import { type AlgorithmIdentity, validateAlgorithmIdentity } from "../finding.js";
+import { ALGORITHM_NAME, ALGORITHM_PARAMETERS, ALGORITHM_VERSION } from "./codes.js";
+import { type ContentItem, textItem } from "./content-items.js";
+
+export function algorithmIdentification(algorithm: AlgorithmIdentity): ContentItem[] {
+  validateAlgorithmIdentity(algorithm);
+  return [
+    textItem("HAS CONCEPT MOD", ALGORITHM_NAME, algorithm.name),
+    textItem("HAS CONCEPT MOD", ALGORITHM_VERSION, algorithm.version),
+    textItem("HAS CONCEPT MOD", ALGORITHM_PARAMETERS, `model ${algorithm.modelId} ${algorithm.modelVersion}`),
+  ];
+}

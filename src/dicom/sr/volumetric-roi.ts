@@ -1,0 +1,70 @@
+/**
+ * TID 1411 Volumetric ROI Measurements and Qualitative Evaluations, one group per finding: who it is (tracking
+ * identifier and UID), what and where (Finding, Finding Site), which algorithm (TID 4019), the region as a reference
+ * to its segment in the SEG instance (Referenced Segment + Source Series for Segmentation), and TID 1419 ROI
+ * Measurements: Long Axis (mm), Volume (mm3) and the model's confidence as Certainty of Finding (%).
+ */
+import type { AlgorithmIdentity, Finding } from "../finding.js";
+import { algorithmIdentification } from "./algorithm-identification.js";
+import {
+  CERTAINTY_OF_FINDING,
+  FINDING,
+  FINDING_SITE,
+  LONG_AXIS,
+  MEASUREMENT_GROUP,
+  REFERENCED_SEGMENT,
+  SOURCE_SERIES_FOR_SEGMENTATION,
+  TEMPLATE,
+  TRACKING_IDENTIFIER,
+  TRACKING_UNIQUE_IDENTIFIER,
+  UCUM_CUBIC_MILLIMETER,
+  UCUM_MILLIMETER,
+  UCUM_PERCENT,
+  VOLUME,
+} from "./codes.js";
+import { codeItem, containerItem, type ContentItem, imageItem, numItem, textItem, uidrefItem } from "./content-items.js";
+
+export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
+
+export interface SegmentRef {
+  /** SOPInstanceUID of the SEG instance holding the finding's mask. */
+  sopInstanceUID: string;
+  /** Segment Number (0062,0004) of the finding's segment in that instance. */
+  segmentNumber: number;
+  /** The series the segmentation was made from (the CT series). */
+  sourceSeriesInstanceUID: string;
+}
+
+/** The tracking items every group of one finding starts with; OHIF merges groups that share the UID. */
+export function trackingItems(finding: Pick<Finding, "trackingId" | "trackingUid">): ContentItem[] {
+  return [
+    textItem("HAS OBS CONTEXT", TRACKING_IDENTIFIER, finding.trackingId),
+    uidrefItem("HAS OBS CONTEXT", TRACKING_UNIQUE_IDENTIFIER, finding.trackingUid),
+  ];
+}
+
+export function volumetricRoiGroup(finding: Finding, algorithm: AlgorithmIdentity, segment: SegmentRef): ContentItem {
+  if (!Number.isInteger(segment.segmentNumber) || segment.segmentNumber < 1) {
+    throw new RangeError(`segment.segmentNumber: ${segment.segmentNumber} is not a segment number (1..n)`);
+  }
+  return containerItem(
+    "CONTAINS",
+    MEASUREMENT_GROUP,
+    [
+      ...trackingItems(finding),
+      codeItem("CONTAINS", FINDING, finding.findingCode),
+      ...algorithmIdentification(algorithm),
+      codeItem("HAS CONCEPT MOD", FINDING_SITE, finding.findingSiteCode),
+      imageItem("CONTAINS", REFERENCED_SEGMENT, {
+        sopClassUID: SEGMENTATION_STORAGE,
+        sopInstanceUID: segment.sopInstanceUID,
+        segmentNumber: segment.segmentNumber,
+      }),
+      uidrefItem("CONTAINS", SOURCE_SERIES_FOR_SEGMENTATION, segment.sourceSeriesInstanceUID),
+      numItem("CONTAINS", LONG_AXIS, finding.longestDiameterMm, UCUM_MILLIMETER),
+      numItem("CONTAINS", VOLUME, finding.volumeMm3, UCUM_CUBIC_MILLIMETER),
+      numItem("CONTAINS", CERTAINTY_OF_FINDING, finding.probability * 100, UCUM_PERCENT),
+    ],
+    TEMPLATE.volumetricRoi,
+  );
+}
