@@ -1,0 +1,40 @@
+/**
+ * The real CT series beside every checkout, in ../shared/data/ct (never copied into the repository).
+ * In CI their absence fails the run; elsewhere tests that need them are skipped with a message saying why.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const ctDataRoot = path.resolve(repoRoot, "../shared/data/ct");
+
+export type CtSeriesName = "lidc-idri-0002-ncct" | "lidc-idri-0001-cect" | "ricord-ncct-jpegls";
+
+/** True when the data folder (and every named series) is there; false with a printed reason; throws in CI. */
+export function requireCtData(...series: CtSeriesName[]): boolean {
+  const missing = [ctDataRoot, ...series.map(ctSeriesFolder)].filter((folder) => !existsSync(folder));
+  if (missing.length === 0) return true;
+  const message = `missing real CT data: ${missing.join(", ")} (see ../shared/data/README.md)`;
+  if (process.env.CI) throw new Error(`${message}; CI must have it`);
+  console.warn(`skipping: ${message}`);
+  return false;
+}
+
+export function ctSeriesFolder(series: CtSeriesName): string {
+  return path.join(ctDataRoot, series);
+}
+
+/** The series' Part-10 files (*.dcm), sorted by file name. */
+export function ctSeriesFiles(series: CtSeriesName): string[] {
+  const folder = ctSeriesFolder(series);
+  return readdirSync(folder)
+    .filter((name) => name.toLowerCase().endsWith(".dcm"))
+    .sort()
+    .map((name) => path.join(folder, name));
+}
+
+/** The series' instances as bytes, in file-name order. */
+export function readCtSeries(series: CtSeriesName): Uint8Array[] {
+  return ctSeriesFiles(series).map((file) => new Uint8Array(readFileSync(file)));
+}
