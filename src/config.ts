@@ -55,7 +55,7 @@ const Config = z.object({
     /** Instances per STOW-RS request. */
     instancesPerRequest: z.number().int().positive().default(32),
     /** STOW-RS requests in flight at once. */
-    parallelRequests: z.number().int().positive().default(2),
+    parallelRequests: z.number().int().positive().default(4),
   }).prefault({}),
   jobs: z.object({
     /** Attempts before a retryable failure becomes final. */

@@ -8,6 +8,7 @@ import { Worker } from "node:worker_threads";
 import type { Provider } from "../config.js";
 import { logger } from "../log.js";
 import type { ExecutionProvider, WorkerReply, WorkerRequest } from "./inference-protocol.js";
+import { providerOrder } from "./providers.js";
 import type { RegisteredModel } from "./registry.js";
 
 const log = logger("inference");
@@ -28,10 +29,6 @@ export class InferenceError extends Error {
   }
 }
 
-export function providerOrder(provider: Provider): ExecutionProvider[] {
-  return provider === "auto" ? ["cuda", "webgpu", "cpu"] : [provider];
-}
-
 /** The compiled worker: next to this file when running from dist/, in dist/ when running from src/ (tests). */
 function workerFile(): URL {
   const here = new URL("./inference-worker.js", import.meta.url);
@@ -49,6 +46,7 @@ interface Pending {
 
 export class InferenceService {
   private worker: Worker | undefined;
+  private closing = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   /** Serialises requests: one model run at a time on the one accelerator. */
@@ -72,9 +70,8 @@ export class InferenceService {
     worker.on("error", (error) => this.failAll(`inference worker crashed: ${error.message}`));
     worker.on("exit", (code) => {
       this.worker = undefined;
-      if (code !== 0) this.failAll(`inference worker exited with code ${code}`);
+      if (code !== 0 && !this.closing) this.failAll(`inference worker exited with code ${code}`);
     });
-    worker.unref();
     this.worker = worker;
     return worker;
   }
@@ -149,6 +146,7 @@ export class InferenceService {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.worker?.terminate();
     this.worker = undefined;
   }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The main job on an embedded default, from a fresh Debian/Ubuntu machine:
+#   Orthanc (OS packages, started from orthanc-config/ on loopback) + ct-enhance serving, a real CT series sent in,
+#   and the derived series it produces by itself. Both keep running so you can look; `scripts/demo.sh stop` ends them.
+# The series: ../shared/data/ct/lidc-idri-0002-ncct when present, else the real head CT that Debian's
+# invesalius-examples ships, converted to a DICOM series.
+# Ports (override with the variables): Orthanc HTTP 8042, DICOM 4242, ct-enhance API 8190.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+state="$root/.demo"
+ORTHANC_HTTP_PORT=${ORTHANC_HTTP_PORT:-8042}
+ORTHANC_DICOM_PORT=${ORTHANC_DICOM_PORT:-4242}
+CT_ENHANCE_PORT=${CT_ENHANCE_PORT:-8190}
+orthanc_url="http://127.0.0.1:$ORTHANC_HTTP_PORT"
+api_url="http://127.0.0.1:$CT_ENHANCE_PORT"
+
+stop() {
+  for name in ct-enhance orthanc; do
+    if [ -f "$state/$name.pid" ]; then kill "$(cat "$state/$name.pid")" 2>/dev/null || true; rm -f "$state/$name.pid"; fi
+  done
+}
+if [ "${1:-}" = "stop" ]; then stop; echo "demo stopped (state kept in $state)"; exit 0; fi
+
+series_dir="$root/../shared/data/ct/lidc-idri-0002-ncct"
+if [ -d "$series_dir" ]; then bash scripts/install-system-deps.sh; else bash scripts/install-system-deps.sh --with-demo-data; fi
+command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run build --silent
+
+stop
+mkdir -p "$state/orthanc-db"
+[ -f "$state/credentials" ] || echo "demo:$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$state/credentials"
+creds=$(cat "$state/credentials")
+token_file="$state/api-token"
+[ -f "$token_file" ] || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$token_file"
+token=$(cat "$token_file")
+
+ORTHANC_HTTP_PORT=$ORTHANC_HTTP_PORT ORTHANC_DICOM_PORT=$ORTHANC_DICOM_PORT ORTHANC_STORAGE_DIR="$state/orthanc-db" \
+ORTHANC_USERNAME=${creds%%:*} ORTHANC_PASSWORD=${creds#*:} ORTHANC_STABLE_AGE=5 ORTHANC_REMOTE_ACCESS=false \
+ORTHANC_PYTHON_SCRIPT="$root/orthanc-config/ct-enhance-explorer.py" CT_ENHANCE_API_URL="$api_url" CT_ENHANCE_API_TOKEN="$token" \
+  setsid Orthanc "$root/orthanc-config/orthanc.json" > "$state/orthanc.log" 2>&1 < /dev/null &
+echo $! > "$state/orthanc.pid"
+for _ in $(seq 1 60); do curl -sf -u "$creds" "$orthanc_url/system" >/dev/null && break; sleep 0.5; done
+curl -sf -u "$creds" "$orthanc_url/system" >/dev/null || { echo "Orthanc did not start; see $state/orthanc.log" >&2; exit 1; }
+
+CT_ENHANCE_ORTHANC_URL=$orthanc_url CT_ENHANCE_ORTHANC_USERNAME=${creds%%:*} CT_ENHANCE_ORTHANC_PASSWORD=${creds#*:} \
+CT_ENHANCE_DATA_DIR="$state/ct-enhance" CT_ENHANCE_PORT=$CT_ENHANCE_PORT CT_ENHANCE_API_TOKEN="$token" \
+CT_ENHANCE_STABLE_AGE_SECONDS=5 \
+  setsid node dist/cli.js serve > "$state/ct-enhance.log" 2>&1 < /dev/null &
+echo $! > "$state/ct-enhance.pid"
+for _ in $(seq 1 120); do curl -sf "$api_url/health" >/dev/null && break; sleep 0.5; done
+curl -sf "$api_url/health" >/dev/null || { echo "ct-enhance did not start; see $state/ct-enhance.log" >&2; exit 1; }
+
+if [ ! -d "$series_dir" ]; then
+  series_dir="$state/invesalius-head-ct"
+  [ -d "$series_dir" ] || node dist/tools/invesalius-series.js --out "$series_dir"
+fi
+echo "sending $(ls "$series_dir"/*.dcm | wc -l) instances of $(basename "$series_dir") to Orthanc..."
+source_series=$(ls "$series_dir"/*.dcm | xargs -P 4 -I{} curl -sf -u "$creds" -X POST --data-binary @{} "$orthanc_url/instances" \
+  | sed -n 's/.*"ParentSeries" *: *"\([^"]*\)".*/\1/p' | sort -u | head -1)
+source_uid=$(curl -sf -u "$creds" "$orthanc_url/series/$source_series" | sed -n 's/.*"SeriesInstanceUID" *: *"\([^"]*\)".*/\1/p')
+echo "source series: $orthanc_url/app/explorer.html#series?uuid=$source_series"
+echo "waiting for ct-enhance to process it by itself (stable after 5 s, then fetch, model, store)..."
+for _ in $(seq 1 900); do
+  jobs=$(curl -sf -H "Authorization: Bearer $token" "$api_url/jobs?series=$source_uid" || true)
+  case "$jobs" in *'"state":"done"'*|*'"state":"failed"'*) break ;; esac
+  sleep 1
+done
+echo "$jobs" | node -e '
+  const jobs = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  for (const j of jobs) console.log(`job ${j.id} ${j.pipeline}: ${j.state} on ${j.provider ?? "?"}` +
+    (j.outputSeriesUid ? `, derived series ${j.outputSeriesUid}` : "") + (j.errorMessage ? `, error: ${j.errorMessage}` : ""));
+  process.exitCode = jobs.length > 0 && jobs.every((j) => j.state === "done") ? 0 : 1;'
+for uid in $(echo "$jobs" | sed -n 's/.*"outputSeriesUid":"\([^"]*\)".*/\1/p'); do
+  id=$(curl -sf -u "$creds" -X POST --data "$uid" "$orthanc_url/tools/lookup" | sed -n 's/.*"ID" *: *"\([^"]*\)".*/\1/p' | head -1)
+  echo "derived series:  $orthanc_url/app/explorer.html#series?uuid=$id"
+done
+echo "Orthanc login: $creds (in $state/credentials); API: $api_url (token in $token_file)"
+echo "logs: $state/orthanc.log, $state/ct-enhance.log; stop with: bash scripts/demo.sh stop"

@@ -1,0 +1,111 @@
+/**
+ * ct-enhance as a user runs it: the built CLI (`node dist/cli.js serve`) in its own process, configured through the
+ * environment, pointed at a test Orthanc. Tests only watch it through Orthanc and its API.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { freePort, REPO_ROOT, type TestOrthanc } from "./orthanc.js";
+
+export interface TestService {
+  apiUrl: string;
+  dataDir: string;
+  token: string;
+  api<T = unknown>(pathAndQuery: string, init?: RequestInit): Promise<T>;
+  /** Everything it logged so far. */
+  log(): string;
+  /** SIGTERM and wait (graceful), or SIGKILL (a crash). */
+  stop(how?: "graceful" | "kill"): Promise<void>;
+  start(): Promise<void>;
+  remove(): void;
+}
+
+export async function startService(orthanc: TestOrthanc, extraEnv: Record<string, string> = {}): Promise<TestService> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-data-"));
+  const port = await freePort();
+  const token = `token-${Math.random().toString(36).slice(2)}`;
+  const apiUrl = `http://127.0.0.1:${port}`;
+  const env = {
+    ...process.env,
+    CT_ENHANCE_ORTHANC_URL: orthanc.url,
+    CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
+    CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
+    CT_ENHANCE_DATA_DIR: dataDir,
+    CT_ENHANCE_PORT: String(port),
+    CT_ENHANCE_API_TOKEN: token,
+    CT_ENHANCE_POLL_INTERVAL_MS: "250",
+    CT_ENHANCE_STABLE_AGE_SECONDS: "3",
+    CT_ENHANCE_RETRY_DELAY_SECONDS: "2",
+    CT_ENHANCE_PROVIDER: "cpu",
+    ...extraEnv,
+  };
+  let child: ChildProcess | undefined;
+  let output = "";
+
+  const api = async <T>(pathAndQuery: string, init: RequestInit = {}): Promise<T> => {
+    const response = await fetch(`${apiUrl}${pathAndQuery}`, {
+      ...init,
+      headers: { Authorization: `Bearer ${token}`, ...(init.headers as Record<string, string> | undefined) },
+    });
+    if (!response.ok) throw new Error(`ct-enhance ${response.status} for ${pathAndQuery}: ${await response.text()}`);
+    return (await response.json()) as T;
+  };
+
+  const start = async (): Promise<void> => {
+    child = spawn(process.execPath, [path.join(REPO_ROOT, "dist", "cli.js"), "serve"], { env, cwd: dataDir });
+    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`ct-enhance exited at start:\n${output.slice(-3000)}`);
+      try {
+        const response = await fetch(`${apiUrl}/health`);
+        if (response.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`ct-enhance did not answer /health within 60 s:\n${output.slice(-3000)}`);
+  };
+
+  await start();
+  return {
+    apiUrl,
+    dataDir,
+    token,
+    api,
+    log: () => output,
+    start,
+    async stop(how = "graceful") {
+      const running = child;
+      if (!running || running.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        running.once("exit", () => resolve());
+        running.kill(how === "kill" ? "SIGKILL" : "SIGTERM");
+        setTimeout(() => running.kill("SIGKILL"), 60_000).unref();
+      });
+    },
+    remove() {
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs` with `what`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, service?: TestService): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const tail = service ? `\nservice log tail:\n${service.log().slice(-4000)}` : "";
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ""}${tail}`);
+}

@@ -1,0 +1,156 @@
+/**
+ * The spine, end to end, against a real Orthanc: series arrive, and with only the running service acting, the NCCT
+ * series come back as derived CT series in the same study, the contrast series is skipped with its reason, and a
+ * restart writes nothing twice.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ctSeriesFolder, requireCtData } from "../helpers/ct-data.js";
+import { startService, waitFor, type TestService } from "../helpers/ct-service.js";
+import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
+import { requireOrthanc } from "../helpers/system-tools.js";
+
+const run = promisify(execFile);
+const ready = requireCtData("lidc-idri-0002-ncct", "lidc-idri-0001-cect", "ricord-ncct-jpegls") && requireOrthanc();
+
+interface Job {
+  id: number;
+  state: string;
+  sourceSeriesUid: string;
+  outputSeriesUid: string | null;
+  errorMessage: string | null;
+  provider: string | null;
+}
+interface OrthancSeries {
+  ID: string;
+  Instances: string[];
+  MainDicomTags: Record<string, string>;
+  ParentStudy: string;
+}
+
+describe.runIf(ready)("a new series comes back as a derived series, by itself (real Orthanc)", () => {
+  let orthanc: TestOrthanc;
+  let service: TestService;
+  let ncctSeries: OrthancSeries;
+
+  const seriesOf = (id: string) => orthanc.rest<OrthancSeries>(`/series/${id}`);
+  const tagsOf = (instance: string) => orthanc.rest<Record<string, unknown>>(`/instances/${instance}/simplified-tags`);
+  const studySeries = async (studyId: string) => {
+    const study = await orthanc.rest<{ Series: string[] }>(`/studies/${studyId}`);
+    return Promise.all(study.Series.map(seriesOf));
+  };
+  const doneJob = (seriesUid: string) =>
+    waitFor(`a finished job for series ${seriesUid}`, async () => {
+      const jobs = await service.api<Job[]>(`/jobs?series=${encodeURIComponent(seriesUid)}`);
+      const job = jobs[0];
+      if (job?.state === "failed") throw new Error(`job failed: ${job.errorMessage}`);
+      return job?.state === "done" ? job : undefined;
+    }, 600_000, service);
+
+  beforeAll(async () => {
+    orthanc = await startOrthanc({ stableAgeSeconds: 2 });
+    service = await startService(orthanc);
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    service?.remove();
+    await orthanc?.stop();
+  });
+
+  it("derives a 261-instance series in the same study and frame of reference from the NCCT series", async () => {
+    const [ncctId] = await orthanc.uploadFolder(ctSeriesFolder("lidc-idri-0002-ncct"));
+    await orthanc.uploadFolder(ctSeriesFolder("lidc-idri-0001-cect"));
+    ncctSeries = await seriesOf(ncctId!);
+    const job = await doneJob(ncctSeries.MainDicomTags.SeriesInstanceUID!);
+    expect(job.provider).toBe("cpu");
+
+    const inStudy = await studySeries(ncctSeries.ParentStudy);
+    const derived = inStudy.filter((s) => s.ID !== ncctSeries.ID);
+    expect(derived).toHaveLength(1);
+    expect(derived[0]!.MainDicomTags.SeriesInstanceUID).toBe(job.outputSeriesUid);
+    expect(derived[0]!.Instances).toHaveLength(261);
+
+    const sourceTags = await Promise.all(ncctSeries.Instances.map(tagsOf));
+    const derivedTags = await Promise.all(derived[0]!.Instances.map(tagsOf));
+    const frames = new Set(derivedTags.map((t) => t.FrameOfReferenceUID));
+    expect([...frames]).toEqual([sourceTags[0]!.FrameOfReferenceUID]);
+    const positions = (tags: Record<string, unknown>[]) => tags.map((t) => String(t.ImagePositionPatient)
+      .split("\\").map((v) => Number(v).toFixed(3)).join("\\")).sort();
+    expect(positions(derivedTags)).toEqual(positions(sourceTags));
+    for (const tags of derivedTags) {
+      expect(String(tags.ImageType)).toMatch(/^DERIVED\\SECONDARY/);
+      expect(String(tags.SeriesDescription)).toMatch(/AI-generated/i);
+    }
+  }, 900_000);
+
+  it("writes instances that dciodvfy passes with zero errors, every one", async () => {
+    const derived = (await studySeries(ncctSeries.ParentStudy)).find((s) => s.ID !== ncctSeries.ID)!;
+    const folder = mkdtempSync(path.join(tmpdir(), "ct-enhance-dciodvfy-"));
+    try {
+      const failures: string[] = [];
+      let next = 0;
+      const verifier = async (): Promise<void> => {
+        while (next < derived.Instances.length) {
+          const instance = derived.Instances[next++]!;
+          const response = await fetch(`${orthanc.url}/instances/${instance}/file`, {
+            headers: { Authorization: `Basic ${Buffer.from(`${orthanc.username}:${orthanc.password}`).toString("base64")}` },
+          });
+          const file = path.join(folder, `${instance}.dcm`);
+          writeFileSync(file, Buffer.from(await response.arrayBuffer()));
+          const result = await run("dciodvfy", [file]).catch((e: { stdout: string; stderr: string }) => e);
+          const errors = `${result.stdout}${result.stderr}`.split("\n").filter((line) => /^Error/.test(line));
+          if (errors.length > 0) failures.push(`${instance}: ${errors.join(" | ")}`);
+        }
+      };
+      await Promise.all([verifier(), verifier()]);
+      expect(failures).toEqual([]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it("skips the contrast series and records why", async () => {
+    const series = await orthanc.rest<string[]>("/series");
+    const cect = (await Promise.all(series.map(seriesOf))).find((s) => s.MainDicomTags.ContrastBolusAgent === "IV")!;
+    const decisions = await waitFor("a decision for the contrast series", async () => {
+      const found = await service.api<{ decision: string; reason: string }[]>(`/decisions?series=${cect.ID}`);
+      return found.length > 0 ? found : undefined;
+    }, 60_000, service);
+    expect(decisions.every((d) => d.decision === "skipped")).toBe(true);
+    expect(decisions[0]!.reason).toMatch(/ContrastBolusAgent is 'IV'/);
+    const jobs = await service.api<Job[]>(`/jobs?series=${encodeURIComponent(cect.MainDicomTags.SeriesInstanceUID!)}`);
+    expect(jobs).toEqual([]);
+  }, 120_000);
+
+  it("writes no second derived series after a restart", async () => {
+    await service.stop();
+    await service.start();
+    await waitFor("the restarted feed to catch up", async () => {
+      const feed = await service.api<{ caughtUp: boolean }>("/feed");
+      return feed.caughtUp ? true : undefined;
+    }, 60_000, service);
+    await new Promise((r) => setTimeout(r, 5_000)); // a few watcher passes
+    const inStudy = await studySeries(ncctSeries.ParentStudy);
+    expect(inStudy).toHaveLength(2);
+    const jobs = await service.api<Job[]>("/jobs");
+    expect(jobs.filter((j) => j.sourceSeriesUid === ncctSeries.MainDicomTags.SeriesInstanceUID)).toHaveLength(1);
+  }, 180_000);
+
+  it("processes the JPEG-Lossless series too (Orthanc transcodes over WADO-RS)", async () => {
+    const [id] = await orthanc.uploadFolder(ctSeriesFolder("ricord-ncct-jpegls"));
+    const source = await seriesOf(id!);
+    const job = await doneJob(source.MainDicomTags.SeriesInstanceUID!);
+    const derivedId = (await orthanc.rest<{ ID: string; Type: string }[]>("/tools/lookup", {
+      method: "POST",
+      body: job.outputSeriesUid!,
+    })).find((hit) => hit.Type === "Series")!.ID;
+    const derived = await seriesOf(derivedId);
+    expect(derived.Instances).toHaveLength(255);
+    expect(derived.ParentStudy).toBe(source.ParentStudy);
+  }, 900_000);
+});
