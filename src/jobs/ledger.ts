@@ -101,7 +101,21 @@ CREATE TABLE IF NOT EXISTS job_events (
   kind TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job_id);
 CREATE TABLE IF NOT EXISTS output_series (series_uid TEXT PRIMARY KEY, job_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS stage_timings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER NOT NULL, stage TEXT NOT NULL, provider TEXT,
+  seconds REAL NOT NULL, at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS stage_timings_stage ON stage_timings (stage);
 `;
+
+/** Seconds a stage took, summed up for /metrics (a Prometheus histogram). */
+export interface StageTimingStats {
+  stage: string;
+  provider: string | null;
+  count: number;
+  sumSeconds: number;
+  /** Cumulative counts per upper bound (seconds), in the order of the bounds asked for. */
+  buckets: number[];
+}
 
 type Row = Record<string, unknown>;
 
@@ -135,6 +149,8 @@ const now = (): string => new Date().toISOString();
 
 export class Ledger {
   private readonly db: Database.Database;
+  /** The stage each running job is in and since when (ms), to record how long it took when it ends. */
+  private readonly openStages = new Map<number, { stage: string; since: number }>();
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true });
@@ -277,8 +293,20 @@ export class Ledger {
   }
 
   setStage(id: number, stage: string): void {
+    this.closeStage(id);
+    this.openStages.set(id, { stage, since: performance.now() });
     this.db.prepare("UPDATE jobs SET stage = ?, updated_at = ? WHERE id = ?").run(stage, now(), id);
     this.addEvent(id, "stage", stage);
+  }
+
+  /** Records how long the job's current stage took (with the provider, for infer). */
+  private closeStage(id: number): void {
+    const open = this.openStages.get(id);
+    if (!open) return;
+    this.openStages.delete(id);
+    const provider = (this.db.prepare("SELECT provider FROM jobs WHERE id = ?").get(id) as Row | undefined)?.provider;
+    this.db.prepare("INSERT INTO stage_timings (job_id, stage, provider, seconds, at) VALUES (?, ?, ?, ?, ?)")
+      .run(id, open.stage, (provider as string | null | undefined) ?? null, (performance.now() - open.since) / 1000, now());
   }
 
   setProgress(id: number, slicesDone: number, slicesTotal: number): void {
@@ -291,10 +319,12 @@ export class Ledger {
   }
 
   /** Remembers an output series before it is stored, so its own NewSeries event is recognised as ours. */
-  recordOutputSeries(id: number, seriesUid: string): void {
+  recordOutputSeries(id: number, seriesUid: string, options: { primary: boolean } = { primary: true }): void {
     this.db.transaction(() => {
       this.db.prepare("INSERT OR IGNORE INTO output_series (series_uid, job_id) VALUES (?, ?)").run(seriesUid, id);
-      this.db.prepare("UPDATE jobs SET output_series_uid = ?, updated_at = ? WHERE id = ?").run(seriesUid, now(), id);
+      if (options.primary) {
+        this.db.prepare("UPDATE jobs SET output_series_uid = ?, updated_at = ? WHERE id = ?").run(seriesUid, now(), id);
+      }
     })();
   }
 
@@ -303,12 +333,14 @@ export class Ledger {
   }
 
   finishJob(id: number, message: string): void {
+    this.closeStage(id);
     this.db.prepare("UPDATE jobs SET state = ?, stage = NULL, next_retry_at = NULL, updated_at = ? WHERE id = ?")
       .run(JobState.Done, now(), id);
     this.addEvent(id, "done", message);
   }
 
   failJob(id: number, error: { stage: string; message: string; retryable: boolean }, nextRetryAt: Date | null): void {
+    this.closeStage(id);
     const state = nextRetryAt ? JobState.RetryWait : JobState.Failed;
     this.db.prepare(`UPDATE jobs SET state = ?, error_stage = ?, error_message = ?, error_retryable = ?,
       next_retry_at = ?, updated_at = ? WHERE id = ?`)
@@ -323,5 +355,95 @@ export class Ledger {
 
   events(id: number): JobEvent[] {
     return this.db.prepare("SELECT at, kind, message FROM job_events WHERE job_id = ? ORDER BY id").all(id) as JobEvent[];
+  }
+
+  // --- operator actions, schedules, metrics ------------------------------------------------------------------------
+
+  /** Cancels a job that waits (queued or retry-wait); answers the job unchanged if it is in another state. */
+  cancelJob(id: number, reason: string): { job: Job | undefined; cancelled: boolean } {
+    const changed = this.db.prepare(`UPDATE jobs SET state = ?, next_retry_at = NULL, updated_at = ?
+      WHERE id = ? AND state IN ('queued', 'retry-wait')`).run(JobState.Cancelled, now(), id).changes;
+    if (changed > 0) this.addEvent(id, "cancelled", reason);
+    return { job: this.job(id), cancelled: changed > 0 };
+  }
+
+  /**
+   * Queues a failed, cancelled or retry-wait job again now, same run (same output UIDs: a store that half happened
+   * lands on the same instances). Attempts start again from zero when a person asks.
+   */
+  retryJob(id: number, reason: string, resetAttempts: boolean): { job: Job | undefined; queued: boolean } {
+    const changed = this.db.prepare(`UPDATE jobs SET state = ?, next_retry_at = NULL,
+      attempts = CASE WHEN ? THEN 0 ELSE attempts END, updated_at = ?
+      WHERE id = ? AND state IN ('failed', 'cancelled', 'retry-wait')`)
+      .run(JobState.Queued, resetAttempts ? 1 : 0, now(), id).changes;
+    if (changed > 0) this.addEvent(id, "retry", reason);
+    return { job: this.job(id), queued: changed > 0 };
+  }
+
+  /** retry-wait jobs whose next retry time has come. */
+  dueRetries(at: Date = new Date()): Job[] {
+    return (this.db.prepare("SELECT * FROM jobs WHERE state = 'retry-wait' AND next_retry_at <= ? ORDER BY id")
+      .all(at.toISOString()) as Row[]).map(toJob);
+  }
+
+  /**
+   * Retention: deletes finished jobs (done, failed, cancelled) last updated before `before`, with their timelines and
+   * timings, and decisions older than that. Output series stay known (we must never process our own output).
+   */
+  deleteFinishedJobsBefore(before: Date): { jobs: Job[]; decisions: number } {
+    const cutoff = before.toISOString();
+    return this.db.transaction(() => {
+      const jobs = (this.db.prepare(`SELECT * FROM jobs WHERE state IN ('done', 'failed', 'cancelled') AND updated_at < ?`)
+        .all(cutoff) as Row[]).map(toJob);
+      const deleteEvents = this.db.prepare("DELETE FROM job_events WHERE job_id = ?");
+      const deleteTimings = this.db.prepare("DELETE FROM stage_timings WHERE job_id = ?");
+      const deleteJob = this.db.prepare("DELETE FROM jobs WHERE id = ?");
+      for (const job of jobs) {
+        deleteEvents.run(job.id);
+        deleteTimings.run(job.id);
+        deleteJob.run(job.id);
+      }
+      const decisions = this.db.prepare("DELETE FROM decisions WHERE decided_at < ?").run(cutoff).changes;
+      return { jobs, decisions };
+    })();
+  }
+
+  /** Every series the ledger has watched, with its state and when that last changed. */
+  watchedSeriesRecords(): { orthancId: string; state: WatchState; updatedAt: string }[] {
+    return (this.db.prepare("SELECT orthanc_id, state, updated_at FROM watched_series").all() as Row[]).map((row) => ({
+      orthancId: row.orthanc_id as string,
+      state: row.state as WatchState,
+      updatedAt: row.updated_at as string,
+    }));
+  }
+
+  jobCountsByState(): Record<JobState, number> {
+    const counts = Object.fromEntries(Object.values(JobState).map((state) => [state, 0])) as Record<JobState, number>;
+    for (const row of this.db.prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").all() as Row[]) {
+      counts[row.state as JobState] = row.n as number;
+    }
+    return counts;
+  }
+
+  /** Jobs waiting to run now: queued ones and retries that are due. */
+  queueDepth(at: Date = new Date()): number {
+    const row = this.db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'
+      OR (state = 'retry-wait' AND next_retry_at <= ?)`).get(at.toISOString()) as Row;
+    return row.n as number;
+  }
+
+  /** Stage durations per stage (and provider), with cumulative counts for the given upper bounds in seconds. */
+  stageTimingStats(bounds: number[]): StageTimingStats[] {
+    const bucketColumns = bounds.map((_, i) => `SUM(CASE WHEN seconds <= @b${i} THEN 1 ELSE 0 END) AS b${i}`).join(", ");
+    const parameters = Object.fromEntries(bounds.map((bound, i) => [`b${i}`, bound]));
+    const rows = this.db.prepare(`SELECT stage, provider, COUNT(*) AS n, SUM(seconds) AS total${bucketColumns ? `, ${bucketColumns}` : ""}
+      FROM stage_timings GROUP BY stage, provider ORDER BY stage, provider`).all(parameters) as Row[];
+    return rows.map((row) => ({
+      stage: row.stage as string,
+      provider: row.provider as string | null,
+      count: row.n as number,
+      sumSeconds: row.total as number,
+      buckets: bounds.map((_, i) => row[`b${i}`] as number),
+    }));
   }
 }

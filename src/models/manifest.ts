@@ -17,6 +17,8 @@ export const OutputMeaning = z.enum([
 ]);
 export type OutputMeaning = z.infer<typeof OutputMeaning>;
 
+const CodedConcept = z.object({ value: z.string().min(1), scheme: z.string().min(1), meaning: z.string().min(1) });
+
 export const ModelManifest = z.object({
   /** Stable identifier, also the manifest's file name without .json. */
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' and '-'"),
@@ -61,6 +63,17 @@ export const ModelManifest = z.object({
   batchSize: z.number().int().positive().default(8),
   /** Detection models: probability above which a voxel belongs to a finding. */
   threshold: z.number().min(0).max(1).optional(),
+  /** Detection models: what a finding is and where, and which components count (defaults: lung nodules). */
+  findings: z.object({
+    /** Coded finding, e.g. (27925004, SCT, "Nodule"). */
+    code: CodedConcept.default({ value: "27925004", scheme: "SCT", meaning: "Nodule" }),
+    /** Coded finding site, e.g. (39607008, SCT, "Lung"). */
+    site: CodedConcept.default({ value: "39607008", scheme: "SCT", meaning: "Lung" }),
+    /** Tracking identifiers read "<label> 1", "<label> 2", ... */
+    label: z.string().min(1).max(40).default("Nodule"),
+    minVolumeMm3: z.number().nonnegative().default(10),
+    maxFindings: z.number().int().positive().default(20),
+  }).prefault({}),
   /** Optional fp16 variant of the same network (file and its sha256), used where the provider benefits. */
   fp16: z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
   /** The model card, relative to the manifest's folder. */

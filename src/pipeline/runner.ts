@@ -9,12 +9,13 @@ import { logger } from "../log.js";
 import type { InferenceService } from "../models/inference.js";
 import type { ModelRegistry } from "../models/registry.js";
 import { OrthancError, type OrthancClient } from "../orthanc/rest.js";
-import { derivedSeriesIdentity, derivedSeriesUid } from "./derived-identity.js";
+import { derivedSeriesIdentity, derivedSeriesNumber, derivedSeriesUid } from "./derived-identity.js";
 import type { PipelineDefinition } from "./pipelines.js";
 import { asStageError, Stage, StageError } from "./stage-error.js";
 import { fetchVolume } from "./stages/fetch-volume.js";
 import { inferVolume } from "./stages/infer.js";
 import { storeDerivedCtSeries } from "./stages/store-derived-ct.js";
+import { findingsSeriesUids, storeFindings } from "./stages/store-findings.js";
 
 const log = logger("runner");
 
@@ -35,9 +36,9 @@ export async function runJob(ctx: PipelineContext, queued: Job): Promise<Job> {
   const started = performance.now();
   log.info("job started", { job: job.id, pipeline: job.pipeline, series: job.sourceSeriesUid, attempt: job.attempts });
   try {
-    const outputUid = await runStages(ctx, job);
+    const { outputUid, summary } = await runStages(ctx, job);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    ledger.finishJob(job.id, `derived series ${outputUid} stored in ${seconds} s`);
+    ledger.finishJob(job.id, `${summary} in ${seconds} s`);
     log.info("job done", { job: job.id, outputSeries: outputUid, seconds: Number(seconds) });
   } catch (thrown) {
     const error = thrown instanceof OrthancError
@@ -58,7 +59,7 @@ export async function runJob(ctx: PipelineContext, queued: Job): Promise<Job> {
   return ledger.job(job.id)!;
 }
 
-async function runStages(ctx: PipelineContext, job: Job): Promise<string> {
+async function runStages(ctx: PipelineContext, job: Job): Promise<{ outputUid: string; summary: string }> {
   const { ledger, orthanc } = ctx;
   const ordinal = ctx.pipelines.findIndex((p) => p.id === job.pipeline);
   const pipeline = ctx.pipelines[ordinal];
@@ -71,15 +72,17 @@ async function runStages(ctx: PipelineContext, job: Job): Promise<string> {
     throw new StageError(Stage.Select,
       `model ${job.modelId} is now version ${model.manifest.version}, the job was for ${job.modelVersion}`, false);
   }
-  if (model.manifest.task === "detection") {
-    throw new StageError(Stage.Write, `pipeline ${pipeline.id}: detection output (SR/SEG) is not supported yet`, false);
-  }
-
-  const outputUid = derivedSeriesUid(job);
-  ledger.recordOutputSeries(job.id, outputUid); // before storing: its own change events must be recognised as ours
-  if (job.slicesTotal > 0 && (await storedInstanceCount(orthanc, outputUid)) === job.slicesTotal) {
+  const detection = model.manifest.task === "detection";
+  const namespace = [job.sourceSeriesUid, job.pipeline, job.modelVersion, String(job.run)];
+  const findingsUids = findingsSeriesUids(namespace);
+  const outputUid = detection ? findingsUids.sr : derivedSeriesUid(job);
+  // Recorded before storing: the outputs' own change events must be recognised as ours.
+  ledger.recordOutputSeries(job.id, outputUid);
+  if (detection) ledger.recordOutputSeries(job.id, findingsUids.seg, { primary: false });
+  const expected = detection ? 1 : job.slicesTotal; // the SR is stored last
+  if (expected > 0 && (await storedInstanceCount(orthanc, outputUid)) >= expected) {
     ledger.addEvent(job.id, "skipped-store", `series ${outputUid} is already complete in Orthanc (earlier attempt)`);
-    return outputUid;
+    return { outputUid, summary: `output series ${outputUid} was already stored by an earlier attempt` };
   }
 
   ledger.setStage(job.id, Stage.Fetch);
@@ -101,10 +104,21 @@ async function runStages(ctx: PipelineContext, job: Job): Promise<string> {
 
   ledger.setStage(job.id, Stage.Store);
   const sourceSeriesNumber = Number(volume.sliceHeaders[0]?.SeriesNumber);
-  const identity = derivedSeriesIdentity(job, pipeline, ordinal, model.manifest,
-    Number.isFinite(sourceSeriesNumber) ? sourceSeriesNumber : undefined);
+  const seriesNumber = Number.isFinite(sourceSeriesNumber) ? sourceSeriesNumber : undefined;
+  if (detection) {
+    const stored = await storeFindings(endpoint, volume, result.output, model.manifest, {
+      namespace,
+      seriesNumber: derivedSeriesNumber(seriesNumber, ordinal),
+    });
+    return {
+      outputUid,
+      summary: `${stored.findings.length} finding(s); SR series ${stored.srSeriesUid}` +
+        (stored.segSeriesUid ? `, SEG series ${stored.segSeriesUid}` : ""),
+    };
+  }
+  const identity = derivedSeriesIdentity(job, pipeline, ordinal, model.manifest, seriesNumber);
   await storeDerivedCtSeries(endpoint, volume, result.output, identity, ctx.config.store, () => undefined);
-  return outputUid;
+  return { outputUid, summary: `derived series ${outputUid} stored` };
 }
 
 async function storedInstanceCount(orthanc: OrthancClient, seriesUid: string): Promise<number> {

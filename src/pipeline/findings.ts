@@ -1,0 +1,143 @@
+/**
+ * From a detection model's probability map to findings: voxels above the manifest's threshold, grouped into 3D
+ * connected components (26-connectivity), each measured in patient space (centroid, longest diameter, volume) with
+ * the highest probability inside it as its confidence. Components smaller than a minimum volume are noise.
+ */
+import type { CtVolume, Vector3 } from "../dicom/ct-volume.js";
+import type { CodedConcept, Finding } from "../dicom/finding.js";
+import { deterministicUid } from "../dicom/uid.js";
+
+export interface FindingRules {
+  threshold: number;
+  /** Components below this volume are dropped, mm3. */
+  minVolumeMm3: number;
+  /** At most this many findings, the most probable first. */
+  maxFindings: number;
+  findingCode: CodedConcept;
+  findingSiteCode: CodedConcept;
+  /** The tracking UIDs are derived from this (e.g. the SR's series UID), so they are stable per output. */
+  trackingNamespace: string;
+  /** "Nodule" gives tracking identifiers "Nodule 1", "Nodule 2", ... */
+  trackingLabel: string;
+}
+
+/** Patient coordinates (LPS, mm) of voxel (slice, row, column), fractional indices allowed. */
+export function voxelToPatient(volume: CtVolume, slice: number, row: number, column: number): Vector3 {
+  const [rowSpacing, columnSpacing] = volume.pixelSpacing;
+  const iop = volume.imageOrientationPatient;
+  const lower = Math.max(0, Math.min(volume.slices - 1, Math.floor(slice)));
+  const upper = Math.min(volume.slices - 1, lower + 1);
+  const t = slice - lower;
+  const a = volume.imagePositionPatient[lower]!;
+  const b = volume.imagePositionPatient[upper]!;
+  const origin = [0, 1, 2].map((i) => a[i]! + (b[i]! - a[i]!) * t);
+  // Along a row the column index grows: row direction cosines x column spacing; down the rows: column cosines x row spacing.
+  return [0, 1, 2].map((i) => origin[i]! + column * columnSpacing * iop[i]! + row * rowSpacing * iop[3 + i]!) as Vector3;
+}
+
+/** Voxel indices of every 26-connected component of voxels above threshold. */
+function components(probability: Float32Array, volume: CtVolume, threshold: number): Int32Array[] {
+  const { slices, rows, columns } = volume;
+  const plane = rows * columns;
+  const visited = new Uint8Array(probability.length);
+  const found: Int32Array[] = [];
+  let queue = new Int32Array(1024);
+  for (let start = 0; start < probability.length; start++) {
+    if (visited[start] || !(probability[start]! > threshold)) continue;
+    visited[start] = 1;
+    queue[0] = start;
+    let head = 0;
+    let tail = 1;
+    while (head < tail) {
+      const index = queue[head++]!;
+      const k = Math.floor(index / plane);
+      const r = Math.floor((index % plane) / columns);
+      const c = index % columns;
+      for (let dk = -1; dk <= 1; dk++) {
+        const kk = k + dk;
+        if (kk < 0 || kk >= slices) continue;
+        for (let dr = -1; dr <= 1; dr++) {
+          const rr = r + dr;
+          if (rr < 0 || rr >= rows) continue;
+          for (let dc = -1; dc <= 1; dc++) {
+            const cc = c + dc;
+            if (cc < 0 || cc >= columns) continue;
+            const neighbour = kk * plane + rr * columns + cc;
+            if (visited[neighbour] || !(probability[neighbour]! > threshold)) continue;
+            visited[neighbour] = 1;
+            if (tail === queue.length) {
+              const grown = new Int32Array(queue.length * 2);
+              grown.set(queue);
+              queue = grown;
+            }
+            queue[tail++] = neighbour;
+          }
+        }
+      }
+    }
+    found.push(queue.slice(0, tail));
+  }
+  return found;
+}
+
+/** Largest distance between two voxel centres, mm; above 2000 voxels an evenly spaced sample of 2000 is used. */
+function longestDiameter(points: Vector3[]): number {
+  const step = Math.max(1, Math.ceil(points.length / 2000));
+  const sample = points.filter((_, i) => i % step === 0);
+  let longest = 0;
+  for (let i = 0; i < sample.length; i++) {
+    const p = sample[i]!;
+    for (let j = i + 1; j < sample.length; j++) {
+      const q = sample[j]!;
+      const d = (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 + (p[2] - q[2]) ** 2;
+      if (d > longest) longest = d;
+    }
+  }
+  return Math.sqrt(longest);
+}
+
+export function findingsFromProbability(probability: Float32Array, volume: CtVolume, rules: FindingRules): Finding[] {
+  const plane = volume.rows * volume.columns;
+  const voxelMm3 = volume.pixelSpacing[0] * volume.pixelSpacing[1] * volume.sliceSpacing;
+  const measured = components(probability, volume, rules.threshold)
+    .filter((voxels) => voxels.length * voxelMm3 >= rules.minVolumeMm3)
+    .map((voxels) => {
+      let peak = 0;
+      let sk = 0;
+      let sr = 0;
+      let sc = 0;
+      const bySlice = new Map<number, number[]>();
+      const points: Vector3[] = [];
+      for (const index of voxels) {
+        const k = Math.floor(index / plane);
+        const inPlane = index % plane;
+        const r = Math.floor(inPlane / volume.columns);
+        const c = inPlane % volume.columns;
+        sk += k;
+        sr += r;
+        sc += c;
+        peak = Math.max(peak, probability[index]!);
+        const pixels = bySlice.get(k) ?? [];
+        pixels.push(inPlane);
+        bySlice.set(k, pixels);
+        points.push(voxelToPatient(volume, k, r, c));
+      }
+      const n = voxels.length;
+      return {
+        centroidPatientMm: voxelToPatient(volume, sk / n, sr / n, sc / n),
+        mask: [...bySlice.entries()].sort(([a], [b]) => a - b).map(([slice, pixels]) => ({ slice, pixels })),
+        longestDiameterMm: longestDiameter(points),
+        volumeMm3: n * voxelMm3,
+        probability: peak,
+      };
+    })
+    .sort((a, b) => b.probability - a.probability)
+    .slice(0, rules.maxFindings);
+  return measured.map((m, i) => ({
+    trackingId: `${rules.trackingLabel} ${i + 1}`,
+    trackingUid: deterministicUid("ct-enhance", "finding", rules.trackingNamespace, i + 1),
+    findingCode: rules.findingCode,
+    findingSiteCode: rules.findingSiteCode,
+    ...m,
+  }));
+}
