@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Ledger, WatchState } from "../../src/jobs/ledger.js";
+import { ChangeFeed } from "../../src/orthanc/change-feed.js";
+import type { OrthancChange, OrthancChanges, OrthancClient } from "../../src/orthanc/rest.js";
+
+/** Orthanc's /changes over a list, with its exclusive `since` and paging. */
+function fakeOrthanc(changes: OrthancChange[]): OrthancClient {
+  return {
+    async changes(since: number, limit: number): Promise<OrthancChanges> {
+      const page = changes.filter((c) => c.Seq > since).slice(0, limit);
+      const last = page.length > 0 ? page[page.length - 1]!.Seq : Math.max(since, changes.at(-1)?.Seq ?? 0);
+      return { Changes: page, Done: page.length < limit, Last: last };
+    },
+    async lastChange(): Promise<number> {
+      return changes.at(-1)?.Seq ?? 0;
+    },
+  } as unknown as OrthancClient;
+}
+
+const change = (Seq: number, ChangeType: string, ID: string, ResourceType = "Series"): OrthancChange =>
+  ({ Seq, ChangeType, ID, ResourceType, Path: `/x/${ID}`, Date: "20261123T000000" }) as OrthancChange;
+
+describe("change feed", () => {
+  let dir: string;
+  let ledger: Ledger;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "feed-"));
+    ledger = new Ledger(dir);
+  });
+  afterEach(() => {
+    ledger.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("records series events page by page and keeps the cursor", async () => {
+    const changes = [
+      change(1, "NewInstance", "i1", "Instance"),
+      change(2, "NewSeries", "s1"),
+      change(3, "NewStudy", "st1", "Study"),
+      change(5, "StableSeries", "s1"), // Seq has gaps after deletions
+      change(6, "NewSeries", "s2"),
+    ];
+    const feed = new ChangeFeed(fakeOrthanc(changes), ledger, { pollIntervalMs: 10, pageSize: 2 });
+    await feed.readAvailable();
+    expect(ledger.cursor()).toBe(6);
+    expect(ledger.watchedSeries(WatchState.Stable)).toEqual(["s1"]);
+    expect(ledger.watchedSeries(WatchState.AwaitingStable)).toEqual(["s2"]);
+  });
+
+  it("resumes after the stored cursor on restart", async () => {
+    ledger.setCursor(5);
+    const feed = new ChangeFeed(fakeOrthanc([change(2, "NewSeries", "old"), change(6, "NewSeries", "s2")]), ledger, {
+      pollIntervalMs: 10,
+      pageSize: 100,
+    });
+    await feed.readAvailable();
+    expect(ledger.watchedSeries(WatchState.AwaitingStable)).toEqual(["s2"]);
+  });
+
+  it("starts again from 0 when Orthanc's database was reset", async () => {
+    ledger.setCursor(500);
+    const feed = new ChangeFeed(fakeOrthanc([change(1, "NewSeries", "fresh"), change(2, "StableSeries", "fresh")]), ledger, {
+      pollIntervalMs: 10,
+      pageSize: 100,
+    });
+    await feed.readAvailable();
+    expect(ledger.cursor()).toBe(2);
+    expect(ledger.watchedSeries(WatchState.Stable)).toEqual(["fresh"]);
+  });
+});
