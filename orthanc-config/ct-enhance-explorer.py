@@ -1,2 +1,131 @@
-# Orthanc Python plugin: placeholder until the Orthanc Explorer panel lands (it forwards re-run requests to ct-enhance).
-import orthanc  # noqa: F401
+# ct-enhance in Orthanc Explorer (Orthanc Python plugin).
+#
+# Adds a "ct-enhance" panel to the series page of Orthanc Explorer (explorer/ct-enhance-panel.js and .css, read
+# from beside this script): pipeline choice, "Run again", and the state, progress and before/after preview of the
+# series' latest job. The browser only talks to Orthanc (same origin, Orthanc's own login); the routes below forward
+# to the ct-enhance API with its bearer token, so the token never reaches the browser.
+#
+# Environment (set where Orthanc starts: scripts/demo.sh, tests/helpers/orthanc.ts):
+#   CT_ENHANCE_API_URL    the ct-enhance API root, e.g. http://127.0.0.1:8190
+#   CT_ENHANCE_API_TOKEN  its bearer token (empty when the API runs without one)
+#
+# Routes added to Orthanc's REST API (all under Orthanc's authentication):
+#   GET  /ct-enhance/pipelines                 -> GET  /pipelines
+#   GET  /ct-enhance/series/<id>/jobs          -> GET  /jobs?orthancSeries=<id>
+#   POST /ct-enhance/series/<id>/rerun         -> POST /series/<id>/rerun   {"pipeline": ..., "force": ...}
+#   GET  /ct-enhance/jobs/<n>                  -> GET  /jobs/<n>
+#   GET  /ct-enhance/jobs/<n>/preview.png      -> GET  /jobs/<n>/preview.png
+import json
+import os
+import urllib.error
+import urllib.request
+
+import orthanc
+
+API_URL = os.environ.get("CT_ENHANCE_API_URL", "http://127.0.0.1:8190").rstrip("/")
+API_TOKEN = os.environ.get("CT_ENHANCE_API_TOKEN", "")
+TIMEOUT_SECONDS = 15
+ORTHANC_ID = "([0-9a-f]{8}(?:-[0-9a-f]{8}){4})"
+# Orthanc's plugin SDK cannot answer these statuses with a body (SendHttpStatus refuses them): report them as 502.
+UNSENDABLE = (200, 301, 401, 405)
+
+
+def script_folder():
+    try:
+        return os.path.dirname(os.path.abspath(__file__))
+    except NameError:
+        configured = json.loads(orthanc.GetConfiguration()).get("PythonScript") or os.environ.get("ORTHANC_PYTHON_SCRIPT", "")
+        return os.path.dirname(os.path.abspath(configured))
+
+
+def read_asset(name):
+    with open(os.path.join(script_folder(), "explorer", name), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def forward(method, path, body=None):
+    """Calls the ct-enhance API; returns (status, content type, body bytes). Never raises."""
+    headers = {"Accept": "application/json, image/png"}
+    if API_TOKEN:
+        headers["Authorization"] = "Bearer " + API_TOKEN
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(API_URL + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            return response.status, response.headers.get("Content-Type", "application/json"), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", "application/json"), error.read()
+    except (urllib.error.URLError, OSError) as error:
+        message = "ct-enhance API at %s cannot be reached (%s): is ct-enhance running, and CT_ENHANCE_API_URL right?" % (
+            API_URL, getattr(error, "reason", error))
+        return 502, "application/json", json.dumps({"error": message}).encode("utf-8")
+
+
+def answer(output, status, content_type, body):
+    if 200 <= status < 300:
+        output.AnswerBuffer(body, content_type.split(";")[0])
+        return
+    if status in UNSENDABLE:
+        hint = " (the plugin's CT_ENHANCE_API_TOKEN is missing or wrong)" if status == 401 else ""
+        body = json.dumps({"error": "ct-enhance answered %d%s: %s" % (status, hint, body.decode("utf-8", "replace")[:300])}).encode("utf-8")
+        status = 502
+    output.SendHttpStatus(status, body)
+
+
+def only(method):
+    """Wraps a route so that other HTTP methods get 405."""
+    def wrap(handler):
+        def callback(output, uri, **request):
+            if request["method"] != method:
+                output.SendMethodNotAllowed(method)
+                return
+            handler(output, request)
+        return callback
+    return wrap
+
+
+@only("GET")
+def get_pipelines(output, request):
+    answer(output, *forward("GET", "/pipelines"))
+
+
+@only("GET")
+def get_series_jobs(output, request):
+    answer(output, *forward("GET", "/jobs?orthancSeries=" + request["groups"][0]))
+
+
+@only("POST")
+def post_series_rerun(output, request):
+    try:
+        asked = json.loads(request.get("body") or b"{}")
+    except ValueError:
+        output.SendHttpStatus(400, b'{"error": "body must be JSON: {\\"pipeline\\": ..., \\"force\\": ...}"}')
+        return
+    body = {"requestedBy": "orthanc-explorer", "force": asked.get("force") is True}
+    if isinstance(asked.get("pipeline"), str) and asked["pipeline"]:
+        body["pipeline"] = asked["pipeline"]
+    answer(output, *forward("POST", "/series/%s/rerun" % request["groups"][0], body))
+
+
+@only("GET")
+def get_job(output, request):
+    answer(output, *forward("GET", "/jobs/" + request["groups"][0]))
+
+
+@only("GET")
+def get_job_preview(output, request):
+    answer(output, *forward("GET", "/jobs/%s/preview.png" % request["groups"][0]))
+
+
+orthanc.RegisterRestCallback("/ct-enhance/pipelines", get_pipelines)
+orthanc.RegisterRestCallback("/ct-enhance/series/%s/jobs" % ORTHANC_ID, get_series_jobs)
+orthanc.RegisterRestCallback("/ct-enhance/series/%s/rerun" % ORTHANC_ID, post_series_rerun)
+orthanc.RegisterRestCallback("/ct-enhance/jobs/([0-9]+)", get_job)
+orthanc.RegisterRestCallback("/ct-enhance/jobs/([0-9]+)/preview.png", get_job_preview)
+
+orthanc.ExtendOrthancExplorer(
+    "var CT_ENHANCE_PANEL_CSS = %s;\n%s" % (json.dumps(read_asset("ct-enhance-panel.css")), read_asset("ct-enhance-panel.js")))
+orthanc.LogWarning("ct-enhance panel added to Orthanc Explorer; forwarding to %s" % API_URL)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what ct-enhance needs from the OS packages (Debian/Ubuntu): Orthanc with its DICOMweb and Python plugins,
+# Installs what ct-enhance needs from the OS packages (Debian/Ubuntu): Orthanc with its DICOMweb, Python and Web Viewer
+# plugins, Chromium (the browser test of the Orthanc Explorer panel),
 # and the DICOM validators the tests judge our output with. Idempotent; uses sudo when not root.
 set -euo pipefail
-packages=(orthanc orthanc-dicomweb orthanc-python dcmtk dicom3tools)
+# python3-torch/-onnx/-numpy: the CTA-GAN generator export and its parity test (~230 MB download, ~1 GB installed).
+packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy)
 [ "${1:-}" = "--with-demo-data" ] && packages+=(invesalius-examples)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import cron from "node-cron";
 import { z } from "zod";
 
 /** The repository (or installed package) root: models/ and orthanc-config/ live here. */
@@ -12,6 +13,9 @@ export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 
 export const Provider = z.enum(["auto", "cuda", "webgpu", "cpu"]);
 export type Provider = z.infer<typeof Provider>;
+
+const CronExpression = z.string().refine((text) => text === "off" || cron.validate(text),
+  "must be a cron expression (e.g. '*/15 * * * *') or 'off'");
 
 const Config = z.object({
   orthanc: z.object({
@@ -29,8 +33,10 @@ const Config = z.object({
   api: z.object({
     host: z.string().default("127.0.0.1"),
     port: z.number().int().min(0).max(65535).default(8190),
-    /** Bearer token for the API; empty = none required (only allowed when the API listens on loopback). */
+    /** Bearer token for the API (everything but /health and /ready). */
     token: z.string().default(""),
+    /** With no token: allow the API without one, only when it listens on loopback. Off = a token is required. */
+    allowLoopbackWithoutToken: z.boolean().default(false),
   }).prefault({}),
   modelsDir: z.string().default(path.join(PACKAGE_ROOT, "models")),
   /** Pipelines and their selection rules (data). */
@@ -63,11 +69,23 @@ const Config = z.object({
     /** First retry delay, seconds; doubles per attempt. */
     retryDelaySeconds: z.number().positive().default(30),
   }).prefault({}),
+  /** node-cron expressions (5 fields, or 6 with seconds first); "off" disables a schedule. */
+  schedules: z.object({
+    /** Look for series the change feed missed or that changed while the service was down, and queue them. */
+    reconcile: CronExpression.default("*/15 * * * *"),
+    /** Also reconcile once when the service starts. */
+    reconcileAtStart: z.boolean().default(true),
+    /** Move retry-wait jobs whose time has come back to the queue (with a timeline event). */
+    retry: CronExpression.default("* * * * *"),
+    /** Delete finished job records (and their previews) older than retentionDays. */
+    retention: CronExpression.default("30 3 * * *"),
+    retentionDays: z.number().positive().default(90),
+  }).prefault({}),
 });
 export type Config = z.infer<typeof Config>;
 
 /** Environment variable -> config key path, and how to parse it. */
-const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" }> = {
+const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" | "boolean" }> = {
   CT_ENHANCE_ORTHANC_URL: { key: ["orthanc", "url"], kind: "string" },
   CT_ENHANCE_DICOMWEB_ROOT: { key: ["orthanc", "dicomwebRoot"], kind: "string" },
   CT_ENHANCE_ORTHANC_USERNAME: { key: ["orthanc", "username"], kind: "string" },
@@ -83,6 +101,12 @@ const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" }> 
   CT_ENHANCE_PROVIDER: { key: ["inference", "provider"], kind: "string" },
   CT_ENHANCE_CPU_THREADS: { key: ["inference", "cpuThreads"], kind: "number" },
   CT_ENHANCE_RETRY_DELAY_SECONDS: { key: ["jobs", "retryDelaySeconds"], kind: "number" },
+  CT_ENHANCE_API_ALLOW_LOOPBACK_WITHOUT_TOKEN: { key: ["api", "allowLoopbackWithoutToken"], kind: "boolean" },
+  CT_ENHANCE_RECONCILE_CRON: { key: ["schedules", "reconcile"], kind: "string" },
+  CT_ENHANCE_RECONCILE_AT_START: { key: ["schedules", "reconcileAtStart"], kind: "boolean" },
+  CT_ENHANCE_RETRY_CRON: { key: ["schedules", "retry"], kind: "string" },
+  CT_ENHANCE_RETENTION_CRON: { key: ["schedules", "retention"], kind: "string" },
+  CT_ENHANCE_RETENTION_DAYS: { key: ["schedules", "retentionDays"], kind: "number" },
 };
 
 export class ConfigError extends Error {
@@ -120,9 +144,17 @@ export function loadConfig(file?: string, environment: NodeJS.ProcessEnv = proce
   for (const [name, spec] of Object.entries(ENVIRONMENT)) {
     const text = environment[name];
     if (text === undefined || text === "") continue;
-    const value = spec.kind === "number" ? Number(text) : text;
-    if (spec.kind === "number" && !Number.isFinite(value)) {
-      throw new ConfigError(`config key ${spec.key.join(".")} (from ${name}): '${text}' is not a number`);
+    let value: string | number | boolean = text;
+    if (spec.kind === "number") {
+      value = Number(text);
+      if (!Number.isFinite(value)) {
+        throw new ConfigError(`config key ${spec.key.join(".")} (from ${name}): '${text}' is not a number`);
+      }
+    } else if (spec.kind === "boolean") {
+      if (!/^(true|false|1|0)$/i.test(text)) {
+        throw new ConfigError(`config key ${spec.key.join(".")} (from ${name}): '${text}' is not true or false`);
+      }
+      value = /^(true|1)$/i.test(text);
     }
     setPath(raw, spec.key, value);
   }
@@ -141,6 +173,18 @@ export function loadConfig(file?: string, environment: NodeJS.ProcessEnv = proce
     );
   }
   return config;
+}
+
+/**
+ * For `serve` (the commands that open no API need no token): the API needs a token unless it listens on loopback
+ * and api.allowLoopbackWithoutToken says an open loopback API is wanted.
+ */
+export function checkApiAccess(config: Config): void {
+  if (config.api.token || (config.api.allowLoopbackWithoutToken && isLoopback(config.api.host))) return;
+  throw new ConfigError(
+    "config key api.token (env CT_ENHANCE_API_TOKEN): set a token, or allow an open API on loopback with " +
+      "api.allowLoopbackWithoutToken (env CT_ENHANCE_API_ALLOW_LOOPBACK_WITHOUT_TOKEN=true)",
+  );
 }
 
 export function isLoopback(host: string): boolean {

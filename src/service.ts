@@ -4,9 +4,10 @@
  */
 import type { Server } from "node:http";
 import { createApi, listen } from "./api/server.js";
-import type { Config } from "./config.js";
+import { checkApiAccess, type Config } from "./config.js";
 import { JobQueue } from "./jobs/job-queue.js";
 import { Ledger } from "./jobs/ledger.js";
+import { Schedules } from "./jobs/schedules.js";
 import { logger } from "./log.js";
 import { InferenceService } from "./models/inference.js";
 import { ModelRegistry } from "./models/registry.js";
@@ -44,6 +45,7 @@ export interface RunningService {
 }
 
 export async function startService(config: Config): Promise<RunningService> {
+  checkApiAccess(config);
   const ctx = await openContext(config);
   const { ledger, orthanc, models, pipelines } = ctx;
   for (const pipeline of pipelines.filter((p) => p.enabled)) {
@@ -71,11 +73,21 @@ export async function startService(config: Config): Promise<RunningService> {
   });
   const watcherTimer = setInterval(() => void watch(), config.feed.pollIntervalMs);
 
-  const server: Server = await listen(createApi({ config, ledger, orthanc }), config.api.host, config.api.port);
+  const schedules = new Schedules({ config, ledger, orthanc, watchSeries: watch, notifyQueue: () => queue.notify() });
+  let started = false;
+  const api = createApi({
+    config, ledger, orthanc, models, pipelines, schedules,
+    notifyQueue: () => queue.notify(),
+    runningJobId: () => queue.currentJob()?.id,
+    ready: () => started,
+  });
+  const server: Server = await listen(api, config.api.host, config.api.port);
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.api.port;
   feed.start();
   queue.start();
+  schedules.start();
+  started = true;
   log.info("ct-enhance serving", {
     version: SOFTWARE_VERSION,
     api: `http://${config.api.host}:${port}`,
@@ -87,6 +99,7 @@ export async function startService(config: Config): Promise<RunningService> {
     port,
     async stop() {
       clearInterval(watcherTimer);
+      await schedules.stop();
       await feed.stop();
       await queue.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -101,6 +101,11 @@ export class OrthancClient {
     return this.getJson("/series");
   }
 
+  /** A page of series with their details (ID, LastUpdate, IsStable, ...), in Orthanc's order. */
+  async seriesPage(since: number, limit: number): Promise<OrthancSeries[]> {
+    return this.getJson(`/series?expand&since=${since}&limit=${limit}`);
+  }
+
   /** Orthanc IDs of the resources with this DICOM UID (any level). */
   async lookup(uid: string): Promise<{ ID: string; Type: string }[]> {
     return this.request<{ ID: string; Type: string }[]>("/tools/lookup", { method: "POST", body: uid });

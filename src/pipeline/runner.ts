@@ -14,6 +14,7 @@ import type { PipelineDefinition } from "./pipelines.js";
 import { asStageError, Stage, StageError } from "./stage-error.js";
 import { fetchVolume } from "./stages/fetch-volume.js";
 import { inferVolume } from "./stages/infer.js";
+import { writeJobPreview } from "./stages/preview.js";
 import { storeDerivedCtSeries } from "./stages/store-derived-ct.js";
 import { findingsSeriesUids, storeFindings } from "./stages/store-findings.js";
 
@@ -101,6 +102,7 @@ async function runStages(ctx: PipelineContext, job: Job): Promise<{ outputUid: s
   ledger.setProvider(job.id, result.provider);
   ledger.addEvent(job.id, "inferred", `${volume.slices} slices on ${result.provider} in ` +
     `${(result.inferenceMs / 1000).toFixed(1)} s (batch ${result.batchSize})`);
+  if (!detection) recordPreview(ctx, job, volume, result.output); // HU images only; detection output is a probability map
 
   ledger.setStage(job.id, Stage.Store);
   const sourceSeriesNumber = Number(volume.sliceHeaders[0]?.SeriesNumber);
@@ -119,6 +121,16 @@ async function runStages(ctx: PipelineContext, job: Job): Promise<{ outputUid: s
   const identity = derivedSeriesIdentity(job, pipeline, ordinal, model.manifest, seriesNumber);
   await storeDerivedCtSeries(endpoint, volume, result.output, identity, ctx.config.store, () => undefined);
   return { outputUid, summary: `derived series ${outputUid} stored` };
+}
+
+/** The before/after PNG the API serves; a preview that cannot be written is noted, never fatal. */
+function recordPreview(ctx: PipelineContext, job: Job, volume: Parameters<typeof writeJobPreview>[2], output: Float32Array): void {
+  try {
+    writeJobPreview(ctx.config.dataDir, job.id, volume, output);
+    ctx.ledger.addEvent(job.id, "preview", "before/after preview of the middle slice written");
+  } catch (error) {
+    log.warn("preview not written", { job: job.id, error: (error as Error).message });
+  }
 }
 
 async function storedInstanceCount(orthanc: OrthancClient, seriesUid: string): Promise<number> {

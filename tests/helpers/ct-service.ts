@@ -23,8 +23,9 @@ export interface TestService {
 
 export async function startService(orthanc: TestOrthanc, extraEnv: Record<string, string> = {}): Promise<TestService> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-data-"));
-  const port = await freePort();
-  const token = `token-${Math.random().toString(36).slice(2)}`;
+  // A caller may fix the port (e.g. Orthanc's Explorer plugin must know it first) and the token through extraEnv.
+  const port = extraEnv.CT_ENHANCE_PORT ? Number(extraEnv.CT_ENHANCE_PORT) : await freePort();
+  const token = extraEnv.CT_ENHANCE_API_TOKEN ?? `token-${Math.random().toString(36).slice(2)}`;
   const apiUrl = `http://127.0.0.1:${port}`;
   const env = {
     ...process.env,
@@ -80,7 +81,7 @@ export async function startService(orthanc: TestOrthanc, extraEnv: Record<string
     start,
     async stop(how = "graceful") {
       const running = child;
-      if (!running || running.exitCode !== null) return;
+      if (!running || running.exitCode !== null || running.signalCode !== null) return; // already gone (a kill leaves exitCode null)
       await new Promise<void>((resolve) => {
         running.once("exit", () => resolve());
         running.kill(how === "kill" ? "SIGKILL" : "SIGTERM");

@@ -36,7 +36,15 @@ export interface TestOrthanc {
   restart(): Promise<void>;
 }
 
-export async function startOrthanc(options: { stableAgeSeconds?: number } = {}): Promise<TestOrthanc> {
+export interface OrthancOptions {
+  stableAgeSeconds?: number;
+  /** Where the Explorer plugin forwards "Run again" (the ct-enhance API; pick its port with freePort() first). */
+  ctEnhanceApiUrl?: string;
+  /** The bearer token the Explorer plugin sends to the ct-enhance API. */
+  ctEnhanceApiToken?: string;
+}
+
+export async function startOrthanc(options: OrthancOptions = {}): Promise<TestOrthanc> {
   const storageDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-orthanc-"));
   const httpPort = await freePort();
   const dicomPort = await freePort();
@@ -54,7 +62,9 @@ export async function startOrthanc(options: { stableAgeSeconds?: number } = {}):
     ORTHANC_STABLE_AGE: String(options.stableAgeSeconds ?? 2),
     ORTHANC_REMOTE_ACCESS: "false",
     ORTHANC_PYTHON_SCRIPT: path.join(REPO_ROOT, "orthanc-config", "ct-enhance-explorer.py"),
-    CT_ENHANCE_API_URL: "http://127.0.0.1:1", // the Explorer plugin's forward target; unused by these tests
+    // The Explorer plugin's forward target: a dead port unless a test runs the panel against a real service.
+    CT_ENHANCE_API_URL: options.ctEnhanceApiUrl ?? "http://127.0.0.1:1",
+    CT_ENHANCE_API_TOKEN: options.ctEnhanceApiToken ?? "",
   };
   let child: ChildProcess | undefined;
   let log = "";
