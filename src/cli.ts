@@ -5,9 +5,11 @@
  *   ct-enhance run --series ID|UID [--pipeline NAME] [--force] [--config FILE]
  *                                                          process one series once, now, and print the outcome
  *   ct-enhance models [--config FILE]                      list models and pipelines
+ *   ct-enhance eval --reference S --candidate S [...]      NMAE, PSNR, SSIM of one series against another
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.js";
+import { EVAL_USAGE, runEvalCommand } from "./eval/eval-command.js";
 import { JobState, type Job } from "./jobs/ledger.js";
 import { logger } from "./log.js";
 import { runJob, type PipelineContext } from "./pipeline/runner.js";
@@ -18,7 +20,8 @@ const log = logger("cli");
 const USAGE = `usage:
   ct-enhance serve [--config FILE]
   ct-enhance run --series <Orthanc series ID | SeriesInstanceUID> [--pipeline NAME] [--force] [--config FILE]
-  ct-enhance models [--config FILE]`;
+  ct-enhance models [--config FILE]
+  ${EVAL_USAGE}`;
 
 const ORTHANC_ID = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
 
@@ -100,6 +103,7 @@ async function serve(configFile: string | undefined): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "eval") return runEvalCommand(argv.slice(1)); // its own options
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -85,6 +85,12 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
     for (const tags of derivedTags) {
       expect(String(tags.ImageType)).toMatch(/^DERIVED\\SECONDARY/);
       expect(String(tags.SeriesDescription)).toMatch(/AI-generated/i);
+      expect(tags.StudyInstanceUID).toBe(sourceTags[0]!.StudyInstanceUID);
+      expect(tags.PatientID).toBe(sourceTags[0]!.PatientID);
+    }
+    // No PHI in the service's logs: neither the patient's ID nor name appears, though the service handled both.
+    for (const phi of [sourceTags[0]!.PatientID, sourceTags[0]!.PatientName]) {
+      if (typeof phi === "string" && phi.length > 0) expect(service.log()).not.toContain(phi);
     }
   }, 900_000);
 
