@@ -11,6 +11,12 @@ export interface RunRequest {
   /** Providers to try in order. */
   providers: ExecutionProvider[];
   cpuThreads: number;
+  /** The manifest's fp16 variant (sha256 checked), tried first on GPU providers; absent = fp32 only. */
+  fp16ModelPath?: string;
+  /** Slices per batch to start with; default the manifest's batchSize. */
+  batchSize?: number;
+  /** Overwrite `hu` with the output and hand back one buffer (saves a float32 volume); `result.hu` is then absent. */
+  inPlace?: boolean;
   slices: number;
   rows: number;
   columns: number;
@@ -25,6 +31,7 @@ export interface WarmupRequest {
   modelPath: string;
   providers: ExecutionProvider[];
   cpuThreads: number;
+  fp16ModelPath?: string;
 }
 
 export type WorkerRequest = RunRequest | WarmupRequest;
@@ -37,10 +44,14 @@ export type WorkerReply =
     provider: ExecutionProvider;
     batchSize: number;
     inferenceMs: number;
-    /** The input, handed back. */
-    hu: Float32Array;
+    /** The input, handed back (absent when the request ran in place: `output` is then the same memory). */
+    hu?: Float32Array;
+    /** Which file ran: the fp32 model or its fp16 variant. */
+    precision?: "fp32" | "fp16";
+    /** Out-of-memory fallbacks taken, in order (smaller batch, then CPU). */
+    fallbacks?: string[];
     /** HU image or probability map, same shape as the input. */
     output: Float32Array;
   }
-  | { type: "warm"; requestId: number; provider: ExecutionProvider; warmupMs: number }
+  | { type: "warm"; requestId: number; provider: ExecutionProvider; warmupMs: number; precision?: "fp32" | "fp16" }
   | { type: "error"; requestId: number; message: string; retryable: boolean };

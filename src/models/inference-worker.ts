@@ -1,126 +1,140 @@
 /**
  * The inference worker thread: onnxruntime-node's session.run() blocks its thread for the whole call, so it runs
  * here and the service's event loop (API, change feed) stays free. One warmed session per (model, provider), reused;
- * slices go through in batches. Out of device memory halves the batch, then falls back to the CPU provider.
+ * slices go through in batches (runSliceBatches). Out of device memory halves the batch, then falls back to the CPU
+ * provider. On a GPU provider the manifest's fp16 variant runs when it has one (fp32 if it fails to load).
  */
 import * as ort from "onnxruntime-node";
 import { parentPort } from "node:worker_threads";
 import type { ModelManifest } from "./manifest.js";
 import type { ExecutionProvider, RunRequest, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
-import { fillInputBatch, networkGeometry, readOutputBatch } from "./slice-batches.js";
+import { type BatchSession, fromFloat16Bits, isOutOfMemory, networkGeometry, runSliceBatches, toFloat16Bits } from "./slice-batches.js";
 
-interface LoadedSession {
-  session: ort.InferenceSession;
+type Precision = "fp32" | "fp16";
+
+interface LoadedSession extends BatchSession {
   provider: ExecutionProvider;
+  precision: Precision;
 }
 
 const sessions = new Map<string, LoadedSession>();
+
+/**
+ * Largest batch on the CPU provider unless a request names one: batching buys a CPU almost nothing and each slice in
+ * a batch holds the network's activations (bench-results/: threads x batch sweep and peak RSS).
+ */
+const CPU_BATCH_SIZE = 1;
 
 function post(reply: WorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(reply, transfer);
 }
 
-const OUT_OF_MEMORY = /out of memory|failed to allocate|cudaMalloc|bad_alloc|OOM|CUBLAS_STATUS_ALLOC_FAILED/i;
+function tensorType(metadata: readonly ort.InferenceSession.ValueMetadata[], name: string): string | undefined {
+  const value = metadata.find((m) => m.name === name);
+  return value && value.isTensor ? value.type : undefined;
+}
+
+function batchSession(
+  session: ort.InferenceSession,
+  manifest: ModelManifest,
+  provider: ExecutionProvider,
+  precision: Precision,
+): LoadedSession {
+  // An fp16 export may keep float32 inputs/outputs (keep_io_types) or take float16 ones: follow the model.
+  const halfInput = tensorType(session.inputMetadata, manifest.input.name) === "float16";
+  return {
+    provider,
+    precision,
+    async runBatch(input, dims) {
+      const tensor = halfInput ? new ort.Tensor("float16", toFloat16Bits(input), dims) : new ort.Tensor("float32", input, dims);
+      const results = await session.run({ [manifest.input.name]: tensor }, [manifest.output.name]);
+      const output = results[manifest.output.name];
+      if (!output) throw new Error(`model ${manifest.id} returned no output named ${manifest.output.name}`);
+      if (output.type === "float16") return fromFloat16Bits(output.data as Uint16Array);
+      if (output.type !== "float32") throw new Error(`model ${manifest.id} output ${manifest.output.name} is ${output.type}; float32 or float16 is expected`);
+      return output.data as Float32Array;
+    },
+  };
+}
 
 async function openSession(
   manifest: ModelManifest,
   modelPath: string,
+  fp16ModelPath: string | undefined,
   providers: ExecutionProvider[],
   cpuThreads: number,
 ): Promise<LoadedSession> {
-  const key = `${manifest.id}@${manifest.version}:${providers.join(",")}`;
+  const key = `${manifest.id}@${manifest.version}:${providers.join(",")}:${cpuThreads}`;
   const cached = sessions.get(key);
   if (cached) return cached;
   const errors: string[] = [];
   for (const provider of providers) {
-    try {
-      const options: ort.InferenceSession.SessionOptions = {
-        executionProviders: [provider],
-        graphOptimizationLevel: "all",
-        ...(provider === "cpu" && cpuThreads > 0 ? { intraOpNumThreads: cpuThreads } : {}),
-      };
-      const session = await ort.InferenceSession.create(modelPath, options);
-      const loaded = { session, provider };
-      sessions.set(key, loaded);
-      return loaded;
-    } catch (error) {
-      errors.push(`${provider}: ${(error as Error).message.split("\n")[0]}`);
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [provider],
+      graphOptimizationLevel: "all",
+      // No CPU memory arena: it keeps the peak of every batch shape for the session's life (about 1 GB at batch 8 of
+      // 512x512 for the reference U-Net, measured); without it the memory goes back after each batch, at no
+      // measurable cost in speed.
+      // No spinning either: idle intra-op threads that spin burn about 40% more CPU per slice (measured on 2 cores),
+      // taken from the event loop and Orthanc beside us.
+      ...(provider === "cpu" ? { enableCpuMemArena: false, extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
+      ...(provider === "cpu" && cpuThreads > 0 ? { intraOpNumThreads: cpuThreads, interOpNumThreads: 1 } : {}),
+    };
+    // fp16 pays on GPUs only; the CPU provider runs fp16 graphs slower than fp32.
+    const candidates: [string, Precision][] = provider !== "cpu" && fp16ModelPath
+      ? [[fp16ModelPath, "fp16"], [modelPath, "fp32"]]
+      : [[modelPath, "fp32"]];
+    for (const [file, precision] of candidates) {
+      try {
+        const session = await ort.InferenceSession.create(file, options);
+        const loaded = batchSession(session, manifest, provider, precision);
+        sessions.set(key, loaded);
+        return loaded;
+      } catch (error) {
+        errors.push(`${provider} ${precision}: ${(error as Error).message.split("\n")[0]}`);
+      }
     }
   }
   throw new Error(`no execution provider could load model ${manifest.id}: ${errors.join("; ")}`);
 }
 
-async function runBatch(
-  loaded: LoadedSession,
-  manifest: ModelManifest,
-  input: Float32Array,
-  dims: number[],
-): Promise<Float32Array> {
-  const feeds = { [manifest.input.name]: new ort.Tensor("float32", input, dims) };
-  const results = await loaded.session.run(feeds, [manifest.output.name]);
-  const output = results[manifest.output.name];
-  if (!output) throw new Error(`model ${manifest.id} returned no output named ${manifest.output.name}`);
-  return output.data as Float32Array;
-}
-
 async function warmup(request: WarmupRequest): Promise<void> {
   const started = performance.now();
-  const loaded = await openSession(request.manifest, request.modelPath, request.providers, request.cpuThreads);
+  const loaded = await openSession(request.manifest, request.modelPath, request.fp16ModelPath, request.providers, request.cpuThreads);
   const [rows, columns] = request.manifest.input.size ?? [64, 64];
   const geometry = networkGeometry(request.manifest, { slices: 1, rows, columns });
   const input = new Float32Array(geometry.channels * geometry.rows * geometry.columns);
-  await runBatch(loaded, request.manifest, input, [1, geometry.channels, geometry.rows, geometry.columns]);
-  post({ type: "warm", requestId: request.requestId, provider: loaded.provider, warmupMs: performance.now() - started });
+  await loaded.runBatch(input, [1, geometry.channels, geometry.rows, geometry.columns]);
+  post({
+    type: "warm",
+    requestId: request.requestId,
+    provider: loaded.provider,
+    precision: loaded.precision,
+    warmupMs: performance.now() - started,
+  });
 }
 
 async function run(request: RunRequest): Promise<void> {
   const { manifest, slices, rows, columns, hu } = request;
-  const shape = { slices, rows, columns };
-  const geometry = networkGeometry(manifest, shape);
-  const output = new Float32Array(slices * rows * columns);
-  let providers = request.providers;
-  let loaded = await openSession(manifest, request.modelPath, providers, request.cpuThreads);
-  let batchSize = Math.max(1, Math.min(manifest.batchSize, slices));
-  const netPlane = geometry.channels * geometry.rows * geometry.columns;
-  let tensor = new Float32Array(batchSize * netPlane);
+  const session = await openSession(manifest, request.modelPath, request.fp16ModelPath, request.providers, request.cpuThreads);
   const started = performance.now();
-  let first = 0;
-  while (first < slices) {
-    const count = Math.min(batchSize, slices - first);
-    fillInputBatch(manifest, hu, shape, geometry, first, count, tensor);
-    try {
-      const dims = [count, geometry.channels, geometry.rows, geometry.columns];
-      const result = await runBatch(loaded, manifest, tensor.subarray(0, count * netPlane), dims);
-      readOutputBatch(manifest, result, shape, geometry, first, count, output);
-    } catch (error) {
-      const message = (error as Error).message;
-      if (!OUT_OF_MEMORY.test(message)) throw error;
-      if (batchSize > 1) {
-        batchSize = Math.max(1, Math.floor(batchSize / 2));
-        continue; // same slices again, smaller batch
-      }
-      if (loaded.provider === "cpu") throw error;
-      providers = ["cpu"];
-      loaded = await openSession(manifest, request.modelPath, providers, request.cpuThreads);
-      batchSize = Math.max(1, Math.min(manifest.batchSize, slices));
-      tensor = new Float32Array(batchSize * netPlane);
-      continue;
-    }
-    first += count;
-    post({ type: "progress", requestId: request.requestId, slicesDone: first, slicesTotal: slices, provider: loaded.provider });
-  }
-  post(
-    {
-      type: "result",
-      requestId: request.requestId,
-      provider: loaded.provider,
-      batchSize,
-      inferenceMs: performance.now() - started,
-      hu,
-      output,
-    },
-    [hu.buffer as ArrayBuffer, output.buffer as ArrayBuffer],
-  );
+  const result = await runSliceBatches({
+    manifest,
+    hu,
+    shape: { slices, rows, columns },
+    session,
+    openCpu: () => openSession(manifest, request.modelPath, undefined, ["cpu"], request.cpuThreads),
+    ...(request.batchSize ? { batchSize: request.batchSize } : { cpuBatchSize: CPU_BATCH_SIZE }),
+    inPlace: request.inPlace === true,
+    onProgress: (done, provider) =>
+      post({ type: "progress", requestId: request.requestId, slicesDone: done, slicesTotal: slices, provider: provider as ExecutionProvider }),
+  });
+  const inferenceMs = performance.now() - started;
+  const provider = result.provider as ExecutionProvider;
+  const precision = provider === session.provider ? session.precision : "fp32";
+  const base = { type: "result", requestId: request.requestId, provider, precision, batchSize: result.batchSize, inferenceMs, fallbacks: result.fallbacks } as const;
+  if (request.inPlace) post({ ...base, output: result.output }, [result.output.buffer as ArrayBuffer]);
+  else post({ ...base, hu, output: result.output }, [hu.buffer as ArrayBuffer, result.output.buffer as ArrayBuffer]);
 }
 
 parentPort!.on("message", (request: WorkerRequest) => {
@@ -128,7 +142,7 @@ parentPort!.on("message", (request: WorkerRequest) => {
   work.catch((error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
     // Out of memory even on the CPU, or a provider that failed to load, may pass; a shape mismatch will not.
-    const retryable = OUT_OF_MEMORY.test(message) || /no execution provider/.test(message);
+    const retryable = isOutOfMemory(message) || /no execution provider/.test(message);
     post({ type: "error", requestId: request.requestId, message, retryable });
   });
 });

@@ -3,23 +3,35 @@
  * volume transferred (not copied) to the worker and back.
  */
 import { existsSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Provider } from "../config.js";
 import { logger } from "../log.js";
 import type { ExecutionProvider, WorkerReply, WorkerRequest } from "./inference-protocol.js";
 import { providerOrder } from "./providers.js";
-import type { RegisteredModel } from "./registry.js";
+import { type RegisteredModel, sha256OfFile } from "./registry.js";
 
 const log = logger("inference");
 
 export interface InferenceResult {
   provider: ExecutionProvider;
+  /** The model file that ran: fp32, or the manifest's fp16 variant (GPU providers only). */
+  precision: "fp32" | "fp16";
   batchSize: number;
   inferenceMs: number;
-  /** The input HU, handed back by the worker. */
+  /** Out-of-memory fallbacks taken, in order (smaller batch, then CPU). */
+  fallbacks: string[];
+  /** The input HU, handed back by the worker; with `inPlace` the same array as `output` (the input is gone). */
   hu: Float32Array;
   output: Float32Array;
+}
+
+export interface RunOptions {
+  /** Slices per batch to start with; default the manifest's batchSize. */
+  batchSize?: number;
+  /** Write the output over the input volume instead of a second one: one float32 volume less at the peak. */
+  inPlace?: boolean;
 }
 
 export class InferenceError extends Error {
@@ -52,7 +64,30 @@ export class InferenceService {
   /** Serialises requests: one model run at a time on the one accelerator. */
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** fp16 variant file per model id, once its sha256 is checked; null = none, or not usable. */
+  private readonly fp16Files = new Map<string, string | null>();
+
   constructor(private readonly provider: Provider, private readonly cpuThreads: number) {}
+
+  /** The manifest's fp16 variant when a GPU provider may run, checked against its sha256 once. */
+  private async fp16ModelPath(model: RegisteredModel, providers: ExecutionProvider[]): Promise<string | undefined> {
+    const variant = model.manifest.fp16;
+    if (!variant || providers.every((p) => p === "cpu")) return undefined;
+    const key = `${model.manifest.id}@${model.manifest.version}`;
+    if (!this.fp16Files.has(key)) {
+      const file = path.resolve(path.dirname(model.modelPath), variant.file);
+      let usable: string | null = null;
+      try {
+        const actual = await sha256OfFile(file);
+        if (actual === variant.sha256) usable = file;
+        else log.warn("fp16 model variant has the wrong sha256; using fp32", { model: model.manifest.id, file, actual, expected: variant.sha256 });
+      } catch (error) {
+        log.warn("fp16 model variant is unreadable; using fp32", { model: model.manifest.id, file, error: (error as Error).message });
+      }
+      this.fp16Files.set(key, usable);
+    }
+    return this.fp16Files.get(key) ?? undefined;
+  }
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
@@ -96,19 +131,23 @@ export class InferenceService {
 
   /** Loads the model and runs it once on a small input, so the first real series does not pay for it. */
   async warmup(model: RegisteredModel): Promise<{ provider: ExecutionProvider; warmupMs: number }> {
+    const providers = providerOrder(this.provider);
+    const fp16ModelPath = await this.fp16ModelPath(model, providers);
     const reply = await this.send(
       {
         type: "warmup",
         requestId: this.nextId++,
         manifest: model.manifest,
         modelPath: model.modelPath,
-        providers: providerOrder(this.provider),
+        providers,
         cpuThreads: this.cpuThreads,
+        ...(fp16ModelPath ? { fp16ModelPath } : {}),
       },
       [],
     );
     if (reply.type === "error") throw new InferenceError(reply.message, reply.retryable);
     if (reply.type !== "warm") throw new InferenceError(`unexpected worker reply ${reply.type}`, false);
+    log.info("model loaded", { model: model.manifest.id, provider: reply.provider, precision: reply.precision ?? "fp32" });
     return { provider: reply.provider, warmupMs: reply.warmupMs };
   }
 
@@ -117,15 +156,21 @@ export class InferenceService {
     model: RegisteredModel,
     volume: { hu: Float32Array; slices: number; rows: number; columns: number },
     onProgress?: (done: number, total: number, provider: ExecutionProvider) => void,
+    options: RunOptions = {},
   ): Promise<InferenceResult> {
+    const providers = providerOrder(this.provider);
+    const fp16ModelPath = await this.fp16ModelPath(model, providers);
     const reply = await this.send(
       {
         type: "run",
         requestId: this.nextId++,
         manifest: model.manifest,
         modelPath: model.modelPath,
-        providers: providerOrder(this.provider),
+        providers,
         cpuThreads: this.cpuThreads,
+        ...(fp16ModelPath ? { fp16ModelPath } : {}),
+        ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+        ...(options.inPlace ? { inPlace: true } : {}),
         slices: volume.slices,
         rows: volume.rows,
         columns: volume.columns,
@@ -136,11 +181,24 @@ export class InferenceService {
     );
     if (reply.type === "error") throw new InferenceError(reply.message, reply.retryable);
     if (reply.type !== "result") throw new InferenceError(`unexpected worker reply ${reply.type}`, false);
+    const fallbacks = reply.fallbacks ?? [];
+    const precision = reply.precision ?? "fp32";
+    log.info("inference done", {
+      model: model.manifest.id,
+      provider: reply.provider,
+      precision,
+      slices: volume.slices,
+      batchSize: reply.batchSize,
+      ms: Math.round(reply.inferenceMs),
+      ...(fallbacks.length > 0 ? { fallbacks } : {}),
+    });
     return {
       provider: reply.provider,
+      precision,
       batchSize: reply.batchSize,
       inferenceMs: reply.inferenceMs,
-      hu: reply.hu,
+      fallbacks,
+      hu: reply.hu ?? reply.output,
       output: reply.output,
     };
   }

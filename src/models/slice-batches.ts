@@ -101,3 +101,176 @@ export function readOutputBatch(
     }
   }
 }
+
+/** Errors onnxruntime and its providers raise when the device (or the host) has no memory left for a batch. */
+const OUT_OF_MEMORY = /out of memory|failed to allocate|cudaMalloc|bad_alloc|\bOOM\b|CUBLAS_STATUS_ALLOC_FAILED/i;
+
+export function isOutOfMemory(message: string): boolean {
+  return OUT_OF_MEMORY.test(message);
+}
+
+/** One opened model on one execution provider: runs an N x C x H x W float32 batch, returns the output values. */
+export interface BatchSession {
+  provider: string;
+  runBatch(input: Float32Array, dims: number[]): Promise<Float32Array>;
+}
+
+export interface SliceBatchRun {
+  manifest: ModelManifest;
+  /** HU, slice-major. With `inPlace` it is overwritten by the output. */
+  hu: Float32Array;
+  shape: VolumeShape;
+  /** The session to start on (usually a GPU provider under `auto`). */
+  session: BatchSession;
+  /** Opens the CPU fallback when the device is out of memory even at batch 1. */
+  openCpu(): Promise<BatchSession>;
+  /** Slices per batch to start with; default the manifest's. */
+  batchSize?: number;
+  /**
+   * Largest batch on the CPU provider (from the start, or after falling back to it). On a CPU a batch saves little
+   * time and costs the network's activations once per slice in it (about 60 MB a 512x512 slice for the reference
+   * U-Net); default no limit.
+   */
+  cpuBatchSize?: number;
+  /**
+   * Write the output over `hu` instead of a second volume (saves one float32 volume). Slices are committed only once
+   * no later batch needs them as context, so 2.5D models see the original input.
+   */
+  inPlace?: boolean;
+  onProgress?(slicesDone: number, provider: string): void;
+}
+
+export interface SliceBatchResult {
+  output: Float32Array;
+  provider: string;
+  /** Batch size in use at the end (smaller than asked after an out-of-memory). */
+  batchSize: number;
+  /** What out-of-memory made us do, in order, e.g. "cuda out of memory at batch 8: batch 4". */
+  fallbacks: string[];
+}
+
+/**
+ * Runs the model over every slice in batches. Out of memory halves the batch and tries the same slices again; at
+ * batch 1 on a GPU it reopens the model on the CPU (at the CPU batch size); on the CPU at batch 1 it throws.
+ * Any other error is thrown as it is.
+ */
+export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchResult> {
+  const { manifest, hu, shape } = run;
+  const geometry = networkGeometry(manifest, shape);
+  const plane = shape.rows * shape.columns;
+  const netPlane = geometry.channels * geometry.rows * geometry.columns;
+  const half = (geometry.channels - 1) / 2;
+  const startBatch = Math.max(1, Math.min(run.batchSize ?? manifest.batchSize, shape.slices));
+  const cpuBatch = Math.max(1, Math.min(startBatch, run.cpuBatchSize ?? startBatch));
+  const output = run.inPlace ? hu : new Float32Array(shape.slices * plane);
+  const fallbacks: string[] = [];
+  let session = run.session;
+  let batchSize = session.provider === "cpu" ? cpuBatch : startBatch;
+  let tensor = new Float32Array(batchSize * netPlane);
+
+  // In place: batch outputs wait here until no later batch reads their slices as context.
+  const pending: { first: number; count: number; values: Float32Array; committed: number }[] = [];
+  const commitBelow = (limit: number): void => {
+    while (pending.length > 0) {
+      const batch = pending[0]!;
+      const end = Math.min(batch.first + batch.count, limit);
+      for (; batch.first + batch.committed < end; batch.committed += 1) {
+        const k = batch.committed;
+        output.set(batch.values.subarray(k * plane, (k + 1) * plane), (batch.first + k) * plane);
+      }
+      if (batch.committed < batch.count) return;
+      pending.shift();
+    }
+  };
+
+  let first = 0;
+  while (first < shape.slices) {
+    const count = Math.min(batchSize, shape.slices - first);
+    if (run.inPlace) commitBelow(first - half);
+    fillInputBatch(manifest, hu, shape, geometry, first, count, tensor);
+    let result: Float32Array;
+    try {
+      const dims = [count, geometry.channels, geometry.rows, geometry.columns];
+      result = await session.runBatch(tensor.subarray(0, count * netPlane), dims);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!isOutOfMemory(message)) throw error;
+      if (batchSize > 1) {
+        const smaller = Math.max(1, Math.floor(batchSize / 2));
+        fallbacks.push(`${session.provider} out of memory at batch ${batchSize}: batch ${smaller}`);
+        batchSize = smaller;
+        continue; // the same slices again, smaller batch
+      }
+      if (session.provider === "cpu") throw error;
+      fallbacks.push(`${session.provider} out of memory at batch 1: cpu, batch ${cpuBatch}`);
+      session = await run.openCpu();
+      batchSize = cpuBatch;
+      tensor = new Float32Array(batchSize * netPlane);
+      continue;
+    }
+    if (run.inPlace) {
+      const values = new Float32Array(count * plane);
+      readOutputBatch(manifest, result, shape, geometry, 0, count, values);
+      pending.push({ first, count, values, committed: 0 });
+    } else {
+      readOutputBatch(manifest, result, shape, geometry, first, count, output);
+    }
+    first += count;
+    run.onProgress?.(first, session.provider);
+  }
+  commitBelow(Number.POSITIVE_INFINITY);
+  return { output, provider: session.provider, batchSize, fallbacks };
+}
+
+/** float32 -> IEEE 754 half precision bits (round to nearest even), for fp16 model inputs. */
+export function toFloat16Bits(values: Float32Array, into = new Uint16Array(values.length)): Uint16Array {
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  for (let i = 0; i < values.length; i += 1) {
+    f32[0] = values[i]!;
+    const x = u32[0]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exponent = (x >>> 23) & 0xff;
+    let mantissa = x & 0x7fffff;
+    if (exponent === 0xff) {
+      into[i] = sign | 0x7c00 | (mantissa ? 0x200 : 0); // inf / NaN
+      continue;
+    }
+    const e = exponent - 127 + 15;
+    if (e >= 0x1f) {
+      into[i] = sign | 0x7c00; // too large: inf
+    } else if (e <= 0) {
+      if (e < -10) {
+        into[i] = sign; // too small: signed zero
+        continue;
+      }
+      mantissa |= 0x800000; // subnormal half
+      const shift = 14 - e;
+      const halfMantissa = mantissa >>> shift;
+      const rest = mantissa & ((1 << shift) - 1);
+      const halfway = 1 << (shift - 1);
+      const round = rest > halfway || (rest === halfway && (halfMantissa & 1) === 1) ? 1 : 0;
+      into[i] = sign | (halfMantissa + round);
+    } else {
+      const halfBits = (e << 10) | (mantissa >>> 13);
+      const rest = mantissa & 0x1fff;
+      const round = rest > 0x1000 || (rest === 0x1000 && (halfBits & 1) === 1) ? 1 : 0;
+      into[i] = sign | (halfBits + round); // a carry into the exponent is the correct rounding
+    }
+  }
+  return into;
+}
+
+/** IEEE 754 half precision bits -> float32, for fp16 model outputs. */
+export function fromFloat16Bits(bits: Uint16Array, into = new Float32Array(bits.length)): Float32Array {
+  for (let i = 0; i < bits.length; i += 1) {
+    const h = bits[i]!;
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >>> 10) & 0x1f;
+    const mantissa = h & 0x3ff;
+    if (exponent === 0) into[i] = sign * mantissa * 2 ** -24;
+    else if (exponent === 0x1f) into[i] = mantissa ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+    else into[i] = sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+  }
+  return into;
+}

@@ -1,0 +1,396 @@
+/**
+ * `npm run bench`: one CT series through the pipeline's stages, timed stage by stage, with the raw DICOMweb baselines
+ * measured in the same run (rounds alternate pipeline/baseline and baseline/pipeline; medians and ratios reported),
+ * the pipeline's peak RSS (its own process), CPU ms per slice for threads x batch size, and the service itself
+ * (`ct-enhance serve`) processing the series while /health is asked every 50 ms.
+ * Writes bench-results/<date>-<host>.json and .md.
+ *
+ *   node dist/bench/run-bench.js [--series FOLDER] [--slices N] [--model ID] [--provider auto|cpu|cuda|webgpu]
+ *     [--cpu-threads N] [--rounds N] [--in-place on|off|both] [--sweep-slices N] [--skip-sweep] [--skip-service]
+ *     [--store INSTANCES_PER_REQUEST,PARALLEL_REQUESTS] [--out FOLDER]
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { PACKAGE_ROOT, Provider } from "../config.js";
+import { assembleVolume } from "../dicom/volume.js";
+import { retrieveSeries } from "../dicomweb/wado-rs.js";
+import { ModelRegistry } from "../models/registry.js";
+import { contiguousSlices } from "./series-files.js";
+import { rawStowPost, rawWadoGet, type RawEndpoint } from "./baselines.js";
+import { cpuSweep, type SweepPoint } from "./cpu-sweep.js";
+import { type LocalOrthanc, startLocalOrthanc } from "./local-orthanc.js";
+import type { PipelineRoundRequest, PipelineRoundResult } from "./pipeline-round.js";
+import { fmtMiB, fmtS, median, table, writeResults } from "./report.js";
+import { probeService, type ServiceProbeResult } from "./service-probe.js";
+
+interface Options {
+  series: string;
+  slices: number | undefined;
+  model: string;
+  provider: Provider;
+  cpuThreads: number;
+  rounds: number;
+  inPlace: "on" | "off" | "both";
+  sweepSlices: number;
+  skipSweep: boolean;
+  skipService: boolean;
+  /** STOW-RS instances per request and requests in flight (the store stage's config; default 32 and 4). */
+  store: { instancesPerRequest: number; parallelRequests: number };
+  out: string;
+}
+
+const USAGE = "usage: node dist/bench/run-bench.js [--series FOLDER] [--slices N] [--model ID] [--provider auto|cpu|cuda|webgpu] " +
+  "[--cpu-threads N] [--rounds N] [--in-place on|off|both] [--sweep-slices N] [--skip-sweep] [--skip-service] [--store N,P] [--out FOLDER]";
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = {
+    series: path.resolve(PACKAGE_ROOT, "..", "shared", "data", "ct", "lidc-idri-0002-ncct"),
+    slices: undefined,
+    model: "syncta-unet-small",
+    provider: "auto",
+    cpuThreads: 0,
+    rounds: 2,
+    inPlace: "both",
+    sweepSlices: 16,
+    skipSweep: false,
+    skipService: false,
+    store: { instancesPerRequest: 32, parallelRequests: 4 },
+    out: path.join(PACKAGE_ROOT, "bench-results"),
+  };
+  for (let i = 0; i < argv.length; i += 1) {
+    const flag = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value; ${USAGE}`);
+      return v;
+    };
+    const count = (min: number): number => {
+      const v = Number(value());
+      if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be an integer >= ${min}`);
+      return v;
+    };
+    switch (flag) {
+      case "--series": options.series = path.resolve(value()); break;
+      case "--slices": options.slices = count(10); break;
+      case "--model": options.model = value(); break;
+      case "--provider": options.provider = Provider.parse(value()); break;
+      case "--cpu-threads": options.cpuThreads = count(0); break;
+      case "--rounds": options.rounds = count(1); break;
+      case "--in-place": {
+        const v = value();
+        if (v !== "on" && v !== "off" && v !== "both") throw new Error("--in-place must be on, off or both");
+        options.inPlace = v;
+        break;
+      }
+      case "--sweep-slices": options.sweepSlices = count(8); break;
+      case "--skip-sweep": options.skipSweep = true; break;
+      case "--skip-service": options.skipService = true; break;
+      case "--store": {
+        const [perRequest, parallel] = value().split(",").map(Number);
+        if (!Number.isInteger(perRequest) || !Number.isInteger(parallel) || perRequest! < 1 || parallel! < 1) {
+          throw new Error("--store takes INSTANCES_PER_REQUEST,PARALLEL_REQUESTS, e.g. 32,4");
+        }
+        options.store = { instancesPerRequest: perRequest!, parallelRequests: parallel! };
+        break;
+      }
+      case "--out": options.out = path.resolve(value()); break;
+      case "--help": case "-h": process.stdout.write(`${USAGE}\n`); process.exit(0); break;
+      default: throw new Error(`unknown option ${flag}; ${USAGE}`);
+    }
+  }
+  if (!existsSync(options.series)) throw new Error(`series folder ${options.series} does not exist (--series FOLDER of .dcm files)`);
+  return options;
+}
+
+const say = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const load = () => os.loadavg().map((v) => Math.round(v * 100) / 100);
+
+function runPipelineRound(request: PipelineRoundRequest): Promise<PipelineRoundResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, "dist", "bench", "pipeline-round.js"), JSON.stringify(request)], {
+      env: { ...process.env, CT_ENHANCE_LOG_LEVEL: "warn" },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    child.on("exit", (code) => {
+      const line = stdout.trim().split("\n").at(-1);
+      if (code === 0 && line) resolve(JSON.parse(line) as PipelineRoundResult);
+      else reject(new Error(`pipeline round exited with ${code}:\n${stderr}`));
+    });
+  });
+}
+
+async function seriesUids(orthanc: LocalOrthanc, seriesId: string): Promise<{ study: string; series: string }> {
+  const series = await orthanc.rest<{ MainDicomTags: { SeriesInstanceUID: string }; ParentStudy: string }>(`/series/${seriesId}`);
+  const study = await orthanc.rest<{ MainDicomTags: { StudyInstanceUID: string } }>(`/studies/${series.ParentStudy}`);
+  return { study: study.MainDicomTags.StudyInstanceUID, series: series.MainDicomTags.SeriesInstanceUID };
+}
+
+async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const all: Uint8Array[] = [];
+  for await (const part of parts) all.push(part);
+  return all;
+}
+
+function onnxruntimeVersion(): string {
+  try {
+    return execFileSync(process.execPath, ["-e", "console.log(require('onnxruntime-node/package.json').version)"], { cwd: PACKAGE_ROOT }).toString().trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const startedAt = new Date();
+  const loadAt: Record<string, number[]> = { start: load() };
+  const models = await ModelRegistry.load(path.join(PACKAGE_ROOT, "models"));
+  const model = models.get(options.model);
+  say(`series ${options.series}${options.slices ? ` (${options.slices} contiguous slices from the middle)` : ""}, model ${model.manifest.id}, provider ${options.provider}, load ${loadAt.start!.join(" ")}`);
+
+  const files = contiguousSlices(options.series, options.slices);
+  const pipelineOrthanc = await startLocalOrthanc({ name: "pipeline" });
+  const baselineOrthanc = await startLocalOrthanc({ name: "baseline" });
+  const rounds: { round: number; order: string; inPlace: boolean; pipeline: PipelineRoundResult; wadoGetMs: number; wadoBytes: number; stowPostMs: number; stowBytes: number }[] = [];
+  let stowSinglePostMs: number | undefined;
+  let sweep: SweepPoint[] = [];
+  let service: ServiceProbeResult | undefined;
+  try {
+    const upload = await pipelineOrthanc.upload(files);
+    await baselineOrthanc.upload(files);
+    if (upload.seriesIds.length !== 1) throw new Error(`the folder holds ${upload.seriesIds.length} series; give one series (--series)`);
+    const uids = await seriesUids(pipelineOrthanc, upload.seriesIds[0]!);
+    say(`uploaded ${fmtMiB(upload.bytes)} MiB into two fresh Orthancs`);
+    const pipelineEndpoint: RawEndpoint = { root: pipelineOrthanc.dicomwebRoot, authorization: pipelineOrthanc.authorization };
+    const baselineEndpoint: RawEndpoint = { root: baselineOrthanc.dicomwebRoot, authorization: baselineOrthanc.authorization };
+
+    let derived: Uint8Array[] = [];
+    for (let round = 1; round <= options.rounds; round += 1) {
+      const inPlace = options.inPlace === "both" ? round % 2 === 0 : options.inPlace === "on";
+      const pipelineFirst = round % 2 === 1;
+      let pipeline: PipelineRoundResult | undefined;
+      let wado = { ms: 0, bytes: 0 };
+      let stow = { ms: 0, bytes: 0, requests: 0 };
+      const runPipeline = async () => {
+        pipeline = await runPipelineRound({
+          dicomwebRoot: pipelineOrthanc.dicomwebRoot,
+          authorization: pipelineOrthanc.authorization,
+          studyInstanceUID: uids.study,
+          seriesInstanceUID: uids.series,
+          modelsDir: path.join(PACKAGE_ROOT, "models"),
+          modelId: options.model,
+          provider: options.provider,
+          cpuThreads: options.cpuThreads,
+          inPlace,
+          round,
+          ...options.store,
+        });
+        // The derived bytes, as stored, for the STOW-RS baseline; then out of the pipeline's Orthanc again.
+        derived = await collect(retrieveSeries({ root: pipelineEndpoint.root, headers: { Authorization: pipelineEndpoint.authorization } }, uids.study, pipeline.derivedSeriesInstanceUID));
+        await pipelineOrthanc.deleteSeries(pipeline.derivedSeriesInstanceUID);
+      };
+      const runBaseline = async () => {
+        wado = await rawWadoGet(pipelineEndpoint, uids.study, uids.series);
+        stow = await rawStowPost(baselineEndpoint, uids.study, derived, options.store.instancesPerRequest, options.store.parallelRequests);
+        const derivedUid = pipeline?.derivedSeriesInstanceUID ?? rounds.at(-1)?.pipeline.derivedSeriesInstanceUID;
+        if (derivedUid) await baselineOrthanc.deleteSeries(derivedUid);
+      };
+      loadAt[`round ${round}`] = load();
+      if (pipelineFirst) {
+        await runPipeline();
+        await runBaseline();
+      } else {
+        await runBaseline();
+        await runPipeline();
+      }
+      const p = pipeline!;
+      rounds.push({ round, order: pipelineFirst ? "pipeline, baseline" : "baseline, pipeline", inPlace, pipeline: p, wadoGetMs: wado.ms, wadoBytes: wado.bytes, stowPostMs: stow.ms, stowBytes: stow.bytes });
+      say(`round ${round} (${pipelineFirst ? "pipeline first" : "baseline first"}, in place ${inPlace}): fetch+volume ${fmtS(p.fetchVolumeMs)} s, ` +
+        `infer ${fmtS(p.inferenceMs)} s on ${p.provider}, write+store ${fmtS(p.writeStoreMs)} s, peak RSS ${fmtMiB(p.peakRssBytes)} MiB; ` +
+        `raw WADO ${fmtS(wado.ms)} s, raw STOW ${fmtS(stow.ms)} s`);
+      if (round === 1) {
+        const derivedUid = p.derivedSeriesInstanceUID;
+        stowSinglePostMs = (await rawStowPost(baselineEndpoint, uids.study, derived, Number.POSITIVE_INFINITY, 1)).ms;
+        await baselineOrthanc.deleteSeries(derivedUid);
+      }
+    }
+
+    if (!options.skipSweep) {
+      loadAt.sweep = load();
+      const volume = await assembleVolume(retrieveSeries({ root: pipelineEndpoint.root, headers: { Authorization: pipelineEndpoint.authorization } }, uids.study, uids.series));
+      const n = Math.min(options.sweepSlices, volume.slices);
+      const from = Math.floor((volume.slices - n) / 2);
+      const plane = volume.rows * volume.columns;
+      const middle = { hu: volume.hu.slice(from * plane, (from + n) * plane), slices: n, rows: volume.rows, columns: volume.columns };
+      say(`CPU sweep: ${n} slices, threads 1 and 2, batch 1, 4, 8`);
+      sweep = await cpuSweep(model, middle, [1, 2], [1, 4, 8]);
+      for (const point of sweep) say(`  threads ${point.cpuThreads} batch ${point.batchSize}: ${point.msPerSlice.toFixed(0)} ms/slice wall, ${point.cpuMsPerSlice.toFixed(0)} CPU`);
+    }
+  } finally {
+    await pipelineOrthanc.stop();
+    await baselineOrthanc.stop();
+  }
+
+  if (!options.skipService && files.length < 20) {
+    say(`service: skipped, the default pipeline's rule needs at least 20 instances (this run has ${files.length})`);
+  } else if (!options.skipService) {
+    loadAt.service = load();
+    say("service: ct-enhance serve on a fresh Orthanc, /health every 50 ms while it processes the series");
+    const serviceOrthanc = await startLocalOrthanc({ name: "service", stableAgeSeconds: 2 });
+    try {
+      service = await probeService(serviceOrthanc, files, {
+        provider: options.provider,
+        cpuThreads: options.cpuThreads,
+        orthancStableAgeSeconds: 2,
+        timeoutMs: 30 * 60_000,
+      });
+      say(`service: job ${fmtS(service.jobMs)} s on ${service.provider}; /health during inference p50 ${service.health.duringInfer.p50Ms} ms, ` +
+        `max ${service.health.duringInfer.maxMs} ms, ${service.health.duringInfer.over100Ms} of ${service.health.duringInfer.count} over 100 ms`);
+    } finally {
+      await serviceOrthanc.stop();
+    }
+  }
+  loadAt.end = load();
+
+  const first = rounds[0]!.pipeline;
+  const floatVolumeBytes = first.slices * first.rows * first.columns * 4;
+  const med = (pick: (r: (typeof rounds)[number]) => number) => median(rounds.map(pick));
+  const overheadMs = med((r) => r.pipeline.fetchVolumeMs + r.pipeline.writeStoreMs);
+  const rawMs = med((r) => r.wadoGetMs + r.stowPostMs);
+  const totalMs = med((r) => r.pipeline.fetchVolumeMs + r.pipeline.inferenceMs + r.pipeline.writeStoreMs);
+  const rss = (inPlace: boolean) => {
+    const chosen = rounds.filter((r) => r.inPlace === inPlace).map((r) => r.pipeline.peakRssBytes);
+    return chosen.length ? Math.max(...chosen) : undefined;
+  };
+  const summary = {
+    slices: first.slices,
+    matrix: `${first.rows}x${first.columns}`,
+    floatVolumeMiB: Math.round(floatVolumeBytes / 2 ** 20),
+    provider: first.provider,
+    precision: first.precision,
+    medianMs: {
+      wadoWait: med((r) => r.pipeline.wadoWaitMs),
+      parse: med((r) => r.pipeline.fetchVolumeMs - r.pipeline.wadoWaitMs),
+      fetchVolume: med((r) => r.pipeline.fetchVolumeMs),
+      inference: med((r) => r.pipeline.inferenceMs),
+      encodeOnly: med((r) => r.pipeline.encodeOnlyMs),
+      writeStore: med((r) => r.pipeline.writeStoreMs),
+      rawWadoGet: med((r) => r.wadoGetMs),
+      rawStowPost: med((r) => r.stowPostMs),
+      rawStowSinglePost: stowSinglePostMs,
+      pipelineTotal: totalMs,
+    },
+    nonModelOverheadRatio: overheadMs / rawMs,
+    fetchVolumeRatio: med((r) => r.pipeline.fetchVolumeMs) / med((r) => r.wadoGetMs),
+    writeStoreRatio: med((r) => r.pipeline.writeStoreMs) / med((r) => r.stowPostMs),
+    slicesPerSecond: first.slices / (totalMs / 1000),
+    inferenceMsPerSlice: med((r) => r.pipeline.workerInferenceMs) / first.slices,
+    inferenceCpuMsPerSlice: med((r) => r.pipeline.inferenceCpuMs) / first.slices,
+    /** If the inference had the CPU time it used to itself on an idle machine: 300 slices of it plus the overhead. */
+    projected300SliceSecondsOneIdleCore: (overheadMs + 300 * (med((r) => r.pipeline.inferenceCpuMs) / first.slices)) / 1000,
+    projected300SliceSeconds: (totalMs / 1000) * (300 / first.slices),
+    peakRssMiB: { copy: rss(false) && Math.round(rss(false)! / 2 ** 20), inPlace: rss(true) && Math.round(rss(true)! / 2 ** 20) },
+    peakRssOverFloatVolume: {
+      copy: rss(false) && rss(false)! / floatVolumeBytes,
+      inPlace: rss(true) && rss(true)! / floatVolumeBytes,
+    },
+  };
+
+  const host = os.hostname();
+  const environment = {
+    host,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? "unknown",
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    onnxruntimeNode: onnxruntimeVersion(),
+    loadAverage1m5m15m: loadAt,
+  };
+  const result = { startedAt: startedAt.toISOString(), options, environment, summary, rounds, sweep, service };
+  const stem = `${startedAt.toISOString().slice(0, 16).replace(/[:T]/g, "-")}-${host}`;
+  const written = writeResults(options.out, stem, result, markdown(result));
+  process.stdout.write(`${markdown(result)}\nwritten: ${written.json}, ${written.markdown}\n`);
+}
+
+type Result = {
+  startedAt: string;
+  options: Options;
+  environment: { host: string; cpus: number; cpuModel: string; memoryGiB: number; node: string; onnxruntimeNode: string; loadAverage1m5m15m: Record<string, number[]> };
+  summary: {
+    slices: number; matrix: string; floatVolumeMiB: number; provider: string; precision: string;
+    medianMs: Record<string, number | undefined>; nonModelOverheadRatio: number; fetchVolumeRatio: number; writeStoreRatio: number;
+    slicesPerSecond: number; inferenceMsPerSlice: number; inferenceCpuMsPerSlice: number; projected300SliceSeconds: number; projected300SliceSecondsOneIdleCore: number;
+    peakRssMiB: { copy: number | undefined; inPlace: number | undefined }; peakRssOverFloatVolume: { copy: number | undefined; inPlace: number | undefined };
+  };
+  rounds: { round: number; order: string; inPlace: boolean; pipeline: PipelineRoundResult; wadoGetMs: number; stowPostMs: number }[];
+  sweep: SweepPoint[];
+  service: ServiceProbeResult | undefined;
+};
+
+function markdown(r: Result): string {
+  const s = r.summary;
+  const m = s.medianMs;
+  const t = (v: number | undefined) => (v === undefined ? "-" : fmtS(v));
+  const x = (v: number | undefined) => (v === undefined ? "-" : v.toFixed(2));
+  const loads = Object.entries(r.environment.loadAverage1m5m15m).map(([k, v]) => `${k} ${v.join("/")}`).join("; ");
+  const out = [
+    `# ct-enhance bench ${r.startedAt} on ${r.environment.host}`,
+    "",
+    `${s.slices} slices ${s.matrix} (float32 volume ${s.floatVolumeMiB} MiB), model ${r.options.model}, provider ${s.provider} (${s.precision}), ` +
+      `${r.environment.cpus} CPUs (${r.environment.cpuModel}), node ${r.environment.node}, onnxruntime-node ${r.environment.onnxruntimeNode}. ` +
+      `${r.rounds.length} rounds, order alternating; medians.`,
+    `Load average (1/5/15 min): ${loads}.`,
+    "",
+    table(["stage", "pipeline s", "raw baseline s", "ratio"], [
+      ["WADO-RS wait (in volume)", t(m.wadoWait), "", ""],
+      ["parse + HU (in volume)", t(m.parse), "", ""],
+      ["fetch + volume", t(m.fetchVolume), `${t(m.rawWadoGet)} (GET)`, x(s.fetchVolumeRatio)],
+      ["inference", t(m.inference), "", ""],
+      ["encode alone (not in total)", t(m.encodeOnly), "", ""],
+      ["write + STOW-RS store", t(m.writeStore), `${t(m.rawStowPost)} (POST)`, x(s.writeStoreRatio)],
+      ["non-model overhead", t((m.fetchVolume ?? 0) + (m.writeStore ?? 0)), t((m.rawWadoGet ?? 0) + (m.rawStowPost ?? 0)), x(s.nonModelOverheadRatio)],
+      ["total (fetch..store)", t(m.pipelineTotal), "", ""],
+    ]),
+    "",
+    `One STOW-RS POST of all ${s.slices} derived instances: ${t(m.rawStowSinglePost)} s. ` +
+      `Slices/s end to end: ${s.slicesPerSecond.toFixed(2)}; inference ${s.inferenceMsPerSlice.toFixed(0)} ms/slice wall, ` +
+      `${s.inferenceCpuMsPerSlice.toFixed(0)} ms/slice CPU (all threads); 300 slices projected at this load: ${s.projected300SliceSeconds.toFixed(0)} s; ` +
+      `with the CPU time it used on one idle core: ${s.projected300SliceSecondsOneIdleCore.toFixed(0)} s. ` +
+      `STOW-RS ${r.options.store.instancesPerRequest} instances a request, ${r.options.store.parallelRequests} in flight.`,
+    "",
+    table(["peak RSS", "MiB", "x float32 volume"], [
+      ["output in a second volume", s.peakRssMiB.copy ?? "-", x(s.peakRssOverFloatVolume.copy)],
+      ["output over the input (in place)", s.peakRssMiB.inPlace ?? "-", x(s.peakRssOverFloatVolume.inPlace)],
+    ]),
+    "",
+    table(["round", "order", "in place", "fetch+volume s", "infer s", "write+store s", "raw GET s", "raw POST s", "peak RSS MiB", "peak in"],
+      r.rounds.map((q) => [q.round, q.order, q.inPlace ? "yes" : "no", fmtS(q.pipeline.fetchVolumeMs), fmtS(q.pipeline.inferenceMs),
+        fmtS(q.pipeline.writeStoreMs), fmtS(q.wadoGetMs), fmtS(q.stowPostMs), fmtMiB(q.pipeline.peakRssBytes), q.pipeline.peakRssStage])),
+  ];
+  if (r.sweep.length > 0) {
+    out.push("", `CPU inference, ms per slice, wall / CPU time of all threads (${r.sweep[0]!.slices} slices):`, "",
+      table(["threads \\ batch", ...[...new Set(r.sweep.map((p) => p.batchSize))].map(String)],
+        [...new Set(r.sweep.map((p) => p.cpuThreads))].map((threads) => [threads,
+          ...r.sweep.filter((p) => p.cpuThreads === threads).map((p) => `${p.msPerSlice.toFixed(0)} / ${p.cpuMsPerSlice.toFixed(0)}`)])));
+  }
+  if (r.service) {
+    const h = r.service.health;
+    out.push("", `Service (ct-enhance serve, provider ${r.service.provider}): wait for stable ${fmtS(r.service.waitForStableMs)} s ` +
+      `(Orthanc StableAge ${r.service.config.orthancStableAgeSeconds} s), job ${fmtS(r.service.jobMs)} s, upload to stored ${fmtS(r.service.uploadToDoneMs)} s; ` +
+      `stages ${Object.entries(r.service.stageMs).map(([k, v]) => `${k} ${fmtS(v)} s`).join(", ")}.`, "",
+      table(["GET /health", "answers", "p50 ms", "p95 ms", "max ms", "> 100 ms"], [
+        ["during inference", h.duringInfer.count, h.duringInfer.p50Ms, h.duringInfer.p95Ms, h.duringInfer.maxMs, h.duringInfer.over100Ms],
+        ["whole run", h.all.count, h.all.p50Ms, h.all.p95Ms, h.all.maxMs, h.all.over100Ms],
+      ]), "", `Slowest /health answers: ${h.slowest.map((q) => `${q.ms} ms (${q.stage} +${q.secondsIntoStage} s)`).join(", ")}.`);
+  }
+  return `${out.join("\n")}\n`;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.exit(1);
+});
