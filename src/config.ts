@@ -58,10 +58,10 @@ const Config = z.object({
     cpuThreads: z.number().int().min(0).default(0),
   }).prefault({}),
   store: z.object({
-    /** Instances per STOW-RS request. */
-    instancesPerRequest: z.number().int().positive().default(32),
+    /** Instances per STOW-RS request (16 x 2 in flight was the fastest and leanest on 2 cores: bench-results/). */
+    instancesPerRequest: z.number().int().positive().default(16),
     /** STOW-RS requests in flight at once. */
-    parallelRequests: z.number().int().positive().default(4),
+    parallelRequests: z.number().int().positive().default(2),
   }).prefault({}),
   jobs: z.object({
     /** Attempts before a retryable failure becomes final. */

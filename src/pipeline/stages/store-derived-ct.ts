@@ -31,13 +31,15 @@ export async function storeDerivedCtSeries(
   } catch (error) {
     throw asStageError(Stage.Write, error, false);
   }
-  const nextRequest = (): Uint8Array[] | undefined => {
+  const nextRequest = async (): Promise<Uint8Array[] | undefined> => {
     const batch: Uint8Array[] = [];
     try {
       while (batch.length < options.instancesPerRequest) {
         const next = writer.next();
         if (next.done) break;
         batch.push(next.value);
+        // Encoding is synchronous (~8 ms an instance): let the API and the change feed in between instances.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } catch (error) {
       throw asStageError(Stage.Write, error, false);
@@ -48,7 +50,7 @@ export async function storeDerivedCtSeries(
   let stored = 0;
   const failures: { sopInstanceUID: string; reason: number }[] = [];
   const sender = async (): Promise<void> => {
-    for (let batch = nextRequest(); batch; batch = nextRequest()) {
+    for (let batch = await nextRequest(); batch; batch = await nextRequest()) {
       const result = await storeInstances(endpoint, volume.studyInstanceUID, batch);
       stored += result.stored.length;
       failures.push(...result.failed);
