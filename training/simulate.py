@@ -1,0 +1,151 @@
+"""Simulations used to build training pairs from real CT (nothing here is a clinical model):
+
+* de_enhance(): contrast-enhanced CT -> simulated non-contrast CT (for the Syn-CTA model).
+* low_dose_sinogram_noise(): full-dose slice -> simulated low-dose slice via Poisson noise on projections (denoise model).
+* insert_nodules(): synthetic lung nodules into real lung (detection model).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+UNENHANCED_BLOOD_HU = 40.0
+
+
+def body_mask(hu: np.ndarray) -> np.ndarray:
+    """Patient body per slice: HU > -500, largest 2D component, holes filled (lungs included), couch excluded."""
+    out = np.zeros(hu.shape, bool)
+    for z in range(hu.shape[0]):
+        m = ndi.binary_opening(hu[z] > -500, iterations=2)
+        lab, n = ndi.label(m)
+        if n == 0:
+            continue
+        sizes = ndi.sum(m, lab, range(1, n + 1))
+        out[z] = ndi.binary_fill_holes(lab == (int(np.argmax(sizes)) + 1))
+    return out
+
+
+def fill_small_holes(mask: np.ndarray, max_area: int) -> np.ndarray:
+    """2D hole filling restricted to holes smaller than max_area pixels (so a ring of ribs around the whole chest
+    does not fill the mediastinum)."""
+    holes = ndi.binary_fill_holes(mask) & ~mask
+    lab, n = ndi.label(holes)
+    if n == 0:
+        return mask
+    sizes = ndi.sum(holes, lab, range(1, n + 1))
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = sizes < max_area
+    return mask | keep[lab]
+
+
+def texture_map(hu2d: np.ndarray, size: int = 5, win: int = 9) -> np.ndarray:
+    """Local RMS (win x win) of the residual hu - median(hu, size x size). The median keeps edges, so the residual is
+    ~noise (about 10 HU here) in blood and at vessel walls, and larger in trabecular bone."""
+    h = hu2d.astype(np.float64)
+    r = h - ndi.median_filter(h, size=size)
+    return np.sqrt(np.maximum(ndi.uniform_filter(r * r, win), 0.0))
+
+
+def bone_mask(hu: np.ndarray, thr: float = 700.0) -> np.ndarray:
+    """Bone incl. marrow enclosed by cortex, per slice: (HU > thr) closed (2 px), holes < 2500 px filled (marrow inside
+    a cortical ring), dilated 2 px (cortical partial-volume edge)."""
+    out = np.zeros(hu.shape, bool)
+    st = ndi.generate_binary_structure(2, 1)
+    for z in range(hu.shape[0]):
+        b = ndi.binary_closing(hu[z] > thr, structure=st, iterations=2)
+        b = fill_small_holes(b, 2500)
+        out[z] = ndi.binary_dilation(b, structure=st, iterations=2)
+    return out
+
+
+def de_enhance(hu: np.ndarray, lo: float = 120.0, hi: float = 600.0, min_voxels: int = 50, rim_px: int = 2,
+               blood_hu: float = UNENHANCED_BLOOD_HU, comp_tex_thr: float = 26.0):
+    """Simulated non-contrast CT from a contrast-enhanced volume hu[z,y,x] (HU).
+
+    1. hs = in-plane Gaussian smoothing of HU (sigma 1 px) - used only for decisions and for the enhancement field.
+    2. core = lo < hs < hi, inside the body, outside bone_mask(); then per slice 2D components whose median texture
+       (texture_map) exceeds comp_tex_thr or whose area is < 10 px are dropped (trabecular bone, noise); then 3D
+       connected components smaller than `min_voxels` dropped.
+    3. In the core, the smooth enhancement D = hs - blood_hu is subtracted: out = blood_hu + (hu - hs), i.e. the
+       voxel keeps its own noise/texture around the new mean.
+    4. Partial-volume rim (core dilated by rim_px in-plane, not bone): the voxel is treated as a mix of the nearest
+       core blood and the local background b (minimum of hs in a 7x7 neighbourhood); fraction
+       f = clip((hs - b) / (hs_core - b), 0, 1); out = hu - f * D_core.
+    Returns (simulated_ncct, core_mask, changed_mask)."""
+    hu = hu.astype(np.float32)
+    hs = np.stack([ndi.gaussian_filter(s, 1.0) for s in hu])
+    body = body_mask(hu)
+    bone = bone_mask(hu)
+    core = (hs > lo) & (hs < hi) & body & ~bone
+    for z in range(hu.shape[0]):
+        lab, n = ndi.label(core[z])
+        if n == 0:
+            continue
+        idx = np.arange(1, n + 1)
+        tex = texture_map(hu[z])
+        med = ndi.median(tex, lab, idx)
+        area = ndi.sum(core[z], lab, idx)
+        keep = np.zeros(n + 1, bool)
+        keep[1:] = (np.asarray(med) <= comp_tex_thr) & (np.asarray(area) >= 10)
+        core[z] = keep[lab]
+    lab, n = ndi.label(core, structure=ndi.generate_binary_structure(3, 1))
+    if n:
+        sizes = ndi.sum(core, lab, range(1, n + 1))
+        keep = np.zeros(n + 1, bool)
+        keep[1:] = sizes >= min_voxels
+        core = keep[lab]
+    out = hu.copy()
+    d_core = np.where(core, hs - blood_hu, 0.0).astype(np.float32)
+    out[core] = blood_hu + (hu[core] - hs[core])
+    changed = core.copy()
+    st = ndi.generate_binary_structure(2, 1)
+    for z in range(hu.shape[0]):
+        if not core[z].any():
+            continue
+        rim = ndi.binary_dilation(core[z], structure=st, iterations=rim_px) & ~core[z] & ~bone[z] & body[z]
+        if not rim.any():
+            continue
+        # nearest core voxel for every pixel
+        _, (iy, ix) = ndi.distance_transform_edt(~core[z], return_indices=True)
+        hs_core = hs[z][iy, ix]
+        dz = d_core[z][iy, ix]
+        bg = ndi.minimum_filter(hs[z], size=7)
+        f = np.clip((hs[z] - bg) / np.maximum(hs_core - bg, 1.0), 0.0, 1.0)
+        out[z][rim] = hu[z][rim] - (f * dz)[rim]
+        changed[z] |= rim & (f > 0)
+    return out, core, changed
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# low-dose simulation
+# ----------------------------------------------------------------------------------------------------------------
+
+MU_WATER_PER_MM = 0.0192  # linear attenuation of water at ~70 keV effective energy (120 kVp), 1/mm
+
+
+def hu_to_mu(hu):
+    return np.clip(MU_WATER_PER_MM * (1.0 + np.asarray(hu, np.float64) / 1000.0), 0.0, None)
+
+
+def mu_to_hu(mu):
+    return (np.asarray(mu, np.float64) / MU_WATER_PER_MM - 1.0) * 1000.0
+
+
+def low_dose_sinogram_noise(hu_slice: np.ndarray, pixel_mm: float, i0: float, rng: np.random.Generator,
+                            n_angles: int = 720, ref_fbp: np.ndarray | None = None):
+    """Parallel-beam simulation on one 512x512 slice (HU clipped at -1024 first):
+    mu = mu_water*(1+HU/1000) per mm; p = radon(mu)*pixel_mm (line integrals); counts ~ Poisson(i0*exp(-p));
+    p_noisy = -log(max(counts,1)/i0); both p and p_noisy go through the same FBP (iradon, ramp filter) and the
+    returned low-dose image is clean + (FBP(p_noisy) - FBP(p)), so only noise is added and the FBP's own blur and
+    circle cropping do not enter the pair. Returns low-dose HU slice."""
+    from skimage.transform import iradon, radon
+
+    img = np.clip(hu_slice, -1024, None)
+    mu = hu_to_mu(img)
+    theta = np.linspace(0.0, 180.0, n_angles, endpoint=False)
+    p = radon(mu, theta=theta, circle=False) * pixel_mm
+    counts = rng.poisson(i0 * np.exp(-p)).astype(np.float64)
+    p_noisy = -np.log(np.maximum(counts, 1.0) / i0)
+    size = hu_slice.shape[0]
+    noise_mu = iradon((p_noisy - p) / pixel_mm, theta=theta, filter_name="ramp", circle=False, output_size=size)
+    return (img + noise_mu / MU_WATER_PER_MM * 1000.0).astype(np.float32)
