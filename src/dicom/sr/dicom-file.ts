@@ -92,7 +92,8 @@ export function patientAndStudyFrom(header: NaturalizedDataset | undefined, argu
   const out: NaturalizedDataset = {};
   for (const keyword of COPIED_FROM_SOURCE) {
     const value = header[keyword];
-    if (value !== undefined && value !== null && value !== "") out[keyword] = structuredClone(value);
+    // Shared, not cloned: dcmjs gives PN values accessor methods that structuredClone refuses; nothing mutates them.
+    if (value !== undefined && value !== null && value !== "") out[keyword] = value;
     else if (TYPE_2.has(keyword)) out[keyword] = "";
   }
   return out;
