@@ -8,6 +8,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort, REPO_ROOT, type TestOrthanc } from "./orthanc.js";
 
+/** One pipeline (NCCT -> Syn-CTA): tests of the operator's API and panel want exactly one job per series. */
+export const SYNTHESIS_ONLY_PIPELINES = path.join(REPO_ROOT, "tests", "fixtures", "pipelines-syncta-only.json");
+
 export interface TestService {
   apiUrl: string;
   dataDir: string;
@@ -39,6 +42,7 @@ export async function startService(orthanc: TestOrthanc, extraEnv: Record<string
     CT_ENHANCE_STABLE_AGE_SECONDS: "3",
     CT_ENHANCE_RETRY_DELAY_SECONDS: "2",
     CT_ENHANCE_PROVIDER: "cpu",
+    // The models folder's pipelines file is the default; operator tests pass SYNTHESIS_ONLY_PIPELINES for one job a series.
     ...extraEnv,
   };
   let child: ChildProcess | undefined;

@@ -19,6 +19,7 @@ const ready = requireCtData("lidc-idri-0002-ncct", "lidc-idri-0001-cect", "ricor
 
 interface Job {
   id: number;
+  pipeline: string;
   state: string;
   sourceSeriesUid: string;
   outputSeriesUid: string | null;
@@ -43,13 +44,17 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
     const study = await orthanc.rest<{ Series: string[] }>(`/studies/${studyId}`);
     return Promise.all(study.Series.map(seriesOf));
   };
-  const doneJob = (seriesUid: string) =>
-    waitFor(`a finished job for series ${seriesUid}`, async () => {
+  /** Every pipeline's job for the series, once all are done (NCCT matches synthesis and detection). */
+  const doneJobs = (seriesUid: string) =>
+    waitFor(`finished jobs for series ${seriesUid}`, async () => {
       const jobs = await service.api<Job[]>(`/jobs?series=${encodeURIComponent(seriesUid)}`);
-      const job = jobs[0];
-      if (job?.state === "failed") throw new Error(`job failed: ${job.errorMessage}`);
-      return job?.state === "done" ? job : undefined;
+      const failed = jobs.find((j) => j.state === "failed");
+      if (failed) throw new Error(`job ${failed.id} (${failed.pipeline}) failed: ${failed.errorMessage}`);
+      return jobs.length === 2 && jobs.every((j) => j.state === "done") ? jobs : undefined;
     }, 600_000, service);
+  const jobOf = (jobs: Job[], pipeline: string) => jobs.find((j) => j.pipeline === pipeline)!;
+  const derivedCtOf = async (source: OrthancSeries) =>
+    (await studySeries(source.ParentStudy)).filter((s) => s.ID !== source.ID && s.MainDicomTags.Modality === "CT");
 
   beforeAll(async () => {
     orthanc = await startOrthanc({ stableAgeSeconds: 2 });
@@ -66,11 +71,11 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
     const [ncctId] = await orthanc.uploadFolder(ctSeriesFolder("lidc-idri-0002-ncct"));
     await orthanc.uploadFolder(ctSeriesFolder("lidc-idri-0001-cect"));
     ncctSeries = await seriesOf(ncctId!);
-    const job = await doneJob(ncctSeries.MainDicomTags.SeriesInstanceUID!);
+    const jobs = await doneJobs(ncctSeries.MainDicomTags.SeriesInstanceUID!);
+    const job = jobOf(jobs, "ncct-syncta");
     expect(job.provider).toBe("cpu");
 
-    const inStudy = await studySeries(ncctSeries.ParentStudy);
-    const derived = inStudy.filter((s) => s.ID !== ncctSeries.ID);
+    const derived = await derivedCtOf(ncctSeries);
     expect(derived).toHaveLength(1);
     expect(derived[0]!.MainDicomTags.SeriesInstanceUID).toBe(job.outputSeriesUid);
     expect(derived[0]!.Instances).toHaveLength(261);
@@ -94,8 +99,20 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
     }
   }, 900_000);
 
-  it("writes instances that dciodvfy passes with zero errors, every one", async () => {
-    const derived = (await studySeries(ncctSeries.ParentStudy)).find((s) => s.ID !== ncctSeries.ID)!;
+  it("stores the nodule findings as a TID 1500 SR (and a SEG when there are findings) in the same study", async () => {
+    const detection = jobOf(await doneJobs(ncctSeries.MainDicomTags.SeriesInstanceUID!), "ncct-nodules");
+    const inStudy = await studySeries(ncctSeries.ParentStudy);
+    const sr = inStudy.find((s) => s.MainDicomTags.SeriesInstanceUID === detection.outputSeriesUid)!;
+    expect(sr.MainDicomTags.Modality).toBe("SR");
+    const srTags = await tagsOf(sr.Instances[0]!);
+    expect(srTags.SOPClassUID).toBe("1.2.840.10008.5.1.4.1.1.88.34"); // Comprehensive 3D SR
+    const seg = inStudy.filter((s) => s.MainDicomTags.Modality === "SEG");
+    expect(seg.length).toBeLessThanOrEqual(1);
+  }, 120_000);
+
+  it("writes instances that dciodvfy passes with zero errors, every one (derived CT, SR, SEG)", async () => {
+    const written = (await studySeries(ncctSeries.ParentStudy)).filter((s) => s.ID !== ncctSeries.ID);
+    const derived = { Instances: written.flatMap((s) => s.Instances) };
     const folder = mkdtempSync(path.join(tmpdir(), "ct-enhance-dciodvfy-"));
     try {
       const failures: string[] = [];
@@ -134,6 +151,7 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
   }, 120_000);
 
   it("writes no second derived series after a restart", async () => {
+    const seriesBeforeRestart = (await studySeries(ncctSeries.ParentStudy)).length;
     await service.stop();
     await service.start();
     await waitFor("the restarted feed to catch up", async () => {
@@ -142,15 +160,16 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
     }, 60_000, service);
     await new Promise((r) => setTimeout(r, 5_000)); // a few watcher passes
     const inStudy = await studySeries(ncctSeries.ParentStudy);
-    expect(inStudy).toHaveLength(2);
+    expect(inStudy).toHaveLength(seriesBeforeRestart);
+    expect(await derivedCtOf(ncctSeries)).toHaveLength(1);
     const jobs = await service.api<Job[]>("/jobs");
-    expect(jobs.filter((j) => j.sourceSeriesUid === ncctSeries.MainDicomTags.SeriesInstanceUID)).toHaveLength(1);
+    expect(jobs.filter((j) => j.sourceSeriesUid === ncctSeries.MainDicomTags.SeriesInstanceUID)).toHaveLength(2);
   }, 180_000);
 
   it("processes the JPEG-Lossless series too (Orthanc transcodes over WADO-RS)", async () => {
     const [id] = await orthanc.uploadFolder(ctSeriesFolder("ricord-ncct-jpegls"));
     const source = await seriesOf(id!);
-    const job = await doneJob(source.MainDicomTags.SeriesInstanceUID!);
+    const job = jobOf(await doneJobs(source.MainDicomTags.SeriesInstanceUID!), "ncct-syncta");
     const derivedId = (await orthanc.rest<{ ID: string; Type: string }[]>("/tools/lookup", {
       method: "POST",
       body: job.outputSeriesUid!,

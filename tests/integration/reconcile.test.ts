@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCtData } from "../helpers/ct-data.js";
 import { contiguousSubset, type SeriesSubset } from "../helpers/ct-subset.js";
-import { startService, waitFor, type TestService } from "../helpers/ct-service.js";
+import { startService, waitFor, type TestService, SYNTHESIS_ONLY_PIPELINES } from "../helpers/ct-service.js";
 import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
 import { requireOrthanc } from "../helpers/system-tools.js";
 
@@ -35,7 +35,7 @@ describe.runIf(ready)("reconcile after a crash (real Orthanc, built service, SIG
     chest = contiguousSubset("lidc-idri-0002-ncct", 24);
     covid = contiguousSubset("ricord-ncct-jpegls", 24);
     orthanc = await startOrthanc({ stableAgeSeconds: 2 });
-    service = await startService(orthanc);
+    service = await startService(orthanc, { CT_ENHANCE_PIPELINES_FILE: SYNTHESIS_ONLY_PIPELINES });
   }, 120_000);
 
   afterAll(async () => {
