@@ -62,19 +62,26 @@ source_series=$(ls "$series_dir"/*.dcm | xargs -P 4 -I{} curl -sf -u "$creds" -X
 source_uid=$(curl -sf -u "$creds" "$orthanc_url/series/$source_series" | sed -n 's/.*"SeriesInstanceUID" *: *"\([^"]*\)".*/\1/p')
 echo "source series: $orthanc_url/app/explorer.html#series?uuid=$source_series"
 echo "waiting for ct-enhance to process it by itself (stable after 5 s, then fetch, model, store)..."
+settled='const j = JSON.parse(require("fs").readFileSync(0, "utf8")); process.exit(j.length > 0 && j.every((x) => ["done", "failed"].includes(x.state)) ? 0 : 1)'
 for _ in $(seq 1 900); do
-  jobs=$(curl -sf -H "Authorization: Bearer $token" "$api_url/jobs?series=$source_uid" || true)
-  case "$jobs" in *'"state":"done"'*|*'"state":"failed"'*) break ;; esac
+  jobs=$(curl -sf -H "Authorization: Bearer $token" "$api_url/jobs?series=$source_uid" || echo '[]')
+  echo "$jobs" | node -e "$settled" && break
   sleep 1
-done
-echo "$jobs" | node -e '
-  const jobs = JSON.parse(require("fs").readFileSync(0, "utf8"));
-  for (const j of jobs) console.log(`job ${j.id} ${j.pipeline}: ${j.state} on ${j.provider ?? "?"}` +
-    (j.outputSeriesUid ? `, derived series ${j.outputSeriesUid}` : "") + (j.errorMessage ? `, error: ${j.errorMessage}` : ""));
-  process.exitCode = jobs.length > 0 && jobs.every((j) => j.state === "done") ? 0 : 1;'
-for uid in $(echo "$jobs" | sed -n 's/.*"outputSeriesUid":"\([^"]*\)".*/\1/p'); do
-  id=$(curl -sf -u "$creds" -X POST --data "$uid" "$orthanc_url/tools/lookup" | sed -n 's/.*"ID" *: *"\([^"]*\)".*/\1/p' | head -1)
-  echo "derived series:  $orthanc_url/app/explorer.html#series?uuid=$id"
 done
 echo "Orthanc login: $creds (in $state/credentials); API: $api_url (token in $token_file)"
 echo "logs: $state/orthanc.log, $state/ct-enhance.log; stop with: bash scripts/demo.sh stop"
+echo "$jobs" | ORTHANC_URL="$orthanc_url" ORTHANC_AUTH="$creds" PREVIEWS="$state/ct-enhance/previews" node -e '
+  const jobs = JSON.parse(require("fs").readFileSync(0, "utf8"));
+  const auth = "Basic " + Buffer.from(process.env.ORTHANC_AUTH).toString("base64");
+  (async () => {
+    for (const j of jobs) {
+      console.log(`job ${j.id} ${j.pipeline}: ${j.state} on ${j.provider ?? "?"}` + (j.errorMessage ? `, error: ${j.errorMessage}` : ""));
+      if (!j.outputSeriesUid) continue;
+      const hits = await (await fetch(`${process.env.ORTHANC_URL}/tools/lookup`, { method: "POST", body: j.outputSeriesUid, headers: { Authorization: auth } })).json();
+      const id = hits.find((h) => h.Type === "Series")?.ID;
+      console.log(`  output series: ${process.env.ORTHANC_URL}/app/explorer.html#series?uuid=${id}`);
+      const preview = `${process.env.PREVIEWS}/job-${j.id}.png`;
+      if (require("fs").existsSync(preview)) console.log(`  before/after PNG of the middle slice: ${preview}`);
+    }
+    process.exitCode = jobs.length > 0 && jobs.every((j) => j.state === "done") ? 0 : 1;
+  })();'
