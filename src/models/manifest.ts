@@ -41,7 +41,7 @@ export const ModelManifest = z.object({
     contextSlices: z.number().int().positive().refine((n) => n % 2 === 1, "must be odd"),
     /** Fixed [rows, columns] if the network only accepts one size (e.g. CTA-GAN's 512x512); absent = any size. */
     size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
-    /** Rows and columns are zero-padded (in network units, after mapping) up to a multiple of this. */
+    /** Rows and columns are padded up to a multiple of this, with the network value of huMin (air). */
     spatialMultiple: z.number().int().positive().default(1),
   }),
   output: z.object({
