@@ -15,13 +15,10 @@ import { data } from "dcmjs";
 import { Stage, StageError } from "../pipeline/stage-error.js";
 import type { CtVolume, NaturalizedDataset, Vector3 } from "./ct-volume.js";
 import { deterministicUid } from "./uid.js";
+import type { CodedConcept } from "./coded-concept.js";
+import { formatDS } from "./value-formats.js";
 
-/** A code (PS3.3 8.8 Code Sequence Macro): value, coding scheme designator, meaning. */
-export interface CodedConcept {
-  value: string;
-  scheme: string;
-  meaning: string;
-}
+export type { CodedConcept } from "./coded-concept.js";
 
 /** A VOI window a viewer offers as a preset. */
 export interface DisplayWindow {
@@ -103,14 +100,7 @@ const IMPLEMENTATION_CLASS_UID = deterministicUid("ct-enhance", "ImplementationC
 // ---- value formatting ------------------------------------------------------------------------------------------
 
 /** A Decimal String of at most 16 characters (PS3.5 6.2), as precise as fits. */
-export function decimalString(value: number): string {
-  if (!Number.isFinite(value)) throw new Error(`cannot write ${value} as a DICOM decimal string`);
-  for (let digits = 15; digits >= 1; digits -= 1) {
-    const text = Number(value.toPrecision(digits)).toString();
-    if (text.length <= 16) return text;
-  }
-  return value.toExponential(6);
-}
+export const decimalString = formatDS;
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 const dicomDate = (d: Date) => `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}`;

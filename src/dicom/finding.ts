@@ -5,13 +5,9 @@
  */
 import type { CtVolume } from "./ct-volume.js";
 
-/** A code triplet, as DICOM's Code Sequence Macro carries it (PS3.3 Table 8.8-1). */
-export interface CodedConcept {
-  value: string;
-  /** Coding Scheme Designator: "DCM", "SCT", "UCUM", ... */
-  scheme: string;
-  meaning: string;
-}
+import type { CodedConcept } from "./coded-concept.js";
+
+export type { CodedConcept };
 
 export interface Finding {
   /** Human-readable tracking identifier, e.g. "Nodule 1" (SR 112039, SEG Tracking ID). */

@@ -27,6 +27,7 @@ import { pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { data } from "dcmjs";
 import { deterministicUid } from "../dicom/uid.js";
+import { formatDS } from "../dicom/value-formats.js";
 
 export const DEFAULT_INV3 = "/usr/share/doc/invesalius-examples/examples/Cranium.inv3";
 
@@ -309,18 +310,7 @@ export function readInv3(path: string): InvesaliusVolume {
 // ---------------------------------------------------------------------------------------------------------------
 // The CT series.
 
-/** A Decimal String (DS) value: at most 16 characters (PS3.5 6.2), as precise as fits. */
-function ds(value: number): string {
-  if (!Number.isFinite(value)) throw new RangeError(`DS: ${value} is not finite`);
-  if (value === 0) return "0";
-  for (let digits = 15; digits >= 1; digits--) {
-    let s = value.toPrecision(digits);
-    if (s.includes("e")) s = Number(s).toString();
-    if (s.includes(".") && !s.includes("e")) s = s.replace(/0+$/, "").replace(/\.$/, "");
-    if (s.length <= 16) return s;
-  }
-  throw new RangeError(`DS: ${value} does not fit in 16 characters`);
-}
+const ds = formatDS;
 
 const da = (d: Date) => d.toISOString().slice(0, 10).replace(/-/g, "");
 const tm = (d: Date) => d.toISOString().slice(11, 19).replace(/:/g, "");

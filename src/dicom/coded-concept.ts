@@ -1,0 +1,7 @@
+/** A code triplet, as DICOM's Code Sequence Macro carries it (PS3.3 Table 8.8-1). */
+export interface CodedConcept {
+  value: string;
+  /** Coding Scheme Designator: "DCM", "SCT", "UCUM", ... */
+  scheme: string;
+  meaning: string;
+}
