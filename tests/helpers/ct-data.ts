@@ -3,6 +3,7 @@
  * In CI their absence fails the run; elsewhere tests that need them are skipped with a message saying why.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { data } from "dcmjs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -37,4 +38,17 @@ export function ctSeriesFiles(series: CtSeriesName): string[] {
 /** The series' instances as bytes, in file-name order. */
 export function readCtSeries(series: CtSeriesName): Uint8Array[] {
   return ctSeriesFiles(series).map((file) => new Uint8Array(readFileSync(file)));
+}
+
+/** The series' files in position order (along z; these series are axial), each read up to ImagePositionPatient only. */
+export function filesInPositionOrder(files: string[]): string[] {
+  const z = (file: string): number => {
+    const bytes = readFileSync(file);
+    const dicom = data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), {
+      untilTag: "00200032",
+      includeUntilTagValue: true,
+    });
+    return Number(dicom.dict["00200032"]!.Value![2]);
+  };
+  return files.map((file) => ({ file, z: z(file) })).sort((a, b) => a.z - b.z).map((s) => s.file);
 }

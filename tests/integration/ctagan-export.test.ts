@@ -14,7 +14,6 @@
  * Needs /usr/bin/python3 with torch, onnx and numpy (scripts/install-system-deps.sh installs them): skipped with a
  * message where missing, a failure in CI. Run `npm run build` first (the inference worker runs from dist/).
  */
-import { data } from "dcmjs";
 import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,7 +23,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { assembleVolume } from "../../src/dicom/volume.js";
 import { InferenceService } from "../../src/models/inference.js";
 import { ModelRegistry } from "../../src/models/registry.js";
-import { ctSeriesFiles, repoRoot, requireCtData } from "../helpers/ct-data.js";
+import { ctSeriesFiles, repoRoot, requireCtData, filesInPositionOrder } from "../helpers/ct-data.js";
 
 const execFileAsync = promisify(execFile);
 const PYTHON = "/usr/bin/python3";
@@ -42,18 +41,6 @@ function requirePythonTorch(): boolean {
   }
 }
 
-/** The series' files in position order (along z, LIDC is axial), read up to ImagePositionPatient only. */
-function filesInPositionOrder(files: string[]): string[] {
-  const z = (file: string): number => {
-    const bytes = readFileSync(file);
-    const dicom = data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), {
-      untilTag: "00200032",
-      includeUntilTagValue: true,
-    });
-    return Number(dicom.dict["00200032"]!.Value![2]);
-  };
-  return files.map((file) => ({ file, z: z(file) })).sort((a, b) => a.z - b.z).map((s) => s.file);
-}
 
 /** A float32 .npy (format 1.0, C order) of the given shape, for the export script's --reference-input. */
 function npyFloat32(values: Float32Array, shape: number[]): Buffer {

@@ -2,32 +2,19 @@
  * `ct-enhance eval` with a series in Orthanc (the built CLI, a real Orthanc): 24 contiguous slices of LIDC-IDRI-0002
  * uploaded, then compared by Orthanc series ID and by SeriesInstanceUID against the same slices on disk.
  */
-import { data } from "dcmjs";
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ctSeriesFiles, repoRoot, requireCtData } from "../helpers/ct-data.js";
+import { ctSeriesFiles, repoRoot, requireCtData, filesInPositionOrder } from "../helpers/ct-data.js";
 import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
 import { requireOrthanc } from "../helpers/system-tools.js";
 
 const run = promisify(execFile);
 const ready = requireCtData("lidc-idri-0002-ncct") && requireOrthanc();
 
-/** The series' files in position order (along z), read up to ImagePositionPatient only. */
-function filesInPositionOrder(files: string[]): string[] {
-  const z = (file: string): number => {
-    const bytes = readFileSync(file);
-    const dicom = data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), {
-      untilTag: "00200032",
-      includeUntilTagValue: true,
-    });
-    return Number(dicom.dict["00200032"]!.Value![2]);
-  };
-  return files.map((file) => ({ file, z: z(file) })).sort((a, b) => a.z - b.z).map((s) => s.file);
-}
 
 describe.runIf(ready)("ct-enhance eval reads a series from Orthanc (WADO-RS)", () => {
   const root = mkdtempSync(path.join(tmpdir(), "ct-eval-orthanc-"));

@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { evaluateSeries, formatReport, runEvalCommand, type EvalReport } from "../../src/eval/eval-command.js";
 import { DEFAULT_HU_RANGE } from "../../src/eval/image-metrics.js";
-import { ctSeriesFiles, requireCtData } from "../helpers/ct-data.js";
+import { ctSeriesFiles, requireCtData, filesInPositionOrder } from "../helpers/ct-data.js";
 
 const ready = requireCtData("lidc-idri-0002-ncct");
 const NOISE_SIGMA_HU = 20;
@@ -17,18 +17,6 @@ const noOrthanc = () => {
   throw new Error("this test reads folders only; Orthanc must not be asked");
 };
 
-/** The series' files in position order (along z, LIDC is axial), read up to ImagePositionPatient only. */
-function filesInPositionOrder(files: string[]): string[] {
-  const z = (file: string): number => {
-    const bytes = readFileSync(file);
-    const dicom = data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), {
-      untilTag: "00200032",
-      includeUntilTagValue: true,
-    });
-    return Number(dicom.dict["00200032"]!.Value![2]);
-  };
-  return files.map((file) => ({ file, z: z(file) })).sort((a, b) => a.z - b.z).map((s) => s.file);
-}
 
 /** Standard normal deviates from a seeded MINSTD generator (Box-Muller). */
 function gaussian(seed: number): () => number {
