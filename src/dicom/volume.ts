@@ -5,15 +5,19 @@
  * spacing, enough slices. Every refusal is a StageError(volume, not retryable) that names the slice and what is
  * wrong with it, in words a PACS administrator can act on.
  *
- * Memory: each instance is parsed as it arrives and only its header (without PixelData) and its stored pixel values
- * (2 bytes a voxel) are kept; the encoded bytes are dropped at once. The float32 HU volume is allocated after the
- * last slice, then filled slice by slice while the stored values are released.
+ * Memory and time: each instance is parsed as it arrives, header only (dcmjs stops at PixelData), and its pixels are
+ * converted to HU straight from the received bytes into the next free slice of the float32 volume, while the next
+ * instance is still on the wire; the received bytes are dropped at once. With `expectedSlices` (the count Orthanc
+ * reports) the volume is allocated once at its final size. After the checks, the slices are put in position order
+ * in place (one spare slice), so the series is never held twice.
  */
 import { data } from "dcmjs";
 import { Stage, StageError } from "../pipeline/stage-error.js";
 import type { CtVolume, NaturalizedDataset, SourceSliceReference, Vector3 } from "./ct-volume.js";
 
 export interface VolumeAssemblyOptions {
+  /** How many instances to expect (e.g. Orthanc's count): the volume is allocated at that size from the start. */
+  expectedSlices?: number;
   /** Fewer slices than this is not a volume (a scout, a partial series). Default 10. */
   minSlices?: number;
   /** Largest difference allowed between two slices' direction cosines. Default 1e-3 (about 0.06 degrees). */
@@ -67,8 +71,10 @@ interface ParsedSlice {
   intercept: number;
   bitsStored: number;
   signed: boolean;
-  /** Stored values; released once converted to HU. */
+  /** Stored values, a view of the received bytes; dropped once converted to HU. */
   stored: Int16Array | Uint16Array | undefined;
+  /** Where this slice's HU went in arrival order; -1 while its stored values wait to be converted. */
+  slot: number;
   /** Position along the series normal, filled in after the orientation check. */
   along: number;
 }
@@ -110,16 +116,41 @@ function describeSlice(header: NaturalizedDataset, arrival: number): string {
   return `instance #${arrival + 1} received${known.length ? ` (${known.join(", ")})` : ""}`;
 }
 
-/** Parses one Part-10 instance; keeps its header and stored pixel values, nothing else. */
+/**
+ * Where the pixel values of a native 16-bit slice sit in its Part-10 bytes. PixelData is the last element of an
+ * image (nothing above 7FE0,0010 but padding or signatures): check that the element header just before the last
+ * `valueBytes` bytes is PixelData with that length. undefined when it is not (then the whole file is parsed).
+ */
+function pixelValueOffset(bytes: Uint8Array, explicitVr: boolean, valueBytes: number): number | undefined {
+  const start = bytes.length - valueBytes;
+  const header = start - (explicitVr ? 12 : 8);
+  if (header < 132) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint16(header, true) !== 0x7fe0 || view.getUint16(header + 2, true) !== 0x0010) return undefined;
+  if (!explicitVr) return view.getUint32(header + 4, true) === valueBytes ? start : undefined;
+  const vr = String.fromCharCode(bytes[header + 4]!, bytes[header + 5]!);
+  if ((vr !== "OW" && vr !== "OB") || view.getUint32(header + 8, true) !== valueBytes) return undefined;
+  return start;
+}
+
+/** The stored values as 16-bit integers, without a copy when the bytes are aligned. */
+function storedValues(bytes: Uint8Array, offset: number, voxels: number, signed: boolean): Int16Array | Uint16Array {
+  const Kind = signed ? Int16Array : Uint16Array;
+  const at = bytes.byteOffset + offset;
+  if (at % 2 === 0) return new Kind(bytes.buffer as ArrayBuffer, at, voxels);
+  return new Kind(bytes.slice(offset, offset + voxels * 2).buffer);
+}
+
+/** Parses one Part-10 instance: its header, and a view of its stored pixel values. */
 function parseSlice(bytes: Uint8Array, arrival: number): ParsedSlice {
   let dicom: data.DicomDict;
   try {
-    dicom = data.DicomMessage.readFile(toArrayBuffer(bytes));
+    dicom = data.DicomMessage.readFile(toArrayBuffer(bytes), { untilTag: TAG_PIXEL_DATA, includeUntilTagValue: false });
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     throw refuse(`instance #${arrival + 1} received is not a readable DICOM Part-10 file: ${why}`);
   }
-  const pixelElement = dicom.dict[TAG_PIXEL_DATA];
+  const hasPixelData = TAG_PIXEL_DATA in dicom.dict;
   delete dicom.dict[TAG_PIXEL_DATA];
   const header = data.DicomMetaDictionary.naturalizeDataset(dicom.dict) as NaturalizedDataset;
   const label = describeSlice(header, arrival);
@@ -161,14 +192,8 @@ function parseSlice(bytes: Uint8Array, arrival: number): ParsedSlice {
   if (slope === 0) throw refuse(`${label} has RescaleSlope 0`);
 
   const voxels = rows * columns;
-  const pixelBuffer = pixelElement?.Value?.[0];
-  if (!(pixelBuffer instanceof ArrayBuffer)) throw refuse(`${label} has no PixelData`);
-  if ((pixelElement?.Value?.length ?? 0) > 1 || pixelBuffer.byteLength < voxels * 2) {
-    const expected = `${rows}x${columns}x2 = ${voxels * 2}`;
-    throw refuse(`${label} has ${pixelBuffer.byteLength} bytes of PixelData where ${expected} are expected`);
-  }
-  const exact = pixelBuffer.byteLength === voxels * 2 ? pixelBuffer : pixelBuffer.slice(0, voxels * 2);
-  const stored = signed && bitsStored === 16 ? new Int16Array(exact) : new Uint16Array(exact);
+  if (!hasPixelData) throw refuse(`${label} has no PixelData`);
+  const stored = sliceStoredValues(bytes, transferSyntax, voxels, signed && bitsStored === 16, label);
 
   const orientation = numbers(header, "ImageOrientationPatient", 6, label) as ParsedSlice["orientation"];
   return {
@@ -190,8 +215,32 @@ function parseSlice(bytes: Uint8Array, arrival: number): ParsedSlice {
     bitsStored,
     signed,
     stored,
+    slot: -1,
     along: 0,
   };
+}
+
+/**
+ * The slice's stored values: found in place for the usual layout (PixelData last, exact length); otherwise, and for
+ * the deflated syntax, by parsing the whole file again with its pixels.
+ */
+function sliceStoredValues(
+  bytes: Uint8Array,
+  transferSyntax: string,
+  voxels: number,
+  signed: boolean,
+  label: string,
+): Int16Array | Uint16Array {
+  const deflated = transferSyntax === "1.2.840.10008.1.2.1.99";
+  const offset = deflated ? undefined : pixelValueOffset(bytes, transferSyntax !== "1.2.840.10008.1.2", voxels * 2);
+  if (offset !== undefined) return storedValues(bytes, offset, voxels, signed);
+  const element = data.DicomMessage.readFile(toArrayBuffer(bytes)).dict[TAG_PIXEL_DATA];
+  const pixelBuffer = element?.Value?.[0];
+  if (!(pixelBuffer instanceof ArrayBuffer)) throw refuse(`${label} has no PixelData`);
+  if ((element?.Value?.length ?? 0) > 1 || pixelBuffer.byteLength < voxels * 2) {
+    throw refuse(`${label} has ${pixelBuffer.byteLength} bytes of PixelData where ${voxels * 2} are expected`);
+  }
+  return storedValues(new Uint8Array(pixelBuffer), 0, voxels, signed);
 }
 
 /** Groups values that agree within a predicate; the largest group is "the series". */
@@ -247,16 +296,91 @@ function storedToHu(slice: ParsedSlice, target: Float32Array): void {
     // Bits above the high bit may hold anything (old overlays): mask, or sign-extend from the high bit.
     const shift = 32 - slice.bitsStored;
     const mask = (1 << slice.bitsStored) - 1;
-    const clean = new Int32Array(stored.length);
-    if (slice.signed) for (let i = 0; i < stored.length; i += 1) clean[i] = (stored[i]! << shift) >> shift;
-    else for (let i = 0; i < stored.length; i += 1) clean[i] = stored[i]! & mask;
-    target.set(clean);
+    if (slice.signed) for (let i = 0; i < stored.length; i += 1) target[i] = (stored[i]! << shift) >> shift;
+    else for (let i = 0; i < stored.length; i += 1) target[i] = stored[i]! & mask;
   } else {
-    target.set(stored); // native int16/uint16 -> float32 conversion
+    target.set(stored); // native int16/uint16 -> float32, faster than any JS loop
   }
   const { slope, intercept } = slice;
-  if (slope === 1 && intercept === 0) return;
-  for (let i = 0; i < target.length; i += 1) target[i] = target[i]! * slope + intercept;
+  if (slope !== 1) for (let i = 0; i < target.length; i += 1) target[i] = target[i]! * slope;
+  if (intercept !== 0) for (let i = 0; i < target.length; i += 1) target[i] = target[i]! + intercept;
+}
+
+function allocateVolume(slices: number, plane: number): Float32Array {
+  try {
+    return new Float32Array(slices * plane);
+  } catch (error) {
+    const mib = Math.round((slices * plane * 4) / 2 ** 20);
+    throw new StageError(Stage.Volume, `cannot allocate ${slices} slices of ${plane} float32 voxels (${mib} MiB)`, true, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The HU slices as they arrive. With an expected count, each slice is converted at once into the next slot of a
+ * buffer of that many slices, which becomes the volume; without one (or past it) the stored 16-bit values wait and
+ * are converted at the end. Slices whose matrix differs from the first slice's are never converted: the
+ * consistency checks refuse the series anyway.
+ */
+class ArrivalSlices {
+  private buffer: Float32Array | undefined;
+  private used = 0;
+  private plane = 0;
+
+  constructor(private readonly expected: number | undefined) {}
+
+  add(slice: ParsedSlice): void {
+    const plane = slice.rows * slice.columns;
+    if (this.plane === 0) {
+      this.plane = plane;
+      if (this.expected !== undefined && this.expected > 0) this.buffer = allocateVolume(this.expected, plane);
+    }
+    if (!this.buffer || plane !== this.plane || this.used === this.expected) return;
+    storedToHu(slice, this.buffer.subarray(this.used * plane, (this.used + 1) * plane));
+    slice.stored = undefined;
+    slice.slot = this.used;
+    this.used += 1;
+  }
+
+  /** The volume, slices in the given (position) order. */
+  volume(sorted: ParsedSlice[]): Float32Array {
+    const plane = this.plane;
+    const buffer = this.buffer;
+    this.buffer = undefined;
+    if (buffer && this.used === sorted.length && buffer.length === sorted.length * plane) {
+      return permuteSlices(buffer, plane, sorted.map((s) => s.slot));
+    }
+    const hu = allocateVolume(sorted.length, plane);
+    sorted.forEach((slice, k) => {
+      const target = hu.subarray(k * plane, (k + 1) * plane);
+      if (slice.slot >= 0) target.set(buffer!.subarray(slice.slot * plane, (slice.slot + 1) * plane));
+      else storedToHu(slice, target);
+      slice.stored = undefined;
+    });
+    return hu;
+  }
+}
+
+/** Reorders slices in place so that slice k becomes what was in slot order[k]: cycle by cycle, one spare slice. */
+function permuteSlices(hu: Float32Array, plane: number, order: number[]): Float32Array {
+  const spare = new Float32Array(plane);
+  const placed = new Uint8Array(order.length);
+  for (let start = 0; start < order.length; start += 1) {
+    if (placed[start] || order[start] === start) continue;
+    spare.set(hu.subarray(start * plane, (start + 1) * plane));
+    for (let k = start; ;) {
+      placed[k] = 1;
+      const from = order[k]!;
+      if (from === start) {
+        hu.set(spare, k * plane);
+        break;
+      }
+      hu.copyWithin(k * plane, from * plane, (from + 1) * plane);
+      k = from;
+    }
+  }
+  return hu;
 }
 
 /**
@@ -272,7 +396,12 @@ export async function assembleVolume(
   const spacingTolerance = options.spacingTolerance ?? { relative: 0.01, absoluteMm: 0.01 };
 
   const slices: ParsedSlice[] = [];
-  for await (const bytes of instances) slices.push(parseSlice(bytes, slices.length));
+  const arrived = new ArrivalSlices(options.expectedSlices);
+  for await (const bytes of instances) {
+    const slice = parseSlice(bytes, slices.length);
+    arrived.add(slice);
+    slices.push(slice);
+  }
 
   const needed = Math.max(minSlices, 2);
   if (slices.length < needed) {
@@ -352,23 +481,7 @@ export async function assembleVolume(
   }
 
   const { rows, columns } = reference;
-  const voxelsPerSlice = rows * columns;
-  let hu: Float32Array;
-  try {
-    hu = new Float32Array(slices.length * voxelsPerSlice);
-  } catch (error) {
-    throw new StageError(
-      Stage.Volume,
-      `cannot allocate ${slices.length}x${rows}x${columns} float32 voxels ` +
-        `(${Math.round((slices.length * voxelsPerSlice * 4) / 2 ** 20)} MiB)`,
-      true,
-      { cause: error },
-    );
-  }
-  slices.forEach((slice, k) => {
-    storedToHu(slice, hu.subarray(k * voxelsPerSlice, (k + 1) * voxelsPerSlice));
-    slice.stored = undefined;
-  });
+  const hu = arrived.volume(slices);
 
   const first = slices[0]!;
   const last = slices[slices.length - 1]!;

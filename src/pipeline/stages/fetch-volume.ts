@@ -1,6 +1,7 @@
 /**
  * Stage fetch + volume: the series over WADO-RS (Orthanc transcodes compressed syntaxes to Explicit VR Little
- * Endian), parsed instance by instance as the parts arrive, into one HU volume with its geometry checked.
+ * Endian), parsed and converted to HU instance by instance as the parts arrive, into one volume with its geometry
+ * checked.
  */
 import type { CtVolume } from "../../dicom/ct-volume.js";
 import { assembleVolume } from "../../dicom/volume.js";
@@ -12,9 +13,12 @@ export async function fetchVolume(
   endpoint: DicomwebEndpoint,
   studyInstanceUID: string,
   seriesInstanceUID: string,
+  /** Orthanc's instance count, if known: the volume is then allocated once, at its size. */
+  expectedSlices?: number,
 ): Promise<CtVolume> {
   try {
-    return await assembleVolume(retrieveSeries(endpoint, studyInstanceUID, seriesInstanceUID));
+    const parts = retrieveSeries(endpoint, studyInstanceUID, seriesInstanceUID);
+    return await assembleVolume(parts, expectedSlices && expectedSlices > 0 ? { expectedSlices } : {});
   } catch (error) {
     // Errors from the transfer itself arrive as StageError(fetch); anything else is about the data.
     throw asStageError(Stage.Volume, error, false);

@@ -90,6 +90,30 @@ describe.skipIf(!ready)("volume assembly on LIDC-IDRI-0002 (261 slices, 1.25 mm)
     expect(Buffer.from(b.hu.buffer).equals(Buffer.from(a.hu.buffer))).toBe(true);
   });
 
+  it("fills the same volume whatever the expected count, byte alignment or trailing elements", async () => {
+    const reference = await assembleVolume(stack);
+    const bytesOf = (hu: Float32Array) => Buffer.from(hu.buffer, hu.byteOffset, hu.byteLength);
+    const shuffled = stack.map((bytes, k) => stack[(k * 7) % stack.length]!); // 7 and 24 coprime: a permutation
+    for (const expectedSlices of [24, 5, 26, 40]) {
+      const volume = await assembleVolume(shuffled, { expectedSlices });
+      expect(volume.hu.length, `expectedSlices ${expectedSlices}`).toBe(reference.hu.length);
+      expect(bytesOf(volume.hu).equals(bytesOf(reference.hu)), `expectedSlices ${expectedSlices}`).toBe(true);
+    }
+    // Pixels at an odd address (copied, not viewed) and PixelData followed by Data Set Trailing Padding (FFFC,FFFC),
+    // which makes the fast path step aside for a full parse.
+    const unaligned = stack.map((bytes) => {
+      const holder = new Uint8Array(bytes.length + 1);
+      holder.set(bytes, 1);
+      return holder.subarray(1);
+    });
+    const trailingPadding = new Uint8Array([0xfc, 0xff, 0xfc, 0xff, 0x4f, 0x42, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0]);
+    const padded = stack.map((bytes) => Buffer.concat([bytes, trailingPadding]));
+    for (const [name, instances] of [["unaligned", unaligned], ["padded", padded]] as const) {
+      const volume = await assembleVolume(instances);
+      expect(bytesOf(volume.hu).equals(bytesOf(reference.hu)), name).toBe(true);
+    }
+  });
+
   it("names the gap of a missing slice", async () => {
     const missing = [...stack.slice(0, 10), ...stack.slice(11)];
     const error = await refusal(missing);
