@@ -35,6 +35,14 @@ declare module "dcmjs" {
 
     class DicomMessage {
       static readFile(buffer: ArrayBuffer, options?: ReadFileOptions): DicomDict;
+      /** Writes the dataset's elements (sorted by tag) to the stream; returns the bytes written. */
+      static write(dataset: DicomDataset, stream: WriteBufferStream, transferSyntaxUID: string, options: WriteOptions): number;
+    }
+
+    class WriteBufferStream {
+      constructor(initialSize?: number, littleEndian?: boolean);
+      /** The bytes written so far. */
+      getBuffer(): ArrayBuffer;
     }
 
     class DicomMetaDictionary {

@@ -9,6 +9,7 @@ import {
   AI_IMAGE_SYNTHESIS,
   decimalString,
   type DerivedSeriesIdentity,
+  derivedCtWriter,
   HU_RANGE,
   writeDerivedCtSeries,
 } from "../../../src/dicom/derived-ct.js";
@@ -174,6 +175,22 @@ describe("derived CT series (synthetic volume)", () => {
           : value,
     2);
     await expect(`${json}\n`).toMatchFileSnapshot("./__golden__/derived-ct-header.json");
+  });
+
+  it("encodes exactly as dcmjs does a whole dataset (shared elements encoded once, then spliced in tag order)", () => {
+    for (const instance of [written[0]!, written[7]!]) {
+      const reencoded = new Uint8Array(data.DicomMessage.readFile(instance.slice().buffer).write());
+      expect(Buffer.from(reencoded).equals(Buffer.from(instance))).toBe(true);
+    }
+  });
+
+  it("writes any slice on its own, from that slice's HU, identical to the whole-series writer", () => {
+    const writer = derivedCtWriter(volume, identity);
+    const plane = volume.rows * volume.columns;
+    const fifth = writer.instance(4, volume.hu.slice(4 * plane, 5 * plane));
+    expect(Buffer.from(fifth).equals(Buffer.from(written[4]!))).toBe(true);
+    expect(() => writer.instance(12, new Float32Array(plane))).toThrow(/slice 12 is not in the volume/);
+    expect(() => writer.instance(0, new Float32Array(plane - 1))).toThrow(/has 319 voxels where a slice has 16x20/);
   });
 
   it("refuses output that does not fit the volume or holds NaN", () => {
