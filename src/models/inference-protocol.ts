@@ -17,6 +17,11 @@ export interface RunRequest {
   batchSize?: number;
   /** Overwrite `hu` with the output and hand back one buffer (saves a float32 volume); `result.hu` is then absent. */
   inPlace?: boolean;
+  /**
+   * Send the output as "slices" messages, batch by batch, as it is computed, and keep none of it; the input is
+   * dropped at the end, not handed back: the result then carries neither `hu` nor `output`.
+   */
+  streamOutput?: boolean;
   slices: number;
   rows: number;
   columns: number;
@@ -38,6 +43,8 @@ export type WorkerRequest = RunRequest | WarmupRequest;
 
 export type WorkerReply =
   | { type: "progress"; requestId: number; slicesDone: number; slicesTotal: number; provider: ExecutionProvider }
+  /** Streamed output: slices [first, first + values.length / (rows x columns)), transferred. */
+  | { type: "slices"; requestId: number; first: number; values: Float32Array }
   | {
     type: "result";
     requestId: number;
@@ -50,8 +57,8 @@ export type WorkerReply =
     precision?: "fp32" | "fp16";
     /** Out-of-memory fallbacks taken, in order (smaller batch, then CPU). */
     fallbacks?: string[];
-    /** HU image or probability map, same shape as the input. */
-    output: Float32Array;
+    /** HU image or probability map, same shape as the input; absent when it was streamed. */
+    output?: Float32Array;
   }
   | { type: "warm"; requestId: number; provider: ExecutionProvider; warmupMs: number; precision?: "fp32" | "fp16" }
   | { type: "error"; requestId: number; message: string; retryable: boolean };

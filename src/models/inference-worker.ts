@@ -126,6 +126,9 @@ async function run(request: RunRequest): Promise<void> {
     openCpu: () => openSession(manifest, request.modelPath, undefined, ["cpu"], request.cpuThreads),
     ...(request.batchSize ? { batchSize: request.batchSize } : { cpuBatchSize: CPU_BATCH_SIZE }),
     inPlace: request.inPlace === true,
+    ...(request.streamOutput
+      ? { onOutput: (first: number, values: Float32Array) => post({ type: "slices", requestId: request.requestId, first, values }, [values.buffer as ArrayBuffer]) }
+      : {}),
     onProgress: (done, provider) =>
       post({ type: "progress", requestId: request.requestId, slicesDone: done, slicesTotal: slices, provider: provider as ExecutionProvider }),
   });
@@ -133,7 +136,8 @@ async function run(request: RunRequest): Promise<void> {
   const provider = result.provider as ExecutionProvider;
   const precision = provider === session.provider ? session.precision : "fp32";
   const base = { type: "result", requestId: request.requestId, provider, precision, batchSize: result.batchSize, inferenceMs, fallbacks: result.fallbacks } as const;
-  if (request.inPlace) post({ ...base, output: result.output }, [result.output.buffer as ArrayBuffer]);
+  if (!result.output) post(base); // streamed; the input goes with this thread's garbage
+  else if (request.inPlace) post({ ...base, output: result.output }, [result.output.buffer as ArrayBuffer]);
   else post({ ...base, hu, output: result.output }, [hu.buffer as ArrayBuffer, result.output.buffer as ArrayBuffer]);
 }
 

@@ -14,7 +14,12 @@ import { type RegisteredModel, sha256OfFile } from "./registry.js";
 
 const log = logger("inference");
 
-export interface InferenceResult {
+export type ProgressListener = (done: number, total: number, provider: ExecutionProvider) => void;
+/** Output slices [first, first + values.length / (rows x columns)) of a streamed run. */
+export type SlicesListener = (first: number, values: Float32Array) => void;
+type VolumeInput = { hu: Float32Array; slices: number; rows: number; columns: number };
+
+export interface InferenceSummary {
   provider: ExecutionProvider;
   /** The model file that ran: fp32, or the manifest's fp16 variant (GPU providers only). */
   precision: "fp32" | "fp16";
@@ -22,6 +27,9 @@ export interface InferenceResult {
   inferenceMs: number;
   /** Out-of-memory fallbacks taken, in order (smaller batch, then CPU). */
   fallbacks: string[];
+}
+
+export interface InferenceResult extends InferenceSummary {
   /** The input HU, handed back by the worker; with `inPlace` the same array as `output` (the input is gone). */
   hu: Float32Array;
   output: Float32Array;
@@ -50,10 +58,21 @@ function workerFile(): URL {
   throw new Error("dist/models/inference-worker.js is missing: run `npm run build` first");
 }
 
-interface Pending {
+interface Listeners {
+  onProgress?: ProgressListener | undefined;
+  onSlices?: SlicesListener | undefined;
+}
+
+interface Pending extends Listeners {
   resolve: (reply: WorkerReply) => void;
   reject: (error: Error) => void;
-  onProgress?: (done: number, total: number, provider: ExecutionProvider) => void;
+}
+
+/** The reply of the expected type, or the worker's error (or a surprise) as an InferenceError. */
+function expectReply<T extends WorkerReply["type"]>(reply: WorkerReply, type: T): Extract<WorkerReply, { type: T }> {
+  if (reply.type === "error") throw new InferenceError(reply.message, reply.retryable);
+  if (reply.type !== type) throw new InferenceError(`unexpected worker reply ${reply.type} (expected ${type})`, false);
+  return reply as Extract<WorkerReply, { type: T }>;
 }
 
 export class InferenceService {
@@ -99,6 +118,10 @@ export class InferenceService {
         pending.onProgress?.(reply.slicesDone, reply.slicesTotal, reply.provider);
         return;
       }
+      if (reply.type === "slices") {
+        pending.onSlices?.(reply.first, reply.values);
+        return;
+      }
       this.pending.delete(reply.requestId);
       pending.resolve(reply);
     });
@@ -117,11 +140,11 @@ export class InferenceService {
     this.pending.clear();
   }
 
-  private send(request: WorkerRequest, transfer: ArrayBuffer[], onProgress?: Pending["onProgress"]): Promise<WorkerReply> {
+  private send(request: WorkerRequest, transfer: ArrayBuffer[], listeners: Listeners = {}): Promise<WorkerReply> {
     const job = this.queue.then(
       () =>
         new Promise<WorkerReply>((resolve, reject) => {
-          this.pending.set(request.requestId, { resolve, reject, ...(onProgress ? { onProgress } : {}) });
+          this.pending.set(request.requestId, { resolve, reject, ...listeners });
           this.ensureWorker().postMessage(request, transfer);
         }),
     );
@@ -133,7 +156,7 @@ export class InferenceService {
   async warmup(model: RegisteredModel): Promise<{ provider: ExecutionProvider; warmupMs: number }> {
     const providers = providerOrder(this.provider);
     const fp16ModelPath = await this.fp16ModelPath(model, providers);
-    const reply = await this.send(
+    const reply = expectReply(await this.send(
       {
         type: "warmup",
         requestId: this.nextId++,
@@ -144,9 +167,7 @@ export class InferenceService {
         ...(fp16ModelPath ? { fp16ModelPath } : {}),
       },
       [],
-    );
-    if (reply.type === "error") throw new InferenceError(reply.message, reply.retryable);
-    if (reply.type !== "warm") throw new InferenceError(`unexpected worker reply ${reply.type}`, false);
+    ), "warm");
     log.info("model loaded", { model: model.manifest.id, provider: reply.provider, precision: reply.precision ?? "fp32" });
     return { provider: reply.provider, warmupMs: reply.warmupMs };
   }
@@ -154,13 +175,38 @@ export class InferenceService {
   /** Runs the model on every slice. `hu` is transferred to the worker: use the returned `hu` afterwards. */
   async run(
     model: RegisteredModel,
-    volume: { hu: Float32Array; slices: number; rows: number; columns: number },
-    onProgress?: (done: number, total: number, provider: ExecutionProvider) => void,
+    volume: VolumeInput,
+    onProgress?: ProgressListener,
     options: RunOptions = {},
   ): Promise<InferenceResult> {
+    const { reply, summary } = await this.request(model, volume, { onProgress, ...options });
+    if (!reply.output) throw new InferenceError("the inference worker sent no output", false);
+    return { ...summary, hu: reply.hu ?? reply.output, output: reply.output };
+  }
+
+  /**
+   * Runs the model on every slice and hands its output to `onSlices` batch by batch, in slice order, while the
+   * rest is still being computed (each array is the listener's to keep). `hu` is transferred to the worker and not
+   * handed back: the volume's voxels are gone afterwards, its geometry and headers stay.
+   */
+  async runStreaming(
+    model: RegisteredModel,
+    volume: VolumeInput,
+    onSlices: SlicesListener,
+    onProgress?: ProgressListener,
+    options: Pick<RunOptions, "batchSize"> = {},
+  ): Promise<InferenceSummary> {
+    return (await this.request(model, volume, { onProgress, onSlices, ...options })).summary;
+  }
+
+  private async request(
+    model: RegisteredModel,
+    volume: VolumeInput,
+    options: RunOptions & { onProgress?: ProgressListener | undefined; onSlices?: SlicesListener },
+  ): Promise<{ reply: Extract<WorkerReply, { type: "result" }>; summary: InferenceSummary }> {
     const providers = providerOrder(this.provider);
     const fp16ModelPath = await this.fp16ModelPath(model, providers);
-    const reply = await this.send(
+    const reply = expectReply(await this.send(
       {
         type: "run",
         requestId: this.nextId++,
@@ -171,16 +217,15 @@ export class InferenceService {
         ...(fp16ModelPath ? { fp16ModelPath } : {}),
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
         ...(options.inPlace ? { inPlace: true } : {}),
+        ...(options.onSlices ? { streamOutput: true } : {}),
         slices: volume.slices,
         rows: volume.rows,
         columns: volume.columns,
         hu: volume.hu,
       },
       [volume.hu.buffer as ArrayBuffer],
-      onProgress,
-    );
-    if (reply.type === "error") throw new InferenceError(reply.message, reply.retryable);
-    if (reply.type !== "result") throw new InferenceError(`unexpected worker reply ${reply.type}`, false);
+      { onProgress: options.onProgress, onSlices: options.onSlices },
+    ), "result");
     const fallbacks = reply.fallbacks ?? [];
     const precision = reply.precision ?? "fp32";
     log.info("inference done", {
@@ -190,16 +235,12 @@ export class InferenceService {
       slices: volume.slices,
       batchSize: reply.batchSize,
       ms: Math.round(reply.inferenceMs),
+      ...(options.onSlices ? { streamed: true } : {}),
       ...(fallbacks.length > 0 ? { fallbacks } : {}),
     });
     return {
-      provider: reply.provider,
-      precision,
-      batchSize: reply.batchSize,
-      inferenceMs: reply.inferenceMs,
-      fallbacks,
-      hu: reply.hu ?? reply.output,
-      output: reply.output,
+      reply,
+      summary: { provider: reply.provider, precision, batchSize: reply.batchSize, inferenceMs: reply.inferenceMs, fallbacks },
     };
   }
 

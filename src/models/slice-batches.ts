@@ -137,11 +137,17 @@ export interface SliceBatchRun {
    * no later batch needs them as context, so 2.5D models see the original input.
    */
   inPlace?: boolean;
+  /**
+   * Stream the output instead of keeping it: each batch's slices [first, first + values.length / plane) are handed
+   * over as soon as they are computed, in order, as an array of their own; `output` is then absent. Not with inPlace.
+   */
+  onOutput?(first: number, values: Float32Array): void;
   onProgress?(slicesDone: number, provider: string): void;
 }
 
 export interface SliceBatchResult {
-  output: Float32Array;
+  /** The output volume; absent when it was streamed through onOutput. */
+  output: Float32Array | undefined;
   provider: string;
   /** Batch size in use at the end (smaller than asked after an out-of-memory). */
   batchSize: number;
@@ -162,7 +168,8 @@ export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchRes
   const half = (geometry.channels - 1) / 2;
   const startBatch = Math.max(1, Math.min(run.batchSize ?? manifest.batchSize, shape.slices));
   const cpuBatch = Math.max(1, Math.min(startBatch, run.cpuBatchSize ?? startBatch));
-  const output = run.inPlace ? hu : new Float32Array(shape.slices * plane);
+  if (run.inPlace && run.onOutput) throw new Error("runSliceBatches: inPlace and onOutput exclude each other");
+  const output = run.onOutput ? undefined : run.inPlace ? hu : new Float32Array(shape.slices * plane);
   const fallbacks: string[] = [];
   let session = run.session;
   let batchSize = session.provider === "cpu" ? cpuBatch : startBatch;
@@ -176,7 +183,7 @@ export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchRes
       const end = Math.min(batch.first + batch.count, limit);
       for (; batch.first + batch.committed < end; batch.committed += 1) {
         const k = batch.committed;
-        output.set(batch.values.subarray(k * plane, (k + 1) * plane), (batch.first + k) * plane);
+        output!.set(batch.values.subarray(k * plane, (k + 1) * plane), (batch.first + k) * plane);
       }
       if (batch.committed < batch.count) return;
       pending.shift();
@@ -208,12 +215,13 @@ export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchRes
       tensor = new Float32Array(batchSize * netPlane);
       continue;
     }
-    if (run.inPlace) {
+    if (run.inPlace || run.onOutput) {
       const values = new Float32Array(count * plane);
       readOutputBatch(manifest, result, shape, geometry, 0, count, values);
-      pending.push({ first, count, values, committed: 0 });
+      if (run.onOutput) run.onOutput(first, values);
+      else pending.push({ first, count, values, committed: 0 });
     } else {
-      readOutputBatch(manifest, result, shape, geometry, first, count, output);
+      readOutputBatch(manifest, result, shape, geometry, first, count, output!);
     }
     first += count;
     run.onProgress?.(first, session.provider);

@@ -116,6 +116,11 @@ export class OrthancClient {
     return (await this.lookup(seriesInstanceUID)).find((hit) => hit.Type === "Series")?.ID;
   }
 
+  /** Deletes a series (its Orthanc ID) and its instances; one already gone is no error. */
+  async deleteSeries(id: string): Promise<void> {
+    await this.request<unknown>(`/series/${encodeURIComponent(id)}`, { method: "DELETE" }, true);
+  }
+
   private async getJson<T>(pathAndQuery: string, options: { allowNotFound: true }): Promise<T | undefined>;
   private async getJson<T>(pathAndQuery: string): Promise<T>;
   private async getJson<T>(pathAndQuery: string, options?: { allowNotFound: boolean }): Promise<T | undefined> {

@@ -1,12 +1,13 @@
 /**
  * The way one job travels, top to bottom: fetch the source series over WADO-RS into an HU volume, run the model in
- * the inference worker, write the derived CT series and store it over STOW-RS. Every step is recorded in the
+ * the inference worker, write the derived CT series and store it over STOW-RS while the model still runs (or, for
+ * detection, turn the whole probability map into findings, SR and SEG). Every step is recorded in the
  * ledger (stage, progress, provider, outcome); a failure becomes a retry or a final error with its stage and cause.
  */
 import type { Config } from "../config.js";
 import type { Job, Ledger } from "../jobs/ledger.js";
 import { logger } from "../log.js";
-import type { InferenceService } from "../models/inference.js";
+import type { InferenceService, InferenceSummary } from "../models/inference.js";
 import type { ModelRegistry } from "../models/registry.js";
 import { OrthancError, type OrthancClient } from "../orthanc/rest.js";
 import { derivedSeriesIdentity, derivedSeriesNumber, derivedSeriesUid } from "./derived-identity.js";
@@ -14,8 +15,8 @@ import type { PipelineDefinition } from "./pipelines.js";
 import { asStageError, Stage, StageError } from "./stage-error.js";
 import { fetchVolume } from "./stages/fetch-volume.js";
 import { inferVolume } from "./stages/infer.js";
-import { writeJobPreview } from "./stages/preview.js";
-import { storeDerivedCtSeries } from "./stages/store-derived-ct.js";
+import { type PreviewPair, writeJobPreview } from "./stages/preview.js";
+import { type DerivedCtRun, deriveCtSeries } from "./stages/derive-ct-series.js";
 import { findingsSeriesUids, storeFindings } from "./stages/store-findings.js";
 
 const log = logger("runner");
@@ -81,33 +82,37 @@ async function runStages(ctx: PipelineContext, job: Job): Promise<{ outputUid: s
   ledger.recordOutputSeries(job.id, outputUid);
   if (detection) ledger.recordOutputSeries(job.id, findingsUids.seg, { primary: false });
   const expected = detection ? 1 : job.slicesTotal; // the SR is stored last
-  if (expected > 0 && (await storedInstanceCount(orthanc, outputUid)) >= expected) {
+  if (expected > 0 && (await instanceCount(orthanc, outputUid)) >= expected) {
     ledger.addEvent(job.id, "skipped-store", `series ${outputUid} is already complete in Orthanc (earlier attempt)`);
     return { outputUid, summary: `output series ${outputUid} was already stored by an earlier attempt` };
   }
 
   ledger.setStage(job.id, Stage.Fetch);
   const endpoint = orthanc.dicomweb();
-  const volume = await fetchVolume(endpoint, job.studyUid, job.sourceSeriesUid);
+  const volume = await fetchVolume(endpoint, job.studyUid, job.sourceSeriesUid, await instanceCount(orthanc, job.sourceSeriesUid));
   ledger.setProgress(job.id, 0, volume.slices);
   ledger.addEvent(job.id, "volume", `${volume.slices} slices ${volume.rows}x${volume.columns}, ` +
     `spacing ${volume.pixelSpacing.join("x")} x ${volume.sliceSpacing.toFixed(3)} mm`);
 
   ledger.setStage(job.id, Stage.Infer);
   let reportedProvider = "";
-  const result = await inferVolume(ctx.inference, model, volume, (done, total, provider) => {
+  const onProgress = (done: number, total: number, provider: string): void => {
     if (provider !== reportedProvider) ledger.setProvider(job.id, (reportedProvider = provider));
     ledger.setProgress(job.id, done, total);
-  });
-  ledger.setProvider(job.id, result.provider);
-  ledger.addEvent(job.id, "inferred", `${volume.slices} slices on ${result.provider} in ` +
-    `${(result.inferenceMs / 1000).toFixed(1)} s (batch ${result.batchSize})`);
-  if (!detection) recordPreview(ctx, job, volume, result.output); // HU images only; detection output is a probability map
-
-  ledger.setStage(job.id, Stage.Store);
+  };
+  const inferred = (summary: InferenceSummary): void => {
+    ledger.setProvider(job.id, summary.provider);
+    ledger.addEvent(job.id, "inferred", `${volume.slices} slices on ${summary.provider} in ` +
+      `${(summary.inferenceMs / 1000).toFixed(1)} s (batch ${summary.batchSize})`);
+    ledger.setStage(job.id, Stage.Store);
+  };
   const sourceSeriesNumber = Number(volume.sliceHeaders[0]?.SeriesNumber);
   const seriesNumber = Number.isFinite(sourceSeriesNumber) ? sourceSeriesNumber : undefined;
+
   if (detection) {
+    // The probability map is read as a whole (connected findings): written over the input, one volume in memory.
+    const result = await inferVolume(ctx.inference, model, volume, onProgress, { inPlace: true });
+    inferred(result);
     const stored = await storeFindings(endpoint, volume, result.output, model.manifest, {
       namespace,
       seriesNumber: derivedSeriesNumber(seriesNumber, ordinal),
@@ -118,22 +123,50 @@ async function runStages(ctx: PipelineContext, job: Job): Promise<{ outputUid: s
         (stored.segSeriesUid ? `, SEG series ${stored.segSeriesUid}` : ""),
     };
   }
+
   const identity = derivedSeriesIdentity(job, pipeline, ordinal, model.manifest, seriesNumber);
-  await storeDerivedCtSeries(endpoint, volume, result.output, identity, ctx.config.store, () => undefined);
+  let run: DerivedCtRun;
+  try {
+    run = await deriveCtSeries(ctx.inference, model, volume, endpoint, identity, ctx.config.store, {
+      onProgress,
+      onInferenceDone: inferred,
+    });
+  } catch (error) {
+    await removePartialOutput(ctx, job, outputUid);
+    throw error;
+  }
+  ledger.addEvent(job.id, "stored", `${run.stored} instances stored, the last ` +
+    `${((run.storeDoneMs - run.inferenceDoneMs) / 1000).toFixed(1)} s after the model's last slice`);
+  if (run.preview) recordPreview(ctx, job, run.preview);
   return { outputUid, summary: `derived series ${outputUid} stored` };
 }
 
-/** The before/after PNG the API serves; a preview that cannot be written is noted, never fatal. */
-function recordPreview(ctx: PipelineContext, job: Job, volume: Parameters<typeof writeJobPreview>[2], output: Float32Array): void {
+/**
+ * A derived series the failed attempt left half stored is deleted, so no viewer shows it and the retry stores it
+ * whole (with the same UIDs). A series that cannot be deleted now is logged; the retry completes it.
+ */
+async function removePartialOutput(ctx: PipelineContext, job: Job, seriesUid: string): Promise<void> {
   try {
-    writeJobPreview(ctx.config.dataDir, job.id, volume, output);
+    const id = await ctx.orthanc.seriesIdOf(seriesUid);
+    if (!id) return;
+    await ctx.orthanc.deleteSeries(id);
+    ctx.ledger.addEvent(job.id, "partial-output-removed", `the partly stored series ${seriesUid} was deleted`);
+  } catch (error) {
+    log.warn("partly stored series not deleted", { job: job.id, series: seriesUid, error: (error as Error).message });
+  }
+}
+
+/** The before/after PNG the API serves; a preview that cannot be written is noted, never fatal. */
+function recordPreview(ctx: PipelineContext, job: Job, pair: PreviewPair): void {
+  try {
+    writeJobPreview(ctx.config.dataDir, job.id, pair);
     ctx.ledger.addEvent(job.id, "preview", "before/after preview of the middle slice written");
   } catch (error) {
     log.warn("preview not written", { job: job.id, error: (error as Error).message });
   }
 }
 
-async function storedInstanceCount(orthanc: OrthancClient, seriesUid: string): Promise<number> {
+async function instanceCount(orthanc: OrthancClient, seriesUid: string): Promise<number> {
   const id = await orthanc.seriesIdOf(seriesUid);
   if (!id) return 0;
   return (await orthanc.series(id))?.Instances.length ?? 0;

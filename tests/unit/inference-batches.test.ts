@@ -85,7 +85,7 @@ describe("runSliceBatches", () => {
     expect(result.provider).toBe("cpu");
     expect(result.fallbacks).toEqual([]);
     const want = expected(hu);
-    result.output.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
+    result.output!.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
   });
 
   it("halves the batch when the GPU runs out of memory and stays on the GPU", async () => {
@@ -104,7 +104,7 @@ describe("runSliceBatches", () => {
     expect(result.fallbacks).toEqual(["cuda out of memory at batch 8: batch 4", "cuda out of memory at batch 4: batch 2"]);
     expect(progress.at(-1)).toBe(shape.slices);
     const want = expected(hu);
-    result.output.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
+    result.output!.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
   });
 
   it("falls back to the CPU, at the CPU batch size, when even batch 1 does not fit on the GPU", async () => {
@@ -124,7 +124,7 @@ describe("runSliceBatches", () => {
     expect(result.provider).toBe("cpu");
     expect(result.fallbacks.at(-1)).toBe("webgpu out of memory at batch 1: cpu, batch 3");
     const want = expected(hu);
-    result.output.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
+    result.output!.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
   });
 
   it("starts a CPU session at the CPU batch size, a GPU session at the full one", async () => {
@@ -170,8 +170,33 @@ describe("runSliceBatches", () => {
         openCpu: () => Promise.reject(new Error("not expected")),
       });
       expect(result.output).toBe(hu);
-      result.output.forEach((v, i) => expect(v, `batch ${batchSize}, voxel ${i}`).toBeCloseTo(want[i]!, 2));
+      result.output!.forEach((v, i) => expect(v, `batch ${batchSize}, voxel ${i}`).toBeCloseTo(want[i]!, 2));
     }
+  });
+
+  it("streamed: hands each batch over in slice order, arrays of their own, and keeps no output volume", async () => {
+    const hu = volume();
+    const want = expected(hu);
+    const plane = shape.rows * shape.columns;
+    const batches: { first: number; values: Float32Array }[] = [];
+    const result = await runSliceBatches({
+      manifest, hu, shape, batchSize: 4,
+      // Out of memory at 4 on the "GPU": the same slices again at 2; what is streamed must not repeat or skip any.
+      session: fakeSession({ provider: "cuda", maxBatch: 2 }, []),
+      openCpu: () => Promise.reject(new Error("not expected")),
+      onOutput: (first, values) => batches.push({ first, values }),
+    });
+    expect(result.output).toBeUndefined();
+    expect(batches.map((b) => [b.first, b.values.length / plane])).toEqual([[0, 2], [2, 2], [4, 2], [6, 2], [8, 2], [10, 2], [12, 1]]);
+    expect(new Set(batches.map((b) => b.values.buffer)).size).toBe(batches.length);
+    for (const { first, values } of batches) {
+      values.forEach((v, i) => expect(v, `slice ${first}, voxel ${i}`).toBeCloseTo(want[first * plane + i]!, 2));
+    }
+    await expect(runSliceBatches({
+      manifest, hu, shape, inPlace: true, onOutput: () => undefined,
+      session: fakeSession({ provider: "cpu", maxBatch: 8 }, []),
+      openCpu: () => Promise.reject(new Error("not expected")),
+    })).rejects.toThrow(/exclude each other/);
   });
 });
 

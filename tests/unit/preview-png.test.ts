@@ -1,8 +1,7 @@
 import { crc32, inflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { encodeGrayscalePng, windowToGray } from "../../src/dicom/preview-png.js";
-import { beforeAfterPng } from "../../src/pipeline/stages/preview.js";
-import type { CtVolume } from "../../src/dicom/ct-volume.js";
+import { beforeAfterPng, previewSliceIndex } from "../../src/pipeline/stages/preview.js";
 
 /** Reads the chunks back, checking every CRC; returns IHDR fields and the inflated scanlines. */
 function readPng(png: Buffer) {
@@ -40,13 +39,13 @@ describe("PNG preview encoder", () => {
     expect([...windowToGray(Float32Array.from([-1000, -160, 40, 240, 3000]), 40, 400)]).toEqual([0, 0, 128, 255, 255]);
   });
 
-  it("puts the source's middle slice left and the output's right", () => {
-    const rows = 2, columns = 3, slices = 3;
-    const hu = new Float32Array(rows * columns * slices).fill(-1000);
-    const output = new Float32Array(hu.length).fill(-1000);
-    hu.fill(3000, 1 * 6, 2 * 6); // middle slice of the source: white
-    const volume = { rows, columns, slices, hu } as unknown as CtVolume;
-    const png = readPng(beforeAfterPng(volume, output));
+  it("puts the source's slice left and the output's right", () => {
+    const rows = 2, columns = 3;
+    const before = new Float32Array(rows * columns).fill(3000); // white
+    const after = new Float32Array(rows * columns).fill(-1000); // black
+    expect(previewSliceIndex(3)).toBe(1);
+    expect(() => beforeAfterPng({ rows, columns, before, after: after.subarray(1) })).toThrow(/slices of 6 and 5 voxels where 2x3 is 6/);
+    const png = readPng(beforeAfterPng({ rows, columns, before, after }));
     expect(png.width).toBe(columns * 2 + 4);
     const firstRow = [...png.scanlines.subarray(1, 1 + png.width)];
     expect(firstRow.slice(0, 3)).toEqual([255, 255, 255]);

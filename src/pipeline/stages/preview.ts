@@ -5,7 +5,6 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { CtVolume } from "../../dicom/ct-volume.js";
 import { encodeGrayscalePng, windowToGray } from "../../dicom/preview-png.js";
 
 /** Mediastinal-ish window that shows both soft tissue and contrast-filled vessels. */
@@ -17,16 +16,28 @@ export function previewPath(dataDir: string, jobId: number): string {
   return path.join(dataDir, "previews", `job-${jobId}.png`);
 }
 
-/** Source and output middle slice side by side (source left), windowed, as PNG bytes. */
-export function beforeAfterPng(volume: CtVolume, output: Float32Array, window = PREVIEW_WINDOW): Buffer {
-  const { rows, columns, slices } = volume;
+/** The middle slice's number (0-based) of a series of `slices`: the slice the preview shows. */
+export function previewSliceIndex(slices: number): number {
+  return Math.floor(slices / 2);
+}
+
+/** One slice of the source and the model's output for it, side by side (source left), windowed alike. */
+export interface PreviewPair {
+  rows: number;
+  columns: number;
+  before: Float32Array;
+  after: Float32Array;
+}
+
+/** The pair as PNG bytes. */
+export function beforeAfterPng(pair: PreviewPair, window = PREVIEW_WINDOW): Buffer {
+  const { rows, columns } = pair;
   const size = rows * columns;
-  if (output.length !== volume.hu.length) {
-    throw new RangeError(`preview: output has ${output.length} voxels, the volume ${volume.hu.length}`);
+  if (pair.before.length !== size || pair.after.length !== size) {
+    throw new RangeError(`preview: slices of ${pair.before.length} and ${pair.after.length} voxels where ${rows}x${columns} is ${size}`);
   }
-  const middle = Math.floor(slices / 2);
-  const before = windowToGray(volume.hu.subarray(middle * size, (middle + 1) * size), window.center, window.width);
-  const after = windowToGray(output.subarray(middle * size, (middle + 1) * size), window.center, window.width);
+  const before = windowToGray(pair.before, window.center, window.width);
+  const after = windowToGray(pair.after, window.center, window.width);
   const width = columns * 2 + GAP;
   const pixels = new Uint8Array(width * rows).fill(128);
   for (let row = 0; row < rows; row++) {
@@ -37,11 +48,11 @@ export function beforeAfterPng(volume: CtVolume, output: Float32Array, window = 
 }
 
 /** Writes the job's preview (atomically: a half-written PNG is never served); returns its path. */
-export function writeJobPreview(dataDir: string, jobId: number, volume: CtVolume, output: Float32Array): string {
+export function writeJobPreview(dataDir: string, jobId: number, pair: PreviewPair): string {
   const file = previewPath(dataDir, jobId);
   mkdirSync(path.dirname(file), { recursive: true });
   const partial = `${file}.partial`;
-  writeFileSync(partial, beforeAfterPng(volume, output));
+  writeFileSync(partial, beforeAfterPng(pair));
   renameSync(partial, file);
   return file;
 }
