@@ -1,7 +1,11 @@
 /**
  * One timed pass of the pipeline's stages, in a process of its own (so its peak RSS is the pipeline's alone), called
- * directly as the runner calls them: WADO-RS retrieve + volume assembly, inference in the worker, derived CT write +
- * STOW-RS store. Prints one JSON line (PipelineRoundResult) on stdout.
+ * as the runner calls them: WADO-RS retrieve + volume assembly, then either
+ * - "streamed" (what the service does): inference in the worker with the derived CT written and stored over
+ *   STOW-RS while the model runs (deriveCtSeries), or
+ * - "serial": inference into a whole output volume, then write + store, one stage after the other, so each stage's
+ *   own cost can be set against its raw baseline.
+ * Prints one JSON line (PipelineRoundResult) on stdout.
  *
  * node dist/bench/pipeline-round.js '<PipelineRoundRequest as JSON>'
  */
@@ -11,11 +15,15 @@ import { retrieveSeries } from "../dicomweb/wado-rs.js";
 import { assembleVolume } from "../dicom/volume.js";
 import type { DicomwebEndpoint } from "../dicomweb/endpoint.js";
 import type { Provider } from "../config.js";
-import { InferenceService } from "../models/inference.js";
+import { InferenceService, type InferenceSummary } from "../models/inference.js";
 import { ModelRegistry } from "../models/registry.js";
+import { wholeOutput } from "../pipeline/output-slices.js";
+import { deriveCtSeries } from "../pipeline/stages/derive-ct-series.js";
 import { storeDerivedCtSeries } from "../pipeline/stages/store-derived-ct.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../version.js";
 import { type MemoryAtPeak, MemorySampler } from "./memory.js";
+
+export type RoundMode = "streamed" | "serial";
 
 export interface PipelineRoundRequest {
   dicomwebRoot: string;
@@ -26,8 +34,9 @@ export interface PipelineRoundRequest {
   modelId: string;
   provider: Provider;
   cpuThreads: number;
-  /** Write the model output over the input volume (one float32 volume less). */
-  inPlace: boolean;
+  mode: RoundMode;
+  /** Orthanc's instance count, as the runner passes it: the volume is allocated once. */
+  expectedSlices: number;
   /** Distinguishes the derived series of each round (new UIDs). */
   round: number;
   instancesPerRequest: number;
@@ -47,16 +56,22 @@ export interface PipelineRoundResult {
   wadoWaitMs: number;
   /** retrieveSeries + assembleVolume, start to volume (transfer + parse + HU). */
   fetchVolumeMs: number;
-  /** InferenceService.run, main thread's view (includes transfer to and from the worker). */
+  mode: RoundMode;
+  /** Inference as the main thread sees it: start -> last output slice received (transfers included). */
   inferenceMs: number;
   /** The worker's own time for all batches. */
   workerInferenceMs: number;
   /** CPU time of the process (all threads) during inference. */
   inferenceCpuMs: number;
-  /** storeDerivedCtSeries: write (encode) + STOW-RS store, overlapped as the service does it. */
+  /**
+   * Write (encode) + STOW-RS store: serial, the whole stage after inference; streamed, only its tail, from the
+   * model's last slice to the last STOW-RS answer (the rest ran during inference).
+   */
   writeStoreMs: number;
-  /** writeDerivedCtSeries alone, drained afterwards into nothing (to split encode from store). */
-  encodeOnlyMs: number;
+  /** Fetch start -> last instance stored. */
+  totalMs: number;
+  /** writeDerivedCtSeries alone, drained into nothing (to split encode from store); serial rounds only. */
+  encodeOnlyMs: number | undefined;
   derivedSeriesInstanceUID: string;
   derivedBytes: number;
   storedInstances: number;
@@ -105,52 +120,75 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
       yield next.value;
     }
   }
-  const volume = await assembleVolume(timedParts());
+  const volume = await assembleVolume(timedParts(), { expectedSlices: request.expectedSlices });
   const fetchVolumeMs = performance.now() - started;
   memory.end();
 
-  memory.begin("infer");
-  started = performance.now();
-  const cpu = process.cpuUsage();
-  const result = await inference.run(model, volume, undefined, { inPlace: request.inPlace });
-  const cpuUsed = process.cpuUsage(cpu);
-  volume.hu = result.hu;
-  const inferenceMs = performance.now() - started;
-  memory.end();
-
-  memory.begin("write+store");
   const identity = benchIdentity(request.seriesInstanceUID, request.round, model.manifest);
+  const store = { instancesPerRequest: request.instancesPerRequest, parallelRequests: request.parallelRequests };
+  const cpu = process.cpuUsage();
+  let summary: InferenceSummary;
+  let inferenceMs: number;
+  let writeStoreMs: number;
+  let stored: number;
+  let encodeOnlyMs: number | undefined;
+  let cpuUsed: NodeJS.CpuUsage;
   started = performance.now();
-  const stored = await storeDerivedCtSeries(endpoint, volume, result.output, identity, {
-    instancesPerRequest: request.instancesPerRequest,
-    parallelRequests: request.parallelRequests,
-  }, () => undefined);
-  const writeStoreMs = performance.now() - started;
-  memory.end();
+  if (request.mode === "streamed") {
+    memory.begin("infer+store");
+    const run = await deriveCtSeries(inference, model, volume, endpoint, identity, store, {
+      onInferenceDone: () => {
+        cpuUsed = process.cpuUsage(cpu);
+        memory.end();
+        memory.begin("store tail");
+      },
+    });
+    memory.end();
+    summary = run.inference;
+    stored = run.stored;
+    inferenceMs = run.inferenceDoneMs;
+    writeStoreMs = run.storeDoneMs - run.inferenceDoneMs;
+  } else {
+    memory.begin("infer");
+    const result = await inference.run(model, volume);
+    cpuUsed = process.cpuUsage(cpu);
+    volume.hu = result.hu;
+    summary = result;
+    inferenceMs = performance.now() - started;
+    memory.end();
+    memory.begin("write+store");
+    const storeStarted = performance.now();
+    stored = await storeDerivedCtSeries(endpoint, volume, wholeOutput(result.output), identity, store, () => undefined);
+    writeStoreMs = performance.now() - storeStarted;
+    memory.end();
+    const encodeStarted = performance.now();
+    let bytes = 0;
+    for (const instance of writeDerivedCtSeries(volume, result.output, identity)) bytes += instance.byteLength;
+    encodeOnlyMs = bytes > 0 ? performance.now() - encodeStarted : undefined;
+  }
+  const totalMs = fetchVolumeMs + (performance.now() - started);
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   const sampled = memory.stop();
-  await inference.close(); // the service keeps its worker warm: it is there during write+store too
-
-  started = performance.now();
-  let derivedBytes = 0;
-  for (const instance of writeDerivedCtSeries(volume, result.output, identity)) derivedBytes += instance.byteLength;
-  const encodeOnlyMs = performance.now() - started;
+  await inference.close();
+  const derivedBytes = await seriesBytes(endpoint, volume.studyInstanceUID, identity.seriesInstanceUID);
 
   return {
     slices: volume.slices,
     rows: volume.rows,
     columns: volume.columns,
-    provider: result.provider,
-    precision: result.precision,
-    batchSize: result.batchSize,
-    fallbacks: result.fallbacks,
+    mode: request.mode,
+    provider: summary.provider,
+    precision: summary.precision,
+    batchSize: summary.batchSize,
+    fallbacks: summary.fallbacks,
     warmupMs: warm.warmupMs,
     wadoWaitMs,
     fetchVolumeMs,
     inferenceMs,
-    workerInferenceMs: result.inferenceMs,
-    inferenceCpuMs: (cpuUsed.user + cpuUsed.system) / 1000,
+    workerInferenceMs: summary.inferenceMs,
+    inferenceCpuMs: (cpuUsed!.user + cpuUsed!.system) / 1000,
     writeStoreMs,
+    totalMs,
     encodeOnlyMs,
     derivedSeriesInstanceUID: identity.seriesInstanceUID,
     derivedBytes,
@@ -161,6 +199,13 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
     rssAtStageEnd: sampled.atStageEnd,
     peakByStage: sampled.peakByStage,
   };
+}
+
+/** Bytes of the stored series as WADO-RS returns it (to check that what was stored is what the baseline posts). */
+async function seriesBytes(endpoint: DicomwebEndpoint, study: string, series: string): Promise<number> {
+  let bytes = 0;
+  for await (const part of retrieveSeries(endpoint, study, series)) bytes += part.byteLength;
+  return bytes;
 }
 
 const argument = process.argv[2];

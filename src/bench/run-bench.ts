@@ -1,12 +1,12 @@
 /**
  * `npm run bench`: one CT series through the pipeline's stages, timed stage by stage, with the raw DICOMweb baselines
- * measured in the same run (rounds alternate pipeline/baseline and baseline/pipeline; medians and ratios reported),
- * the pipeline's peak RSS (its own process), CPU ms per slice for threads x batch size, and the service itself
- * (`ct-enhance serve`) processing the series while /health is asked every 50 ms.
- * Writes bench-results/<date>-<host>.json and .md.
+ * measured in the same run (rounds alternate pipeline/baseline and baseline/pipeline, and the streamed and serial
+ * modes; medians and ratios reported), the pipeline's peak RSS (its own process), CPU ms per slice for threads x
+ * batch size, and the service itself (`ct-enhance serve`) running every reference model on the series while
+ * /health is asked every 50 ms. Writes bench-results/<date>-<host>.json and .md.
  *
  *   node dist/bench/run-bench.js [--series FOLDER] [--slices N] [--model ID] [--provider auto|cpu|cuda|webgpu]
- *     [--cpu-threads N] [--rounds N] [--in-place on|off|both] [--sweep-slices N] [--skip-sweep] [--skip-service]
+ *     [--cpu-threads N] [--rounds N] [--mode streamed|serial|both] [--sweep-slices N] [--skip-sweep] [--skip-service]
  *     [--store INSTANCES_PER_REQUEST,PARALLEL_REQUESTS] [--out FOLDER]
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -16,33 +16,21 @@ import path from "node:path";
 import { PACKAGE_ROOT, Provider } from "../config.js";
 import { assembleVolume } from "../dicom/volume.js";
 import { retrieveSeries } from "../dicomweb/wado-rs.js";
+import { setLogLevel } from "../log.js";
 import { ModelRegistry } from "../models/registry.js";
 import { contiguousSlices } from "./series-files.js";
 import { rawStowPost, rawWadoGet, type RawEndpoint } from "./baselines.js";
 import { cpuSweep, type SweepPoint } from "./cpu-sweep.js";
 import { type LocalOrthanc, startLocalOrthanc } from "./local-orthanc.js";
-import type { PipelineRoundRequest, PipelineRoundResult } from "./pipeline-round.js";
-import { fmtMiB, fmtS, median, table, writeResults } from "./report.js";
+import { type BenchOptions, type BenchRound, markdown, summarise } from "./bench-report.js";
+import type { PipelineRoundRequest, PipelineRoundResult, RoundMode } from "./pipeline-round.js";
+import { fmtMiB, fmtS, writeResults } from "./report.js";
 import { probeService, type ServiceProbeResult } from "./service-probe.js";
 
-interface Options {
-  series: string;
-  slices: number | undefined;
-  model: string;
-  provider: Provider;
-  cpuThreads: number;
-  rounds: number;
-  inPlace: "on" | "off" | "both";
-  sweepSlices: number;
-  skipSweep: boolean;
-  skipService: boolean;
-  /** STOW-RS instances per request and requests in flight (the store stage's config; default 32 and 4). */
-  store: { instancesPerRequest: number; parallelRequests: number };
-  out: string;
-}
+type Options = BenchOptions;
 
 const USAGE = "usage: node dist/bench/run-bench.js [--series FOLDER] [--slices N] [--model ID] [--provider auto|cpu|cuda|webgpu] " +
-  "[--cpu-threads N] [--rounds N] [--in-place on|off|both] [--sweep-slices N] [--skip-sweep] [--skip-service] [--store N,P] [--out FOLDER]";
+  "[--cpu-threads N] [--rounds N] [--mode streamed|serial|both] [--sweep-slices N] [--skip-sweep] [--skip-service] [--store N,P] [--out FOLDER]";
 
 function parseOptions(argv: string[]): Options {
   const options: Options = {
@@ -51,12 +39,12 @@ function parseOptions(argv: string[]): Options {
     model: "syncta-unet-small",
     provider: "auto",
     cpuThreads: 0,
-    rounds: 2,
-    inPlace: "both",
+    rounds: 4,
+    mode: "both",
     sweepSlices: 16,
     skipSweep: false,
     skipService: false,
-    store: { instancesPerRequest: 32, parallelRequests: 4 },
+    store: { instancesPerRequest: 16, parallelRequests: 2 },
     out: path.join(PACKAGE_ROOT, "bench-results"),
   };
   for (let i = 0; i < argv.length; i += 1) {
@@ -78,10 +66,10 @@ function parseOptions(argv: string[]): Options {
       case "--provider": options.provider = Provider.parse(value()); break;
       case "--cpu-threads": options.cpuThreads = count(0); break;
       case "--rounds": options.rounds = count(1); break;
-      case "--in-place": {
+      case "--mode": {
         const v = value();
-        if (v !== "on" && v !== "off" && v !== "both") throw new Error("--in-place must be on, off or both");
-        options.inPlace = v;
+        if (v !== "streamed" && v !== "serial" && v !== "both") throw new Error("--mode must be streamed, serial or both");
+        options.mode = v;
         break;
       }
       case "--sweep-slices": options.sweepSlices = count(8); break;
@@ -90,7 +78,7 @@ function parseOptions(argv: string[]): Options {
       case "--store": {
         const [perRequest, parallel] = value().split(",").map(Number);
         if (!Number.isInteger(perRequest) || !Number.isInteger(parallel) || perRequest! < 1 || parallel! < 1) {
-          throw new Error("--store takes INSTANCES_PER_REQUEST,PARALLEL_REQUESTS, e.g. 32,4");
+          throw new Error("--store takes INSTANCES_PER_REQUEST,PARALLEL_REQUESTS, e.g. 16,2");
         }
         options.store = { instancesPerRequest: perRequest!, parallelRequests: parallel! };
         break;
@@ -146,6 +134,7 @@ function onnxruntimeVersion(): string {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  setLogLevel("warn"); // the sweep's workers would log every run; the bench prints its own lines
   const startedAt = new Date();
   const loadAt: Record<string, number[]> = { start: load() };
   const models = await ModelRegistry.load(path.join(PACKAGE_ROOT, "models"));
@@ -155,7 +144,7 @@ async function main(): Promise<void> {
   const files = contiguousSlices(options.series, options.slices);
   const pipelineOrthanc = await startLocalOrthanc({ name: "pipeline" });
   const baselineOrthanc = await startLocalOrthanc({ name: "baseline" });
-  const rounds: { round: number; order: string; inPlace: boolean; pipeline: PipelineRoundResult; wadoGetMs: number; wadoBytes: number; stowPostMs: number; stowBytes: number }[] = [];
+  const rounds: BenchRound[] = [];
   let stowSinglePostMs: number | undefined;
   let sweep: SweepPoint[] = [];
   let service: ServiceProbeResult | undefined;
@@ -170,7 +159,7 @@ async function main(): Promise<void> {
 
     let derived: Uint8Array[] = [];
     for (let round = 1; round <= options.rounds; round += 1) {
-      const inPlace = options.inPlace === "both" ? round % 2 === 0 : options.inPlace === "on";
+      const mode: RoundMode = options.mode === "both" ? (Math.ceil(round / 2) % 2 === 1 ? "streamed" : "serial") : options.mode;
       const pipelineFirst = round % 2 === 1;
       let pipeline: PipelineRoundResult | undefined;
       let wado = { ms: 0, bytes: 0 };
@@ -185,7 +174,8 @@ async function main(): Promise<void> {
           modelId: options.model,
           provider: options.provider,
           cpuThreads: options.cpuThreads,
-          inPlace,
+          mode,
+          expectedSlices: files.length,
           round,
           ...options.store,
         });
@@ -208,10 +198,10 @@ async function main(): Promise<void> {
         await runPipeline();
       }
       const p = pipeline!;
-      rounds.push({ round, order: pipelineFirst ? "pipeline, baseline" : "baseline, pipeline", inPlace, pipeline: p, wadoGetMs: wado.ms, wadoBytes: wado.bytes, stowPostMs: stow.ms, stowBytes: stow.bytes });
-      say(`round ${round} (${pipelineFirst ? "pipeline first" : "baseline first"}, in place ${inPlace}): fetch+volume ${fmtS(p.fetchVolumeMs)} s, ` +
-        `infer ${fmtS(p.inferenceMs)} s on ${p.provider}, write+store ${fmtS(p.writeStoreMs)} s, peak RSS ${fmtMiB(p.peakRssBytes)} MiB; ` +
-        `raw WADO ${fmtS(wado.ms)} s, raw STOW ${fmtS(stow.ms)} s`);
+      rounds.push({ round, order: pipelineFirst ? "pipeline, baseline" : "baseline, pipeline", mode, pipeline: p, wadoGetMs: wado.ms, wadoBytes: wado.bytes, stowPostMs: stow.ms, stowBytes: stow.bytes });
+      say(`round ${round} (${mode}, ${pipelineFirst ? "pipeline first" : "baseline first"}): fetch+volume ${fmtS(p.fetchVolumeMs)} s, ` +
+        `infer ${fmtS(p.inferenceMs)} s on ${p.provider}, write+store ${mode === "streamed" ? "tail " : ""}${fmtS(p.writeStoreMs)} s, ` +
+        `total ${fmtS(p.totalMs)} s, peak RSS ${fmtMiB(p.peakRssBytes)} MiB; raw WADO ${fmtS(wado.ms)} s, raw STOW ${fmtS(stow.ms)} s`);
       if (round === 1) {
         const derivedUid = p.derivedSeriesInstanceUID;
         stowSinglePostMs = (await rawStowPost(baselineEndpoint, uids.study, derived, Number.POSITIVE_INFINITY, 1)).ms;
@@ -239,7 +229,7 @@ async function main(): Promise<void> {
     say(`service: skipped, the default pipeline's rule needs at least 20 instances (this run has ${files.length})`);
   } else if (!options.skipService) {
     loadAt.service = load();
-    say("service: ct-enhance serve on a fresh Orthanc, /health every 50 ms while it processes the series");
+    say("service: ct-enhance serve on a fresh Orthanc, every reference model on the series, /health every 50 ms");
     const serviceOrthanc = await startLocalOrthanc({ name: "service", stableAgeSeconds: 2 });
     try {
       service = await probeService(serviceOrthanc, files, {
@@ -248,7 +238,8 @@ async function main(): Promise<void> {
         orthancStableAgeSeconds: 2,
         timeoutMs: 30 * 60_000,
       });
-      say(`service: job ${fmtS(service.jobMs)} s on ${service.provider}; /health during inference p50 ${service.health.duringInfer.p50Ms} ms, ` +
+      for (const job of service.jobs) say(`service: ${job.pipeline} (${job.model}) ${fmtS(job.jobMs)} s on ${job.provider}`);
+      say(`service: /health during inference p50 ${service.health.duringInfer.p50Ms} ms, ` +
         `max ${service.health.duringInfer.maxMs} ms, ${service.health.duringInfer.over100Ms} of ${service.health.duringInfer.count} over 100 ms`);
     } finally {
       await serviceOrthanc.stop();
@@ -256,50 +247,7 @@ async function main(): Promise<void> {
   }
   loadAt.end = load();
 
-  const first = rounds[0]!.pipeline;
-  const floatVolumeBytes = first.slices * first.rows * first.columns * 4;
-  const med = (pick: (r: (typeof rounds)[number]) => number) => median(rounds.map(pick));
-  const overheadMs = med((r) => r.pipeline.fetchVolumeMs + r.pipeline.writeStoreMs);
-  const rawMs = med((r) => r.wadoGetMs + r.stowPostMs);
-  const totalMs = med((r) => r.pipeline.fetchVolumeMs + r.pipeline.inferenceMs + r.pipeline.writeStoreMs);
-  const rss = (inPlace: boolean) => {
-    const chosen = rounds.filter((r) => r.inPlace === inPlace).map((r) => r.pipeline.peakRssBytes);
-    return chosen.length ? Math.max(...chosen) : undefined;
-  };
-  const summary = {
-    slices: first.slices,
-    matrix: `${first.rows}x${first.columns}`,
-    floatVolumeMiB: Math.round(floatVolumeBytes / 2 ** 20),
-    provider: first.provider,
-    precision: first.precision,
-    medianMs: {
-      wadoWait: med((r) => r.pipeline.wadoWaitMs),
-      parse: med((r) => r.pipeline.fetchVolumeMs - r.pipeline.wadoWaitMs),
-      fetchVolume: med((r) => r.pipeline.fetchVolumeMs),
-      inference: med((r) => r.pipeline.inferenceMs),
-      encodeOnly: med((r) => r.pipeline.encodeOnlyMs),
-      writeStore: med((r) => r.pipeline.writeStoreMs),
-      rawWadoGet: med((r) => r.wadoGetMs),
-      rawStowPost: med((r) => r.stowPostMs),
-      rawStowSinglePost: stowSinglePostMs,
-      pipelineTotal: totalMs,
-    },
-    nonModelOverheadRatio: overheadMs / rawMs,
-    fetchVolumeRatio: med((r) => r.pipeline.fetchVolumeMs) / med((r) => r.wadoGetMs),
-    writeStoreRatio: med((r) => r.pipeline.writeStoreMs) / med((r) => r.stowPostMs),
-    slicesPerSecond: first.slices / (totalMs / 1000),
-    inferenceMsPerSlice: med((r) => r.pipeline.workerInferenceMs) / first.slices,
-    inferenceCpuMsPerSlice: med((r) => r.pipeline.inferenceCpuMs) / first.slices,
-    /** If the inference had the CPU time it used to itself on an idle machine: 300 slices of it plus the overhead. */
-    projected300SliceSecondsOneIdleCore: (overheadMs + 300 * (med((r) => r.pipeline.inferenceCpuMs) / first.slices)) / 1000,
-    projected300SliceSeconds: (totalMs / 1000) * (300 / first.slices),
-    peakRssMiB: { copy: rss(false) && Math.round(rss(false)! / 2 ** 20), inPlace: rss(true) && Math.round(rss(true)! / 2 ** 20) },
-    peakRssOverFloatVolume: {
-      copy: rss(false) && rss(false)! / floatVolumeBytes,
-      inPlace: rss(true) && rss(true)! / floatVolumeBytes,
-    },
-  };
-
+  const summary = summarise(rounds, stowSinglePostMs);
   const host = os.hostname();
   const environment = {
     host,
@@ -314,80 +262,6 @@ async function main(): Promise<void> {
   const stem = `${startedAt.toISOString().slice(0, 16).replace(/[:T]/g, "-")}-${host}`;
   const written = writeResults(options.out, stem, result, markdown(result));
   process.stdout.write(`${markdown(result)}\nwritten: ${written.json}, ${written.markdown}\n`);
-}
-
-type Result = {
-  startedAt: string;
-  options: Options;
-  environment: { host: string; cpus: number; cpuModel: string; memoryGiB: number; node: string; onnxruntimeNode: string; loadAverage1m5m15m: Record<string, number[]> };
-  summary: {
-    slices: number; matrix: string; floatVolumeMiB: number; provider: string; precision: string;
-    medianMs: Record<string, number | undefined>; nonModelOverheadRatio: number; fetchVolumeRatio: number; writeStoreRatio: number;
-    slicesPerSecond: number; inferenceMsPerSlice: number; inferenceCpuMsPerSlice: number; projected300SliceSeconds: number; projected300SliceSecondsOneIdleCore: number;
-    peakRssMiB: { copy: number | undefined; inPlace: number | undefined }; peakRssOverFloatVolume: { copy: number | undefined; inPlace: number | undefined };
-  };
-  rounds: { round: number; order: string; inPlace: boolean; pipeline: PipelineRoundResult; wadoGetMs: number; stowPostMs: number }[];
-  sweep: SweepPoint[];
-  service: ServiceProbeResult | undefined;
-};
-
-function markdown(r: Result): string {
-  const s = r.summary;
-  const m = s.medianMs;
-  const t = (v: number | undefined) => (v === undefined ? "-" : fmtS(v));
-  const x = (v: number | undefined) => (v === undefined ? "-" : v.toFixed(2));
-  const loads = Object.entries(r.environment.loadAverage1m5m15m).map(([k, v]) => `${k} ${v.join("/")}`).join("; ");
-  const out = [
-    `# ct-enhance bench ${r.startedAt} on ${r.environment.host}`,
-    "",
-    `${s.slices} slices ${s.matrix} (float32 volume ${s.floatVolumeMiB} MiB), model ${r.options.model}, provider ${s.provider} (${s.precision}), ` +
-      `${r.environment.cpus} CPUs (${r.environment.cpuModel}), node ${r.environment.node}, onnxruntime-node ${r.environment.onnxruntimeNode}. ` +
-      `${r.rounds.length} rounds, order alternating; medians.`,
-    `Load average (1/5/15 min): ${loads}.`,
-    "",
-    table(["stage", "pipeline s", "raw baseline s", "ratio"], [
-      ["WADO-RS wait (in volume)", t(m.wadoWait), "", ""],
-      ["parse + HU (in volume)", t(m.parse), "", ""],
-      ["fetch + volume", t(m.fetchVolume), `${t(m.rawWadoGet)} (GET)`, x(s.fetchVolumeRatio)],
-      ["inference", t(m.inference), "", ""],
-      ["encode alone (not in total)", t(m.encodeOnly), "", ""],
-      ["write + STOW-RS store", t(m.writeStore), `${t(m.rawStowPost)} (POST)`, x(s.writeStoreRatio)],
-      ["non-model overhead", t((m.fetchVolume ?? 0) + (m.writeStore ?? 0)), t((m.rawWadoGet ?? 0) + (m.rawStowPost ?? 0)), x(s.nonModelOverheadRatio)],
-      ["total (fetch..store)", t(m.pipelineTotal), "", ""],
-    ]),
-    "",
-    `One STOW-RS POST of all ${s.slices} derived instances: ${t(m.rawStowSinglePost)} s. ` +
-      `Slices/s end to end: ${s.slicesPerSecond.toFixed(2)}; inference ${s.inferenceMsPerSlice.toFixed(0)} ms/slice wall, ` +
-      `${s.inferenceCpuMsPerSlice.toFixed(0)} ms/slice CPU (all threads); 300 slices projected at this load: ${s.projected300SliceSeconds.toFixed(0)} s; ` +
-      `with the CPU time it used on one idle core: ${s.projected300SliceSecondsOneIdleCore.toFixed(0)} s. ` +
-      `STOW-RS ${r.options.store.instancesPerRequest} instances a request, ${r.options.store.parallelRequests} in flight.`,
-    "",
-    table(["peak RSS", "MiB", "x float32 volume"], [
-      ["output in a second volume", s.peakRssMiB.copy ?? "-", x(s.peakRssOverFloatVolume.copy)],
-      ["output over the input (in place)", s.peakRssMiB.inPlace ?? "-", x(s.peakRssOverFloatVolume.inPlace)],
-    ]),
-    "",
-    table(["round", "order", "in place", "fetch+volume s", "infer s", "write+store s", "raw GET s", "raw POST s", "peak RSS MiB", "peak in"],
-      r.rounds.map((q) => [q.round, q.order, q.inPlace ? "yes" : "no", fmtS(q.pipeline.fetchVolumeMs), fmtS(q.pipeline.inferenceMs),
-        fmtS(q.pipeline.writeStoreMs), fmtS(q.wadoGetMs), fmtS(q.stowPostMs), fmtMiB(q.pipeline.peakRssBytes), q.pipeline.peakRssStage])),
-  ];
-  if (r.sweep.length > 0) {
-    out.push("", `CPU inference, ms per slice, wall / CPU time of all threads (${r.sweep[0]!.slices} slices):`, "",
-      table(["threads \\ batch", ...[...new Set(r.sweep.map((p) => p.batchSize))].map(String)],
-        [...new Set(r.sweep.map((p) => p.cpuThreads))].map((threads) => [threads,
-          ...r.sweep.filter((p) => p.cpuThreads === threads).map((p) => `${p.msPerSlice.toFixed(0)} / ${p.cpuMsPerSlice.toFixed(0)}`)])));
-  }
-  if (r.service) {
-    const h = r.service.health;
-    out.push("", `Service (ct-enhance serve, provider ${r.service.provider}): wait for stable ${fmtS(r.service.waitForStableMs)} s ` +
-      `(Orthanc StableAge ${r.service.config.orthancStableAgeSeconds} s), job ${fmtS(r.service.jobMs)} s, upload to stored ${fmtS(r.service.uploadToDoneMs)} s; ` +
-      `stages ${Object.entries(r.service.stageMs).map(([k, v]) => `${k} ${fmtS(v)} s`).join(", ")}.`, "",
-      table(["GET /health", "answers", "p50 ms", "p95 ms", "max ms", "> 100 ms"], [
-        ["during inference", h.duringInfer.count, h.duringInfer.p50Ms, h.duringInfer.p95Ms, h.duringInfer.maxMs, h.duringInfer.over100Ms],
-        ["whole run", h.all.count, h.all.p50Ms, h.all.p95Ms, h.all.maxMs, h.all.over100Ms],
-      ]), "", `Slowest /health answers: ${h.slowest.map((q) => `${q.ms} ms (${q.stage} +${q.secondsIntoStage} s)`).join(", ")}.`);
-  }
-  return `${out.join("\n")}\n`;
 }
 
 main().catch((error: unknown) => {

@@ -1,11 +1,12 @@
 /**
  * The service as it runs (`node dist/cli.js serve`, its own process) on a fresh Orthanc: the series is uploaded, the
- * service finds it by itself, waits for it to be stable and processes it, while this process asks GET /health every
- * 50 ms and notes how long each answer took and in which stage of the job it fell. Shows whether the event loop stays
- * free while the worker infers.
+ * service finds it by itself, waits for it to be stable and runs every reference model on it (the shipped pipelines,
+ * each made to select the bench series), while this process asks GET /health every 50 ms and notes how long each
+ * answer took and in which stage of the running job it fell. Shows whether the event loop stays free while the
+ * worker infers, and how long each model's job takes from start to done.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PACKAGE_ROOT } from "../config.js";
@@ -20,24 +21,33 @@ export interface LatencySummary {
   over100Ms: number;
 }
 
-export interface ServiceProbeResult {
-  slices: number;
+export interface ServiceJobResult {
+  id: number;
+  pipeline: string;
+  model: string;
   provider: string | null;
-  state: string;
-  /** Upload finished -> job created (Orthanc StableAge and the service's stable age). */
-  waitForStableMs: number;
-  /** Job created -> done, as the service reports it. */
+  slices: number;
+  /** Job started -> done, from the service's own job events. */
   jobMs: number;
-  /** Upload finished -> derived series stored. */
-  uploadToDoneMs: number;
   stageMs: Record<string, number>;
-  health: { all: LatencySummary; duringInfer: LatencySummary; slowest: { stage: string; secondsIntoStage: number; ms: number }[] };
   events: { at: string; kind: string; message: string }[];
+}
+
+export interface ServiceProbeResult {
+  /** Upload finished -> first job created (Orthanc StableAge and the service's stable age). */
+  waitForStableMs: number;
+  /** Upload finished -> the last job done. */
+  uploadToDoneMs: number;
+  jobs: ServiceJobResult[];
+  /** Stages are named pipeline/stage ("ncct-syncta/infer"), of the job running when the request was sent. */
+  health: { all: LatencySummary; duringInfer: LatencySummary; slowest: { stage: string; secondsIntoStage: number; ms: number }[] };
   config: { orthancStableAgeSeconds: number; serviceStableAgeSeconds: number; cpuThreads: number; provider: string };
 }
 
 interface JobView {
   id: number;
+  pipeline: string;
+  modelId: string;
   state: string;
   stage: string | null;
   provider: string | null;
@@ -84,7 +94,9 @@ export async function probeService(
     CT_ENHANCE_STABLE_AGE_SECONDS: String(serviceStableAgeSeconds),
     CT_ENHANCE_PROVIDER: options.provider,
     CT_ENHANCE_CPU_THREADS: String(options.cpuThreads),
+    CT_ENHANCE_PIPELINES_FILE: writeBenchPipelines(dataDir),
   };
+  const expectedJobs = pipelineCount(env.CT_ENHANCE_PIPELINES_FILE);
   let output = "";
   const child: ChildProcess = spawn(process.execPath, [path.join(PACKAGE_ROOT, "dist", "cli.js"), "serve"], { env, cwd: dataDir });
   child.stdout?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
@@ -111,34 +123,36 @@ export async function probeService(
     const prober = (async () => {
       while (probing) {
         const tick = performance.now();
+        const during = stage;
+        const sentAt = Date.now();
         try {
           const response = await fetch(`${apiUrl}/health`, { signal: AbortSignal.timeout(5000) });
           await response.arrayBuffer();
-          samples.push({ stage, ms: performance.now() - tick, at: Date.now() });
+          samples.push({ stage: during, ms: performance.now() - tick, at: sentAt });
         } catch {
-          samples.push({ stage, ms: 5000, at: Date.now() });
+          samples.push({ stage: during, ms: 5000, at: sentAt });
         }
         await sleep(Math.max(0, 50 - (performance.now() - tick)));
       }
     })();
 
-    const uploaded = await orthanc.upload(files);
+    await orthanc.upload(files);
     const uploadDone = Date.now();
     stage = "wait-for-stable";
-    let job: JobView | undefined;
+    let jobs: JobView[] = [];
     const stageStarted: Record<string, number> = {};
     while (Date.now() - uploadDone < options.timeoutMs) {
-      const jobs = await api<JobView[] | { jobs: JobView[] }>("/jobs");
-      const list = Array.isArray(jobs) ? jobs : jobs.jobs;
-      job = list[0];
-      if (job) {
-        const now = job.state === "running" && job.stage ? job.stage : job.state;
-        if (now !== stage) {
-          stage = now;
-          stageStarted[now] ??= Date.now();
-        }
-        if (job.state === "done" || job.state === "failed") break;
-      } else if (Date.now() - uploadDone > 90_000 + options.orthancStableAgeSeconds * 1000) {
+      const listed = await api<JobView[] | { jobs: JobView[] }>("/jobs");
+      jobs = Array.isArray(listed) ? listed : listed.jobs;
+      const running = jobs.find((j) => j.state === "running");
+      const now = running ? `${running.pipeline}/${running.stage ?? "start"}` : jobs.length ? "between jobs" : "wait-for-stable";
+      if (now !== stage) {
+        stage = now;
+        stageStarted[now] = Date.now();
+      }
+      const finished = jobs.filter((j) => j.state === "done" || j.state === "failed").length;
+      if (jobs.length >= expectedJobs && finished === jobs.length) break;
+      if (!jobs.length && Date.now() - uploadDone > 90_000 + options.orthancStableAgeSeconds * 1000) {
         throw new Error(`the service made no job within 90 s of the series becoming stable; see GET /decisions:\n${output.slice(-3000)}`);
       }
       await sleep(250);
@@ -146,35 +160,27 @@ export async function probeService(
     const doneAt = Date.now();
     probing = false;
     await prober;
-    if (!job) throw new Error(`the service made no job within ${options.timeoutMs} ms:\n${output.slice(-3000)}`);
-    const detail = await api<JobView>(`/jobs/${job.id}`);
-    if (detail.state !== "done") throw new Error(`the service's job ended ${detail.state}: ${JSON.stringify(detail).slice(0, 1500)}`);
+    if (jobs.length < expectedJobs) throw new Error(`the service made ${jobs.length} of ${expectedJobs} jobs within ${options.timeoutMs} ms:\n${output.slice(-3000)}`);
 
-    const created = Date.parse(detail.createdAt);
-    const stamps = Object.entries(stageStarted).sort((a, b) => a[1] - b[1]);
-    const stageMs: Record<string, number> = {};
-    stamps.forEach(([name, at], i) => {
-      const end = stamps[i + 1]?.[1] ?? doneAt;
-      if (name !== "done") stageMs[name] = end - at;
-    });
+    const results: ServiceJobResult[] = [];
+    for (const listed of jobs) {
+      const detail = await api<JobView>(`/jobs/${listed.id}`);
+      if (detail.state !== "done") throw new Error(`the service's job ended ${detail.state}: ${JSON.stringify(detail).slice(0, 1500)}`);
+      results.push(jobTimes(detail));
+    }
     return {
-      slices: uploaded.seriesIds.length ? detail.slicesTotal : 0,
-      provider: detail.provider,
-      state: detail.state,
-      waitForStableMs: created - uploadDone,
-      jobMs: Date.parse(detail.updatedAt) - created,
+      waitForStableMs: Math.min(...jobs.map((j) => Date.parse(j.createdAt))) - uploadDone,
       uploadToDoneMs: doneAt - uploadDone,
-      stageMs,
+      jobs: results,
       health: {
         all: summarise(samples.map((s) => s.ms)),
-        duringInfer: summarise(samples.filter((s) => s.stage === "infer").map((s) => s.ms)),
+        duringInfer: summarise(samples.filter((s) => s.stage.endsWith("/infer")).map((s) => s.ms)),
         slowest: [...samples].sort((a, b) => b.ms - a.ms).slice(0, 8).map((s) => ({
           stage: s.stage,
           secondsIntoStage: Math.round((s.at - (stageStarted[s.stage] ?? uploadDone)) / 100) / 10,
           ms: round(s.ms),
         })),
       },
-      events: detail.events ?? [],
       config: {
         orthancStableAgeSeconds: options.orthancStableAgeSeconds,
         serviceStableAgeSeconds,
@@ -192,4 +198,43 @@ export async function probeService(
     }
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The shipped pipelines, each selecting what the first one selects (the NCCT rule), so every model runs here. */
+function writeBenchPipelines(dataDir: string): string {
+  const shipped = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, "models", "pipelines.json"), "utf8")) as {
+    pipelines: { select: unknown }[];
+  };
+  const select = shipped.pipelines[0]!.select;
+  const file = path.join(dataDir, "bench-pipelines.json");
+  writeFileSync(file, `${JSON.stringify({ pipelines: shipped.pipelines.map((p) => ({ ...p, select })) }, null, 2)}\n`);
+  return file;
+}
+
+function pipelineCount(file: string): number {
+  return (JSON.parse(readFileSync(file, "utf8")) as { pipelines: unknown[] }).pipelines.length;
+}
+
+/** A finished job's times from its own events: started -> done, and each stage until the next. */
+function jobTimes(job: JobView): ServiceJobResult {
+  const events = job.events ?? [];
+  const at = (e: { at: string }) => Date.parse(e.at);
+  const started = events.filter((e) => e.kind === "started").at(-1);
+  const done = events.find((e) => e.kind === "done");
+  const stageMs: Record<string, number> = {};
+  const marks = events.filter((e) => e.kind === "stage" || e.kind === "done");
+  marks.forEach((e, i) => {
+    const next = marks[i + 1];
+    if (e.kind === "stage" && next) stageMs[e.message] = (stageMs[e.message] ?? 0) + at(next) - at(e);
+  });
+  return {
+    id: job.id,
+    pipeline: job.pipeline,
+    model: job.modelId,
+    provider: job.provider,
+    slices: job.slicesTotal,
+    jobMs: started && done ? at(done) - at(started) : Number.NaN,
+    stageMs,
+    events,
+  };
 }
