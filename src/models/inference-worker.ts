@@ -72,12 +72,15 @@ async function openSession(
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
       graphOptimizationLevel: "all",
-      // No CPU memory arena: it keeps the peak of every batch shape for the session's life (about 1 GB at batch 8 of
-      // 512x512 for the reference U-Net, measured); without it the memory goes back after each batch, at no
-      // measurable cost in speed.
-      // No spinning either: idle intra-op threads that spin burn about 40% more CPU per slice (measured on 2 cores),
+      // CPU memory arena on: the CPU runs one slice a batch (CPU_BATCH_SIZE), so the arena holds one slice's
+      // activations and reuses them run after run. Without it every run mallocs and frees its buffers and glibc keeps
+      // the freed memory in per-thread heaps: peak RSS of a streamed 261-slice run 676-891 MiB without the arena,
+      // 561-574 MiB with it (bench, 2 cores). The arena keeps the peak of the largest batch run (about 1 GB at
+      // batch 8 of 512x512 for the reference U-Net), so a larger CPU batch belongs in a worker of its own (the
+      // bench's sweep does that).
+      // No spinning: idle intra-op threads that spin burn about 40% more CPU per slice (measured on 2 cores),
       // taken from the event loop and Orthanc beside us.
-      ...(provider === "cpu" ? { enableCpuMemArena: false, extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
+      ...(provider === "cpu" ? { enableCpuMemArena: true, extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
       ...(provider === "cpu" && cpuThreads > 0 ? { intraOpNumThreads: cpuThreads, interOpNumThreads: 1 } : {}),
     };
     // fp16 pays on GPUs only; the CPU provider runs fp16 graphs slower than fp32.
