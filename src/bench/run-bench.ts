@@ -21,7 +21,7 @@ import { ModelRegistry } from "../models/registry.js";
 import { contiguousSlices } from "./series-files.js";
 import { rawStowPost, rawWadoGet, type RawEndpoint } from "./baselines.js";
 import { cpuSweep, type SweepPoint } from "./cpu-sweep.js";
-import { type LocalOrthanc, startLocalOrthanc } from "./local-orthanc.js";
+import { type LocalOrthanc, startLocalOrthanc } from "../orthanc/local-orthanc.js";
 import { type BenchOptions, type BenchRound, markdown, summarise } from "./bench-report.js";
 import type { PipelineRoundRequest, PipelineRoundResult, RoundMode } from "./pipeline-round.js";
 import { fmtMiB, fmtS, writeResults } from "./report.js";

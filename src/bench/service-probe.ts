@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PACKAGE_ROOT } from "../config.js";
-import { freePort, type LocalOrthanc } from "./local-orthanc.js";
+import { freePort, type LocalOrthanc } from "../orthanc/local-orthanc.js";
 
 export interface LatencySummary {
   count: number;

@@ -1,0 +1,163 @@
+/**
+ * A throw-away Orthanc on this machine: the Debian package's binary started from orthanc-config/orthanc.json on
+ * free loopback ports with a fresh storage folder, removed again when stopped. The benchmark and the integration
+ * tests start theirs this way.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { PACKAGE_ROOT } from "../config.js";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+    server.once("error", reject);
+  });
+}
+
+export interface LocalOrthancOptions {
+  /** Orthanc's StableAge, seconds (default 2). */
+  stableAgeSeconds?: number;
+  /** Names the storage folder (ct-enhance-<name>-orthanc-*). */
+  name?: string;
+  /** Where the Explorer plugin forwards "Run again" (the ct-enhance API); a dead port unless given. */
+  ctEnhanceApiUrl?: string;
+  /** The bearer token the Explorer plugin sends to the ct-enhance API. */
+  ctEnhanceApiToken?: string;
+}
+
+export interface LocalOrthanc {
+  url: string;
+  dicomwebRoot: string;
+  username: string;
+  password: string;
+  /** Authorization header value (HTTP basic). */
+  authorization: string;
+  storageDir: string;
+  /** REST call with its credentials; JSON answer. */
+  rest<T = unknown>(pathAndQuery: string, init?: RequestInit): Promise<T>;
+  /** POST /instances for every file, 4 at a time; the Orthanc series IDs seen and the bytes sent. */
+  upload(files: string[]): Promise<{ seriesIds: string[]; bytes: number }>;
+  /** upload() of every .dcm file of a folder; the Orthanc series IDs seen. */
+  uploadFolder(folder: string): Promise<string[]>;
+  /** DELETE /series/{id} of the series with this SeriesInstanceUID, if Orthanc has it. */
+  deleteSeries(seriesInstanceUID: string): Promise<void>;
+  stop(): Promise<void>;
+  /** Stops and starts again on the same ports and storage (its in-memory unstable-series list is lost). */
+  restart(): Promise<void>;
+}
+
+export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Promise<LocalOrthanc> {
+  const storageDir = mkdtempSync(path.join(tmpdir(), `ct-enhance-${options.name ?? "local"}-orthanc-`));
+  const httpPort = await freePort();
+  const dicomPort = await freePort();
+  const username = "ct-enhance-local";
+  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  const url = `http://127.0.0.1:${httpPort}`;
+  const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+  const env = {
+    ...process.env,
+    ORTHANC_HTTP_PORT: String(httpPort),
+    ORTHANC_DICOM_PORT: String(dicomPort),
+    ORTHANC_STORAGE_DIR: storageDir,
+    ORTHANC_USERNAME: username,
+    ORTHANC_PASSWORD: password,
+    ORTHANC_STABLE_AGE: String(options.stableAgeSeconds ?? 2),
+    ORTHANC_REMOTE_ACCESS: "false",
+    ORTHANC_PYTHON_SCRIPT: path.join(PACKAGE_ROOT, "orthanc-config", "ct-enhance-explorer.py"),
+    CT_ENHANCE_API_URL: options.ctEnhanceApiUrl ?? "http://127.0.0.1:1",
+    CT_ENHANCE_API_TOKEN: options.ctEnhanceApiToken ?? "",
+  };
+  let child: ChildProcess | undefined;
+  let log = "";
+
+  const rest = async <T>(pathAndQuery: string, init: RequestInit = {}): Promise<T> => {
+    const response = await fetch(`${url}${pathAndQuery}`, {
+      ...init,
+      headers: { Authorization: authorization, ...(init.headers as Record<string, string> | undefined) },
+    });
+    if (!response.ok) throw new Error(`Orthanc ${response.status} for ${pathAndQuery}: ${await response.text()}`);
+    return (await response.json()) as T;
+  };
+
+  const launch = async (): Promise<void> => {
+    const started = spawn("Orthanc", [path.join(PACKAGE_ROOT, "orthanc-config", "orthanc.json")], { env, cwd: storageDir });
+    child = started;
+    started.stdout?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+    started.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+    started.on("error", (error) => (log += `\ncannot start Orthanc: ${error.message} (install the Debian package 'orthanc')`));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (started.exitCode !== null) throw new Error(`Orthanc exited at start:\n${log.slice(-2000)}`);
+      try {
+        await rest("/system");
+        return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`Orthanc did not answer within 30 s:\n${log.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  };
+
+  const halt = async (): Promise<void> => {
+    const running = child;
+    if (!running || running.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      running.once("exit", () => resolve());
+      running.kill("SIGTERM");
+      setTimeout(() => running.kill("SIGKILL"), 10_000).unref();
+    });
+  };
+
+  const upload = async (files: string[]): Promise<{ seriesIds: string[]; bytes: number }> => {
+    if (files.length === 0) throw new Error("no DICOM files to upload");
+    const series = new Set<string>();
+    let bytes = 0;
+    let next = 0;
+    const uploader = async (): Promise<void> => {
+      while (next < files.length) {
+        const body = readFileSync(files[next++]!);
+        bytes += body.length;
+        const answer = await rest<{ ParentSeries: string }>("/instances", { method: "POST", body });
+        series.add(answer.ParentSeries);
+      }
+    };
+    await Promise.all([uploader(), uploader(), uploader(), uploader()]);
+    return { seriesIds: [...series], bytes };
+  };
+
+  await launch();
+  return {
+    url,
+    dicomwebRoot: `${url}/dicom-web`,
+    username,
+    password,
+    authorization,
+    storageDir,
+    rest,
+    upload,
+    async uploadFolder(folder) {
+      const files = readdirSync(folder).filter((f) => f.endsWith(".dcm")).sort().map((f) => path.join(folder, f));
+      return (await upload(files)).seriesIds;
+    },
+    async deleteSeries(seriesInstanceUID) {
+      const found = await rest<{ Type: string; ID: string }[]>("/tools/lookup", { method: "POST", body: seriesInstanceUID });
+      for (const { ID } of found.filter((f) => f.Type === "Series")) await rest(`/series/${ID}`, { method: "DELETE" });
+    },
+    async stop() {
+      await halt();
+      rmSync(storageDir, { recursive: true, force: true });
+    },
+    async restart() {
+      await halt();
+      await launch();
+    },
+  };
+}
