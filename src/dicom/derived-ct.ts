@@ -17,6 +17,7 @@ import type { CtVolume, NaturalizedDataset, Vector3 } from "./ct-volume.js";
 import { deterministicUid } from "./uid.js";
 import type { CodedConcept } from "./coded-concept.js";
 import { formatDS } from "./value-formats.js";
+import { huPixelModule } from "./hu-pixel-module.js";
 
 export type { CodedConcept } from "./coded-concept.js";
 
@@ -417,17 +418,7 @@ export function derivedCtWriter(volume: CtVolume, identity: DerivedSeriesIdentit
     ImageOrientationPatient: volume.imageOrientationPatient.map(decimalString),
     SpacingBetweenSlices: decimalString(volume.sliceSpacing),
     // Image Pixel (C.7.6.3) and CT Image (C.8.2.1)
-    SamplesPerPixel: 1,
-    PhotometricInterpretation: "MONOCHROME2",
-    Rows: volume.rows,
-    Columns: volume.columns,
-    BitsAllocated: 16,
-    BitsStored: 16,
-    HighBit: 15,
-    PixelRepresentation: 1,
-    RescaleIntercept: "0",
-    RescaleSlope: "1",
-    RescaleType: "HU",
+    ...huPixelModule(volume.rows, volume.columns),
     ...windowModule(windows),
   });
   const sharedElements = encodeElements(data.DicomMetaDictionary.denaturalizeDataset(shared));

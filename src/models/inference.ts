@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Provider } from "../config.js";
 import { logger } from "../log.js";
-import type { ExecutionProvider, WorkerReply, WorkerRequest } from "./inference-protocol.js";
+import type { ExecutionProvider, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
 import { providerOrder } from "./providers.js";
 import { type RegisteredModel, sha256OfFile } from "./registry.js";
 
@@ -152,22 +152,23 @@ export class InferenceService {
     return job;
   }
 
-  /** Loads the model and runs it once on a small input, so the first real series does not pay for it. */
-  async warmup(model: RegisteredModel): Promise<{ provider: ExecutionProvider; warmupMs: number }> {
+  /** What every request says about the model: which files, which providers in which order, how many CPU threads. */
+  private async modelFields(model: RegisteredModel): Promise<Omit<WarmupRequest, "type">> {
     const providers = providerOrder(this.provider);
     const fp16ModelPath = await this.fp16ModelPath(model, providers);
-    const reply = expectReply(await this.send(
-      {
-        type: "warmup",
-        requestId: this.nextId++,
-        manifest: model.manifest,
-        modelPath: model.modelPath,
-        providers,
-        cpuThreads: this.cpuThreads,
-        ...(fp16ModelPath ? { fp16ModelPath } : {}),
-      },
-      [],
-    ), "warm");
+    return {
+      requestId: this.nextId++,
+      manifest: model.manifest,
+      modelPath: model.modelPath,
+      providers,
+      cpuThreads: this.cpuThreads,
+      ...(fp16ModelPath ? { fp16ModelPath } : {}),
+    };
+  }
+
+  /** Loads the model and runs it once on a small input, so the first real series does not pay for it. */
+  async warmup(model: RegisteredModel): Promise<{ provider: ExecutionProvider; warmupMs: number }> {
+    const reply = expectReply(await this.send({ type: "warmup", ...(await this.modelFields(model)) }, []), "warm");
     log.info("model loaded", { model: model.manifest.id, provider: reply.provider, precision: reply.precision ?? "fp32" });
     return { provider: reply.provider, warmupMs: reply.warmupMs };
   }
@@ -204,17 +205,10 @@ export class InferenceService {
     volume: VolumeInput,
     options: RunOptions & { onProgress?: ProgressListener | undefined; onSlices?: SlicesListener },
   ): Promise<{ reply: Extract<WorkerReply, { type: "result" }>; summary: InferenceSummary }> {
-    const providers = providerOrder(this.provider);
-    const fp16ModelPath = await this.fp16ModelPath(model, providers);
     const reply = expectReply(await this.send(
       {
         type: "run",
-        requestId: this.nextId++,
-        manifest: model.manifest,
-        modelPath: model.modelPath,
-        providers,
-        cpuThreads: this.cpuThreads,
-        ...(fp16ModelPath ? { fp16ModelPath } : {}),
+        ...(await this.modelFields(model)),
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
         ...(options.inPlace ? { inPlace: true } : {}),
         ...(options.onSlices ? { streamOutput: true } : {}),

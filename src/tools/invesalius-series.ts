@@ -28,6 +28,7 @@ import { gunzipSync } from "node:zlib";
 import { data } from "dcmjs";
 import { deterministicUid } from "../dicom/uid.js";
 import { formatDS } from "../dicom/value-formats.js";
+import { huPixelModule } from "../dicom/hu-pixel-module.js";
 
 export const DEFAULT_INV3 = "/usr/share/doc/invesalius-examples/examples/Cranium.inv3";
 
@@ -411,17 +412,7 @@ export function sliceDataset(volume: InvesaliusVolume, uids: SeriesUids, k: numb
     SliceLocation: ds(position[2]),
     // Image Pixel (C.7.6.3) and CT Image (C.8.2.1)
     ImageType: ["ORIGINAL", "PRIMARY", "AXIAL"],
-    SamplesPerPixel: 1,
-    PhotometricInterpretation: "MONOCHROME2",
-    Rows: volume.rows,
-    Columns: volume.columns,
-    BitsAllocated: 16,
-    BitsStored: 16,
-    HighBit: 15,
-    PixelRepresentation: 1,
-    RescaleIntercept: "0",
-    RescaleSlope: "1",
-    RescaleType: "HU",
+    ...huPixelModule(volume.rows, volume.columns),
     KVP: "",
     // VOI LUT (C.11.2)
     WindowCenter: windows.map((w) => ds(w.center)),
