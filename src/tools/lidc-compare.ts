@@ -123,7 +123,7 @@ export async function compare(options: CompareOptions): Promise<CompareReport> {
   }
   const { manifest } = model;
   const threshold = manifest.threshold ?? 0.5;
-  const findings = findingsFromProbability(result.output, volume, {
+  const findings = await findingsFromProbability(result.output, volume, {
     threshold,
     minVolumeMm3: manifest.findings.minVolumeMm3,
     maxFindings: manifest.findings.maxFindings,

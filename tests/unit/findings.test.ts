@@ -70,8 +70,8 @@ describe("findings from a probability map", () => {
     expect(voxelToPatient(volume(), 3, 7, 11.5)).toEqual([ORIGIN[0] + 11.5 * COLUMN_SPACING, ORIGIN[1] + 7 * ROW_SPACING, ORIGIN[2] + 3 * SLICE_SPACING]);
   });
 
-  it("finds the two blobs, most probable first, with centroid, volume, diameter and peak probability", () => {
-    const found = findingsFromProbability(twoBlobs(), volume(), rules());
+  it("finds the two blobs, most probable first, with centroid, volume, diameter and peak probability", async () => {
+    const found = await findingsFromProbability(twoBlobs(), volume(), rules());
     expect(found.map((f) => f.trackingId)).toEqual(["Nodule 1", "Nodule 2"]);
     const [b, a] = found;
     // Blob B (peak 0.95) first: centre slice 6.5, row 22.5, column 32.5; 2 x 6 x 6 voxels.
@@ -94,32 +94,32 @@ describe("findings from a probability map", () => {
     expect(new Set(found.map((f) => f.trackingUid)).size).toBe(2);
   });
 
-  it("keeps only voxels above the threshold", () => {
-    const found = findingsFromProbability(twoBlobs(), volume(), rules({ threshold: 0.8 }));
+  it("keeps only voxels above the threshold", async () => {
+    const found = await findingsFromProbability(twoBlobs(), volume(), rules({ threshold: 0.8 }));
     // Blob A stays whole; of blob B only its 0.95 voxel passes, and that is below the minimum volume.
     expect(found).toHaveLength(1);
     expect(found[0]!.volumeMm3).toBeCloseTo(60 * voxelMm3, 6);
-    expect(findingsFromProbability(twoBlobs(), volume(), rules({ threshold: 0.96 }))).toEqual([]);
+    expect(await findingsFromProbability(twoBlobs(), volume(), rules({ threshold: 0.96 }))).toEqual([]);
   });
 
-  it("drops components below the minimum volume and keeps at most maxFindings", () => {
-    const withTiny = findingsFromProbability(twoBlobs(), volume(), rules({ minVolumeMm3: 0 }));
+  it("drops components below the minimum volume and keeps at most maxFindings", async () => {
+    const withTiny = await findingsFromProbability(twoBlobs(), volume(), rules({ minVolumeMm3: 0 }));
     expect(withTiny).toHaveLength(3);
     expect(withTiny[0]!.probability).toBeCloseTo(0.99, 6);
-    const big = findingsFromProbability(twoBlobs(), volume(), rules({ minVolumeMm3: 60 * voxelMm3 + 1 }));
+    const big = await findingsFromProbability(twoBlobs(), volume(), rules({ minVolumeMm3: 60 * voxelMm3 + 1 }));
     expect(big).toHaveLength(1);
     expect(big[0]!.volumeMm3).toBeCloseTo(72 * voxelMm3, 6);
-    expect(findingsFromProbability(twoBlobs(), volume(), rules({ maxFindings: 1 })).map((f) => f.probability)).toEqual([
+    expect((await findingsFromProbability(twoBlobs(), volume(), rules({ maxFindings: 1 }))).map((f) => f.probability)).toEqual([
       expect.closeTo(0.95, 6),
     ]);
   });
 
-  it("joins voxels that touch only at a corner (26-connectivity) and separates those one voxel apart", () => {
+  it("joins voxels that touch only at a corner (26-connectivity) and separates those one voxel apart", async () => {
     const map = new Float32Array(SLICES * ROWS * COLUMNS);
     setBox(map, [1, 2], [1, 3], [1, 3], 0.9);
     setBox(map, [3, 4], [4, 6], [4, 6], 0.9); // corner contact with the first box
     setBox(map, [1, 2], [1, 3], [8, 10], 0.9); // a gap of one column from the first box
-    const found = findingsFromProbability(map, volume(), rules({ minVolumeMm3: 0 }));
+    const found = await findingsFromProbability(map, volume(), rules({ minVolumeMm3: 0 }));
     expect(found.map((f) => Math.round(f.volumeMm3 / voxelMm3)).sort((x, y) => x - y)).toEqual([18, 36]);
   });
 });

@@ -53,7 +53,7 @@ export async function storeFindings(
   let instances: Uint8Array[];
   let findings: Finding[];
   try {
-    findings = findingsFromProbability(probability, volume, {
+    findings = await findingsFromProbability(probability, volume, {
       threshold: manifest.threshold ?? 0.5,
       minVolumeMm3: manifest.findings.minVolumeMm3,
       maxFindings: manifest.findings.maxFindings,
