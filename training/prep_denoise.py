@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Precompute simulated low-dose / full-dose slice pairs for denoise-dncnn-small (cached in /tmp/ct-cache).
+"""Precompute simulated low-dose / full-dose slice pairs for denoise-ffdnet-small (cached in /tmp/ct-cache).
 
 Low-dose simulation (simulate.low_dose_sinogram_noise): per 512x512 slice, HU -> mu (mu_water 0.0192/mm), parallel-beam
 radon with 720 views over 180 deg, Poisson noise on counts I0*exp(-line integral), filtered back projection (ramp) of
