@@ -12,6 +12,7 @@
  * in place (one spare slice), so the series is never held twice.
  */
 import { data } from "dcmjs";
+import { turnTaker } from "../event-loop.js";
 import { Stage, StageError } from "../pipeline/stage-error.js";
 import type { CtVolume, NaturalizedDataset, SourceSliceReference, Vector3 } from "./ct-volume.js";
 
@@ -397,10 +398,12 @@ export async function assembleVolume(
 
   const slices: ParsedSlice[] = [];
   const arrived = new ArrivalSlices(options.expectedSlices);
+  const takeTurn = turnTaker();
   for await (const bytes of instances) {
     const slice = parseSlice(bytes, slices.length);
     arrived.add(slice);
     slices.push(slice);
+    await takeTurn();
   }
 
   const needed = Math.max(minSlices, 2);

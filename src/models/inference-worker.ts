@@ -5,6 +5,7 @@
  * provider. On a GPU provider the manifest's fp16 variant runs when it has one (fp32 if it fails to load).
  */
 import * as ort from "onnxruntime-node";
+import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import type { ModelManifest } from "./manifest.js";
 import type { ExecutionProvider, RunRequest, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
@@ -18,6 +19,18 @@ interface LoadedSession extends BatchSession {
 }
 
 const sessions = new Map<string, LoadedSession>();
+
+/**
+ * Inference runs niced: on Linux a priority is per thread, 0 names this worker thread, and the intra-op threads
+ * onnxruntime starts from here inherit it. The event loop (API, change feed, the store's encoding) and Orthanc then
+ * come first when the CPU is short, and inference loses nothing when it is not. Where the OS refuses, it is left.
+ */
+const INFERENCE_NICENESS = 10;
+try {
+  setPriority(0, INFERENCE_NICENESS);
+} catch {
+  // not permitted or not supported: run at the service's priority
+}
 
 /**
  * Largest batch on the CPU provider unless a request names one: batching buys a CPU almost nothing and each slice in

@@ -6,6 +6,7 @@
 import type { CtVolume, Vector3 } from "../dicom/ct-volume.js";
 import type { CodedConcept, Finding } from "../dicom/finding.js";
 import { deterministicUid } from "../dicom/uid.js";
+import { nextTurn } from "../event-loop.js";
 
 export interface FindingRules {
   threshold: number;
@@ -37,8 +38,6 @@ export function voxelToPatient(volume: CtVolume, slice: number, row: number, col
 
 /** Slices scanned between two turns of the event loop: a whole 300-slice map takes ~0.2 s to scan on a small CPU. */
 const SLICES_PER_TURN = 16;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Voxel indices of every 26-connected component of voxels above threshold. Scans a few slices per turn of the event

@@ -8,6 +8,7 @@ import type { CtVolume } from "../../dicom/ct-volume.js";
 import { type DerivedSeriesIdentity, derivedCtWriter } from "../../dicom/derived-ct.js";
 import type { DicomwebEndpoint } from "../../dicomweb/endpoint.js";
 import { storeInstances } from "../../dicomweb/stow-rs.js";
+import { nextTurn } from "../../event-loop.js";
 import type { OutputSlices } from "../output-slices.js";
 import { asStageError, Stage, StageError } from "../stage-error.js";
 
@@ -18,8 +19,6 @@ export interface StoreOptions {
 
 /** DICOM status codes (PS3.4 Annex GG) after which storing the same instance again cannot succeed. */
 const FINAL_FAILURES = new Set([0xa900, 0xc000, 0x0122, 0x0124]);
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Stores the output slices as the derived series, in the order they come; returns how many instances Orthanc

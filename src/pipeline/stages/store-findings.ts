@@ -10,6 +10,7 @@ import { writeMeasurementReport } from "../../dicom/sr/measurement-report.js";
 import { deterministicUid } from "../../dicom/uid.js";
 import type { DicomwebEndpoint } from "../../dicomweb/endpoint.js";
 import { storeInstances } from "../../dicomweb/stow-rs.js";
+import { nextTurn } from "../../event-loop.js";
 import type { ModelManifest } from "../../models/manifest.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../../version.js";
 import { findingsFromProbability } from "../findings.js";
@@ -74,6 +75,7 @@ export async function storeFindings(
         identity: { ...segmentation, seriesNumber: identity.seriesNumber + 1, contentDate },
       }));
     }
+    await nextTurn(); // the SEG and the SR are encoded in one go each (~0.1 s together here)
     instances.push(writeMeasurementReport({
       volume,
       findings,
