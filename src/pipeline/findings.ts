@@ -112,40 +112,40 @@ function longestDiameter(points: Vector3[]): number {
 export async function findingsFromProbability(probability: Float32Array, volume: CtVolume, rules: FindingRules): Promise<Finding[]> {
   const plane = volume.rows * volume.columns;
   const voxelMm3 = volume.pixelSpacing[0] * volume.pixelSpacing[1] * volume.sliceSpacing;
-  const measured = (await components(probability, volume, rules.threshold))
-    .filter((voxels) => voxels.length * voxelMm3 >= rules.minVolumeMm3)
-    .map((voxels) => {
-      let peak = 0;
-      let sk = 0;
-      let sr = 0;
-      let sc = 0;
-      const bySlice = new Map<number, number[]>();
-      const points: Vector3[] = [];
-      for (const index of voxels) {
-        const k = Math.floor(index / plane);
-        const inPlane = index % plane;
-        const r = Math.floor(inPlane / volume.columns);
-        const c = inPlane % volume.columns;
-        sk += k;
-        sr += r;
-        sc += c;
-        peak = Math.max(peak, probability[index]!);
-        const pixels = bySlice.get(k) ?? [];
-        pixels.push(inPlane);
-        bySlice.set(k, pixels);
-        points.push(voxelToPatient(volume, k, r, c));
-      }
-      const n = voxels.length;
-      return {
-        centroidPatientMm: voxelToPatient(volume, sk / n, sr / n, sc / n),
-        mask: [...bySlice.entries()].sort(([a], [b]) => a - b).map(([slice, pixels]) => ({ slice, pixels })),
-        longestDiameterMm: longestDiameter(points),
-        volumeMm3: n * voxelMm3,
-        probability: peak,
-      };
-    })
-    .sort((a, b) => b.probability - a.probability)
-    .slice(0, rules.maxFindings);
+  const measured: Omit<Finding, "trackingId" | "trackingUid" | "findingCode" | "findingSiteCode">[] = [];
+  const kept = (await components(probability, volume, rules.threshold)).filter((voxels) => voxels.length * voxelMm3 >= rules.minVolumeMm3);
+  for (const voxels of kept) {
+    await nextTurn(); // each component's measure (its longest diameter above all) is a few ms to tens of ms
+    let peak = 0;
+    let sk = 0;
+    let sr = 0;
+    let sc = 0;
+    const bySlice = new Map<number, number[]>();
+    const points: Vector3[] = [];
+    for (const index of voxels) {
+      const k = Math.floor(index / plane);
+      const inPlane = index % plane;
+      const r = Math.floor(inPlane / volume.columns);
+      const c = inPlane % volume.columns;
+      sk += k;
+      sr += r;
+      sc += c;
+      peak = Math.max(peak, probability[index]!);
+      const pixels = bySlice.get(k) ?? [];
+      pixels.push(inPlane);
+      bySlice.set(k, pixels);
+      points.push(voxelToPatient(volume, k, r, c));
+    }
+    const n = voxels.length;
+    measured.push({
+      centroidPatientMm: voxelToPatient(volume, sk / n, sr / n, sc / n),
+      mask: [...bySlice.entries()].sort(([a], [b]) => a - b).map(([slice, pixels]) => ({ slice, pixels })),
+      longestDiameterMm: longestDiameter(points),
+      volumeMm3: n * voxelMm3,
+      probability: peak,
+    });
+  }
+  measured.sort((a, b) => b.probability - a.probability).splice(rules.maxFindings);
   return measured.map((m, i) => ({
     trackingId: `${rules.trackingLabel} ${i + 1}`,
     trackingUid: deterministicUid("ct-enhance", "finding", rules.trackingNamespace, i + 1),
