@@ -57,6 +57,27 @@ interface JobView {
   events?: { at: string; kind: string; message: string }[];
 }
 
+/**
+ * The environment of a `ct-enhance serve` beside a local Orthanc, as the bench and the integration tests start it:
+ * its credentials, a data folder, an API port and token, a quick feed (250 ms) and stable age.
+ */
+export function localServiceEnvironment(
+  orthanc: Pick<LocalOrthanc, "url" | "username" | "password">,
+  settings: { dataDir: string; port: number; token: string; stableAgeSeconds: number },
+): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    CT_ENHANCE_ORTHANC_URL: orthanc.url,
+    CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
+    CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
+    CT_ENHANCE_DATA_DIR: settings.dataDir,
+    CT_ENHANCE_PORT: String(settings.port),
+    CT_ENHANCE_API_TOKEN: settings.token,
+    CT_ENHANCE_POLL_INTERVAL_MS: "250",
+    CT_ENHANCE_STABLE_AGE_SECONDS: String(settings.stableAgeSeconds),
+  };
+}
+
 export function summarise(latencies: number[]): LatencySummary {
   const sorted = [...latencies].sort((a, b) => a - b);
   const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : 0);
@@ -83,15 +104,7 @@ export async function probeService(
   const token = `bench-${Math.random().toString(36).slice(2)}`;
   const serviceStableAgeSeconds = 3;
   const env = {
-    ...process.env,
-    CT_ENHANCE_ORTHANC_URL: orthanc.url,
-    CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
-    CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
-    CT_ENHANCE_DATA_DIR: dataDir,
-    CT_ENHANCE_PORT: String(port),
-    CT_ENHANCE_API_TOKEN: token,
-    CT_ENHANCE_POLL_INTERVAL_MS: "250",
-    CT_ENHANCE_STABLE_AGE_SECONDS: String(serviceStableAgeSeconds),
+    ...localServiceEnvironment(orthanc, { dataDir, port, token, stableAgeSeconds: serviceStableAgeSeconds }),
     CT_ENHANCE_PROVIDER: options.provider,
     CT_ENHANCE_CPU_THREADS: String(options.cpuThreads),
     CT_ENHANCE_PIPELINES_FILE: writeBenchPipelines(dataDir),

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort, REPO_ROOT, type TestOrthanc } from "./orthanc.js";
+import { localServiceEnvironment } from "../../src/bench/service-probe.js";
 
 /** One pipeline (NCCT -> Syn-CTA): tests of the operator's API and panel want exactly one job per series. */
 export const SYNTHESIS_ONLY_PIPELINES = path.join(REPO_ROOT, "tests", "fixtures", "pipelines-syncta-only.json");
@@ -31,15 +32,7 @@ export async function startService(orthanc: TestOrthanc, extraEnv: Record<string
   const token = extraEnv.CT_ENHANCE_API_TOKEN ?? `token-${Math.random().toString(36).slice(2)}`;
   const apiUrl = `http://127.0.0.1:${port}`;
   const env = {
-    ...process.env,
-    CT_ENHANCE_ORTHANC_URL: orthanc.url,
-    CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
-    CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
-    CT_ENHANCE_DATA_DIR: dataDir,
-    CT_ENHANCE_PORT: String(port),
-    CT_ENHANCE_API_TOKEN: token,
-    CT_ENHANCE_POLL_INTERVAL_MS: "250",
-    CT_ENHANCE_STABLE_AGE_SECONDS: "3",
+    ...localServiceEnvironment(orthanc, { dataDir, port, token, stableAgeSeconds: 3 }),
     CT_ENHANCE_RETRY_DELAY_SECONDS: "2",
     CT_ENHANCE_PROVIDER: "cpu",
     // The models folder's pipelines file is the default; operator tests pass SYNTHESIS_ONLY_PIPELINES for one job a series.
