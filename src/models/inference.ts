@@ -2,10 +2,9 @@
  * The main thread's side of inference: one worker thread, requests queued one at a time (one accelerator), the
  * volume transferred (not copied) to the worker and back.
  */
-import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { compiledWorkerFile } from "../compiled-worker.js";
 import type { Provider } from "../config.js";
 import { logger } from "../log.js";
 import type { ExecutionProvider, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
@@ -47,15 +46,6 @@ export class InferenceError extends Error {
   constructor(message: string, readonly retryable: boolean) {
     super(message);
   }
-}
-
-/** The compiled worker: next to this file when running from dist/, in dist/ when running from src/ (tests). */
-function workerFile(): URL {
-  const here = new URL("./inference-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL("../../dist/models/inference-worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error("dist/models/inference-worker.js is missing: run `npm run build` first");
 }
 
 interface Listeners {
@@ -110,7 +100,7 @@ export class InferenceService {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(workerFile());
+    const worker = new Worker(compiledWorkerFile("models/inference-worker.js"));
     worker.on("message", (reply: WorkerReply) => {
       const pending = this.pending.get(reply.requestId);
       if (!pending) return;

@@ -195,3 +195,18 @@ export function tempFile(name: string, bytes: Uint8Array): string {
   writeFileSync(file, bytes);
   return file;
 }
+
+/**
+ * A dataset as src/dicom/volume.ts gets its headers: encoded, then parsed back by dcmjs, whose PN values carry
+ * accessor methods (structuredClone refuses them).
+ */
+export function dcmjsParsed(dataset: Record<string, unknown>): Record<string, any> {
+  const meta = {
+    TransferSyntaxUID: "1.2.840.10008.1.2.1",
+    MediaStorageSOPClassUID: dataset.SOPClassUID,
+    MediaStorageSOPInstanceUID: dataset.SOPInstanceUID,
+  };
+  const dict = new data.DicomDict(data.DicomMetaDictionary.denaturalizeDataset(meta));
+  dict.dict = data.DicomMetaDictionary.denaturalizeDataset(dataset);
+  return readNaturalized(new Uint8Array(dict.write()));
+}

@@ -5,12 +5,10 @@
  */
 import type { CtVolume } from "../../dicom/ct-volume.js";
 import type { AlgorithmIdentity, Finding } from "../../dicom/finding.js";
-import { writeSegmentation } from "../../dicom/seg.js";
-import { writeMeasurementReport } from "../../dicom/sr/measurement-report.js";
+import { encodeFindingsInstances } from "../../dicom/findings-instances.js";
 import { deterministicUid } from "../../dicom/uid.js";
 import type { DicomwebEndpoint } from "../../dicomweb/endpoint.js";
 import { storeInstances } from "../../dicomweb/stow-rs.js";
-import { nextTurn } from "../../event-loop.js";
 import type { ModelManifest } from "../../models/manifest.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../../version.js";
 import { findingsFromProbability } from "../findings.js";
@@ -63,33 +61,28 @@ export async function storeFindings(
       trackingNamespace: uids.sr,
       trackingLabel: manifest.findings.label,
     });
-    const segmentation = findings.length > 0
-      ? { seriesInstanceUID: uids.seg, sopInstanceUID: deterministicUid(SOFTWARE_NAME, "seg-instance", uids.seg) }
+    const seg = findings.length > 0
+      ? {
+        seriesInstanceUID: uids.seg,
+        sopInstanceUID: deterministicUid(SOFTWARE_NAME, "seg-instance", uids.seg),
+        seriesNumber: identity.seriesNumber + 1,
+        contentDate,
+      }
       : undefined;
-    instances = [];
-    if (segmentation) {
-      instances.push(writeSegmentation({
-        volume,
-        findings,
-        algorithm,
-        identity: { ...segmentation, seriesNumber: identity.seriesNumber + 1, contentDate },
-      }));
-    }
-    await nextTurn(); // the SEG and the SR are encoded in one go each (~0.1 s together here)
-    instances.push(writeMeasurementReport({
+    instances = await encodeFindingsInstances({
       volume,
       findings,
       algorithm,
-      identity: {
+      sr: {
         seriesInstanceUID: uids.sr,
         sopInstanceUID: deterministicUid(SOFTWARE_NAME, "sr-instance", uids.sr),
         seriesNumber: identity.seriesNumber,
         contentDate,
       },
-      ...(segmentation ? { segmentation } : {}),
+      ...(seg ? { seg } : {}),
       searchedFor: manifest.findings.code,
       searchedSite: manifest.findings.site,
-    }));
+    });
   } catch (error) {
     throw asStageError(Stage.Write, error, false);
   }
