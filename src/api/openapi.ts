@@ -18,7 +18,7 @@ export function openApiDocument(): object {
     },
     security: [{ bearer: [] }],
     paths: {
-      "/health": { get: { summary: "Liveness: the process answers and Orthanc is reachable", security: [],
+      "/health": { get: { summary: "Liveness: the process answers, and Orthanc was reachable when last checked (at most ~5 s ago)", security: [],
         responses: { 200: json({ type: "object" }), 503: json({ type: "object" }, "Orthanc unreachable") } } },
       "/ready": { get: { summary: "Readiness: models warmed, feed following, Orthanc reachable", security: [],
         responses: { 200: json({ type: "object" }), 503: json({ type: "object" }, "not ready") } } },

@@ -11,6 +11,7 @@ import type { Config } from "../config.js";
 import { JobState, type Ledger } from "../jobs/ledger.js";
 import type { ScheduleStatus, ScheduleRun } from "../jobs/schedules.js";
 import type { ModelRegistry } from "../models/registry.js";
+import { OrthancReachability } from "../orthanc/reachability.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import type { PipelineDefinition } from "../pipeline/pipelines.js";
 import { previewPath } from "../pipeline/stages/preview.js";
@@ -50,23 +51,19 @@ export function createApi(deps: ApiDeps): express.Express {
   app.disable("x-powered-by");
   app.use(express.json({ limit: "64kb" }));
 
+  // Liveness answers from memory (Orthanc as last checked, at most ~5 s ago); readiness asks Orthanc now.
+  const reachability = new OrthancReachability(orthanc);
   app.get("/health", async (_request, response) => {
-    try {
-      const system = await orthanc.system();
-      response.json({ status: "ok", orthanc: { reachable: true, version: system.Version } });
-    } catch (error) {
-      response.status(503).json({ status: "unavailable", orthanc: { reachable: false, error: (error as Error).message } });
-    }
+    const status = await reachability.status();
+    const { checkedAt, ...rest } = status;
+    const body = { ...rest, checkedAt: checkedAt.toISOString() };
+    if (status.reachable) response.json({ status: "ok", orthanc: body });
+    else response.status(503).json({ status: "unavailable", orthanc: body });
   });
 
   app.get("/ready", async (_request, response) => {
     const started = deps.ready?.() ?? true;
-    let orthancReachable = true;
-    try {
-      await orthanc.system();
-    } catch {
-      orthancReachable = false;
-    }
+    const orthancReachable = (await reachability.check()).reachable;
     const ready = started && orthancReachable;
     response.status(ready ? 200 : 503).json({ ready, checks: { started, orthancReachable } });
   });
