@@ -25,39 +25,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
+from networks import DEPTH, NOISE_SCALE, WIDTH, build_ffdnet  # noqa: E402,F401
 from prep_denoise import cache_path  # noqa: E402
 
 MODEL_ID = "denoise-ffdnet-small"
 MODEL_NAME = "FFDNet-style small low-dose CT denoiser (simulated quarter dose)"
-DEPTH, WIDTH = 10, 48  # conv layers at half resolution, channels
-# The simulated quarter-dose noise is ~20 HU, i.e. ~0.01 in network units. The last conv predicts the noise in units
-# of NOISE_SCALE so that its weights are O(1/sqrt(fan-in)) like the others': with the noise in raw network units they
-# must be ~1e-3, the size of one Adam step at lr 1e-3, and training stalled (a width-64 run learned nothing at all).
-NOISE_SCALE = 0.01
-
-
-def build_ffdnet(depth: int = DEPTH, width: int = WIDTH, noise_scale: float = NOISE_SCALE):
-    """FFDNet-style denoiser for one-channel images: PixelUnshuffle(2) -> conv+ReLU, (depth-2) x conv+BN+ReLU,
-    conv -> 4-channel noise estimate (x noise_scale) -> PixelShuffle(2); output = input - noise. H and W must be even."""
-    import torch.nn as nn
-
-    class FFDNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            layers = [nn.Conv2d(4, width, 3, padding=1), nn.ReLU(inplace=True)]
-            for _ in range(depth - 2):
-                layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-            layers += [nn.Conv2d(width, 4, 3, padding=1)]
-            self.down = nn.PixelUnshuffle(2)  # 1 x H x W -> 4 x H/2 x W/2 (ONNX: Reshape/Transpose)
-            self.body = nn.Sequential(*layers)
-            self.up = nn.PixelShuffle(2)  # 4 x H/2 x W/2 -> 1 x H x W (ONNX: DepthToSpace, CRD)
-
-        def forward(self, x):
-            return x - self.up(self.body(self.down(x)) * noise_scale)
-
-    return FFDNet()
-
-
 def gmac_per_slice(depth: int, width: int, h: int = 512, w: int = 512) -> float:
     """Multiply-accumulates of the convolutions for one h x w slice (the shuffles cost no MACs)."""
     per_px = 9 * (4 * width + (depth - 2) * width * width + width * 4)

@@ -25,52 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import CACHE_DIR, MODELS_DIR, check_onnx_against_torch, count_params, data_arg, seed_everything, set_threads, sha256_file  # noqa: E402
 from detection_data import DET_HU_MAX, DET_HU_MIN, decode_ricord, load_volume, make_training_sample, real_nodule_voxels  # noqa: E402
 from detection_eval import evaluate  # noqa: E402
+from networks import CONTEXT, DETECTOR_CHANNELS as CHANNELS, build_detector  # noqa: E402,F401
 
 MODEL_ID = "nodule-detector-small"
-CONTEXT = 3
-CHANNELS = [8, 16, 32, 64]  # depth 3 -> spatialMultiple 8
-
-
-def build_detector(channels=CHANNELS, in_ch=CONTEXT, sigmoid=True):
-    import torch
-    import torch.nn as nn
-
-    def block(cin, cout):
-        return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        )
-
-    class Detector(nn.Module):
-        def __init__(self):
-            super().__init__()
-            depth = len(channels) - 1
-            self.inc = block(in_ch, channels[0])
-            self.downs = nn.ModuleList([block(channels[i], channels[i + 1]) for i in range(depth)])
-            self.pool = nn.MaxPool2d(2)
-            self.ups = nn.ModuleList([nn.ConvTranspose2d(channels[i + 1], channels[i], 2, stride=2) for i in reversed(range(depth))])
-            self.upblocks = nn.ModuleList([block(channels[i] * 2, channels[i]) for i in reversed(range(depth))])
-            self.outc = nn.Conv2d(channels[0], 1, 1)
-            self.sigmoid = sigmoid
-
-        def logits(self, x):
-            skips = [self.inc(x)]
-            h = skips[0]
-            for d in self.downs:
-                h = d(self.pool(h))
-                skips.append(h)
-            h = skips.pop()
-            for up, ub in zip(self.ups, self.upblocks):
-                h = ub(torch.cat([up(h), skips.pop()], dim=1))
-            return self.outc(h)
-
-        def forward(self, x):
-            z = self.logits(x)
-            return torch.sigmoid(z) if self.sigmoid else z
-
-    return Detector()
-
-
 def main():
     p = data_arg(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     p.add_argument("--minutes", type=float, default=12.0, help="wall-clock training budget")

@@ -19,11 +19,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
+from networks import SYNCTA_CHANNELS as CHANNELS  # noqa: E402
 from simulate import de_enhance  # noqa: E402
 
 MODEL_ID = "syncta-unet-small"
 SERIES = "lidc-idri-0001-cect"
-CHANNELS = (8, 24, 48, 96, 160)  # U-Net widths per level (4 poolings -> spatialMultiple 16)
 
 
 def load_pairs(data: str):

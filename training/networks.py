@@ -1,0 +1,100 @@
+"""The reference networks, defined once: the training scripts build them from here, and torch_time.py times the same
+networks in PyTorch beside onnxruntime. Importing this module needs numpy only (torch when a network is built).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import build_unet  # noqa: E402
+
+# syncta-unet-small: U-Net widths per level (4 poolings -> spatialMultiple 16), residual output
+SYNCTA_CHANNELS = (8, 24, 48, 96, 160)
+
+
+def build_syncta():
+    return build_unet(channels=SYNCTA_CHANNELS, residual=True)
+
+
+# denoise-ffdnet-small
+DEPTH, WIDTH = 10, 48  # conv layers at half resolution, channels
+# The simulated quarter-dose noise is ~20 HU, i.e. ~0.01 in network units. The last conv predicts the noise in units
+# of NOISE_SCALE so that its weights are O(1/sqrt(fan-in)) like the others': with the noise in raw network units they
+# must be ~1e-3, the size of one Adam step at lr 1e-3, and training stalled (a width-64 run learned nothing at all).
+NOISE_SCALE = 0.01
+
+
+def build_ffdnet(depth: int = DEPTH, width: int = WIDTH, noise_scale: float = NOISE_SCALE):
+    """FFDNet-style denoiser for one-channel images: PixelUnshuffle(2) -> conv+ReLU, (depth-2) x conv+BN+ReLU,
+    conv -> 4-channel noise estimate (x noise_scale) -> PixelShuffle(2); output = input - noise. H and W must be even."""
+    import torch.nn as nn
+
+    class FFDNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = [nn.Conv2d(4, width, 3, padding=1), nn.ReLU(inplace=True)]
+            for _ in range(depth - 2):
+                layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(width, 4, 3, padding=1)]
+            self.down = nn.PixelUnshuffle(2)  # 1 x H x W -> 4 x H/2 x W/2 (ONNX: Reshape/Transpose)
+            self.body = nn.Sequential(*layers)
+            self.up = nn.PixelShuffle(2)  # 4 x H/2 x W/2 -> 1 x H x W (ONNX: DepthToSpace, CRD)
+
+        def forward(self, x):
+            return x - self.up(self.body(self.down(x)) * noise_scale)
+
+    return FFDNet()
+
+
+# nodule-detector-small
+CONTEXT = 3
+DETECTOR_CHANNELS = [8, 16, 32, 64]  # depth 3 -> spatialMultiple 8
+
+
+def build_detector(channels=DETECTOR_CHANNELS, in_ch=CONTEXT, sigmoid=True):
+    import torch
+    import torch.nn as nn
+
+    def block(cin, cout):
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        )
+
+    class Detector(nn.Module):
+        def __init__(self):
+            super().__init__()
+            depth = len(channels) - 1
+            self.inc = block(in_ch, channels[0])
+            self.downs = nn.ModuleList([block(channels[i], channels[i + 1]) for i in range(depth)])
+            self.pool = nn.MaxPool2d(2)
+            self.ups = nn.ModuleList([nn.ConvTranspose2d(channels[i + 1], channels[i], 2, stride=2) for i in reversed(range(depth))])
+            self.upblocks = nn.ModuleList([block(channels[i] * 2, channels[i]) for i in reversed(range(depth))])
+            self.outc = nn.Conv2d(channels[0], 1, 1)
+            self.sigmoid = sigmoid
+
+        def logits(self, x):
+            skips = [self.inc(x)]
+            h = skips[0]
+            for d in self.downs:
+                h = d(self.pool(h))
+                skips.append(h)
+            h = skips.pop()
+            for up, ub in zip(self.ups, self.upblocks):
+                h = ub(torch.cat([up(h), skips.pop()], dim=1))
+            return self.outc(h)
+
+        def forward(self, x):
+            z = self.logits(x)
+            return torch.sigmoid(z) if self.sigmoid else z
+
+    return Detector()
+
+
+# model id -> (builder, input channels)
+NETWORKS = {
+    "syncta-unet-small": (build_syncta, 1),
+    "denoise-ffdnet-small": (build_ffdnet, 1),
+    "nodule-detector-small": (build_detector, CONTEXT),
+}
