@@ -13,6 +13,9 @@ export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 
 export const Provider = z.enum(["auto", "cuda", "webgpu", "cpu"]);
 export type Provider = z.infer<typeof Provider>;
+/** Which model file runs where a manifest offers an fp16 variant: auto = fp16 on GPU providers, fp32 on the CPU. */
+export const Precision = z.enum(["auto", "fp32", "fp16"]);
+export type Precision = z.infer<typeof Precision>;
 
 const CronExpression = z.string().refine((text) => text === "off" || cron.validate(text),
   "must be a cron expression (e.g. '*/15 * * * *') or 'off'");
@@ -56,6 +59,8 @@ const Config = z.object({
     provider: Provider.default("auto"),
     /** Threads for the CPU provider; 0 = onnxruntime's default (all cores). */
     cpuThreads: z.number().int().min(0).default(0),
+    /** fp16 forces the variant on every provider (CPUs with fast fp16); fp32 never uses it. */
+    precision: Precision.default("auto"),
   }).prefault({}),
   store: z.object({
     /** Instances per STOW-RS request (16 x 2 in flight was the fastest and leanest on 2 cores: bench-results/). */
@@ -100,6 +105,7 @@ const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" | "
   CT_ENHANCE_STABLE_AGE_SECONDS: { key: ["feed", "stableAgeSeconds"], kind: "number" },
   CT_ENHANCE_PROVIDER: { key: ["inference", "provider"], kind: "string" },
   CT_ENHANCE_CPU_THREADS: { key: ["inference", "cpuThreads"], kind: "number" },
+  CT_ENHANCE_PRECISION: { key: ["inference", "precision"], kind: "string" },
   CT_ENHANCE_RETRY_DELAY_SECONDS: { key: ["jobs", "retryDelaySeconds"], kind: "number" },
   CT_ENHANCE_API_ALLOW_LOOPBACK_WITHOUT_TOKEN: { key: ["api", "allowLoopbackWithoutToken"], kind: "boolean" },
   CT_ENHANCE_RECONCILE_CRON: { key: ["schedules", "reconcile"], kind: "string" },

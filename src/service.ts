@@ -34,7 +34,7 @@ export async function openContext(config: Config): Promise<PipelineContext> {
     orthanc: new OrthancClient(config.orthanc),
     ledger: new Ledger(config.dataDir),
     models,
-    inference: new InferenceService(config.inference.provider, config.inference.cpuThreads),
+    inference: new InferenceService(config.inference.provider, config.inference.cpuThreads, config.inference.precision),
     pipelines,
   };
 }

@@ -13,6 +13,8 @@ export interface RunRequest {
   cpuThreads: number;
   /** The manifest's fp16 variant (sha256 checked), tried first on GPU providers; absent = fp32 only. */
   fp16ModelPath?: string;
+  /** Try the fp16 variant on the CPU provider too (precision "fp16"). */
+  fp16OnCpu?: boolean;
   /** Slices per batch to start with; default the manifest's batchSize. */
   batchSize?: number;
   /** Overwrite `hu` with the output and hand back one buffer (saves a float32 volume); `result.hu` is then absent. */
@@ -37,6 +39,7 @@ export interface WarmupRequest {
   providers: ExecutionProvider[];
   cpuThreads: number;
   fp16ModelPath?: string;
+  fp16OnCpu?: boolean;
 }
 
 export type WorkerRequest = RunRequest | WarmupRequest;

@@ -76,8 +76,9 @@ async function openSession(
   fp16ModelPath: string | undefined,
   providers: ExecutionProvider[],
   cpuThreads: number,
+  fp16OnCpu = false,
 ): Promise<LoadedSession> {
-  const key = `${manifest.id}@${manifest.version}:${providers.join(",")}:${cpuThreads}`;
+  const key = `${manifest.id}@${manifest.version}:${providers.join(",")}:${cpuThreads}:${fp16ModelPath ? (fp16OnCpu ? "fp16" : "auto") : "fp32"}`;
   const cached = sessions.get(key);
   if (cached) return cached;
   const errors: string[] = [];
@@ -96,8 +97,8 @@ async function openSession(
       ...(provider === "cpu" ? { enableCpuMemArena: true, extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
       ...(provider === "cpu" && cpuThreads > 0 ? { intraOpNumThreads: cpuThreads, interOpNumThreads: 1 } : {}),
     };
-    // fp16 pays on GPUs only; the CPU provider runs fp16 graphs slower than fp32.
-    const candidates: [string, Precision][] = provider !== "cpu" && fp16ModelPath
+    // fp16 pays on GPUs; the CPU provider runs fp16 graphs slower than fp32 unless asked to (fp16OnCpu).
+    const candidates: [string, Precision][] = fp16ModelPath && (provider !== "cpu" || fp16OnCpu)
       ? [[fp16ModelPath, "fp16"], [modelPath, "fp32"]]
       : [[modelPath, "fp32"]];
     for (const [file, precision] of candidates) {
@@ -116,7 +117,7 @@ async function openSession(
 
 async function warmup(request: WarmupRequest): Promise<void> {
   const started = performance.now();
-  const loaded = await openSession(request.manifest, request.modelPath, request.fp16ModelPath, request.providers, request.cpuThreads);
+  const loaded = await openSession(request.manifest, request.modelPath, request.fp16ModelPath, request.providers, request.cpuThreads, request.fp16OnCpu);
   const [rows, columns] = request.manifest.input.size ?? [64, 64];
   const geometry = networkGeometry(request.manifest, { slices: 1, rows, columns });
   const input = new Float32Array(geometry.channels * geometry.rows * geometry.columns);
@@ -132,7 +133,7 @@ async function warmup(request: WarmupRequest): Promise<void> {
 
 async function run(request: RunRequest): Promise<void> {
   const { manifest, slices, rows, columns, hu } = request;
-  const session = await openSession(manifest, request.modelPath, request.fp16ModelPath, request.providers, request.cpuThreads);
+  const session = await openSession(manifest, request.modelPath, request.fp16ModelPath, request.providers, request.cpuThreads, request.fp16OnCpu);
   const started = performance.now();
   const result = await runSliceBatches({
     manifest,

@@ -5,7 +5,7 @@
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { compiledWorkerFile } from "../compiled-worker.js";
-import type { Provider } from "../config.js";
+import type { Precision, Provider } from "../config.js";
 import { logger } from "../log.js";
 import type { ExecutionProvider, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
 import { providerOrder } from "./providers.js";
@@ -76,12 +76,17 @@ export class InferenceService {
   /** fp16 variant file per model id, once its sha256 is checked; null = none, or not usable. */
   private readonly fp16Files = new Map<string, string | null>();
 
-  constructor(private readonly provider: Provider, private readonly cpuThreads: number) {}
+  constructor(
+    private readonly provider: Provider,
+    private readonly cpuThreads: number,
+    private readonly precision: Precision = "auto",
+  ) {}
 
-  /** The manifest's fp16 variant when a GPU provider may run, checked against its sha256 once. */
+  /** The manifest's fp16 variant where the precision setting may use it, checked against its sha256 once. */
   private async fp16ModelPath(model: RegisteredModel, providers: ExecutionProvider[]): Promise<string | undefined> {
     const variant = model.manifest.fp16;
-    if (!variant || providers.every((p) => p === "cpu")) return undefined;
+    if (!variant || this.precision === "fp32") return undefined;
+    if (this.precision === "auto" && providers.every((p) => p === "cpu")) return undefined;
     const key = `${model.manifest.id}@${model.manifest.version}`;
     if (!this.fp16Files.has(key)) {
       const file = path.resolve(path.dirname(model.modelPath), variant.file);
@@ -152,7 +157,7 @@ export class InferenceService {
       modelPath: model.modelPath,
       providers,
       cpuThreads: this.cpuThreads,
-      ...(fp16ModelPath ? { fp16ModelPath } : {}),
+      ...(fp16ModelPath ? { fp16ModelPath, fp16OnCpu: this.precision === "fp16" } : {}),
     };
   }
 

@@ -3,6 +3,8 @@
  * and precision reported, and that writing the output over the input gives the same output as a second volume.
  * Needs the compiled worker (`npm run build`).
  */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { InferenceService } from "../../src/models/inference.js";
@@ -36,5 +38,69 @@ describe("InferenceService (worker thread, CPU)", () => {
     const inPlace = await inference.run(model!, { ...shape, hu: input.slice() }, undefined, { inPlace: true, batchSize: 3 });
     expect(inPlace.output).toBe(inPlace.hu);
     for (let i = 0; i < input.length; i += 97) expect(inPlace.output[i]).toBeCloseTo(copy.output[i]!, 2);
+  });
+});
+
+describe("fp16 model variants (CT_ENHANCE_PRECISION)", () => {
+  /** A smooth body-like HU pattern: air outside a disk, soft tissue and a brighter structure inside. */
+  function phantom(shape: { slices: number; rows: number; columns: number }): Float32Array {
+    const hu = new Float32Array(shape.slices * shape.rows * shape.columns);
+    for (let k = 0; k < shape.slices; k += 1) {
+      for (let r = 0; r < shape.rows; r += 1) {
+        for (let c = 0; c < shape.columns; c += 1) {
+          const d = Math.hypot(r - shape.rows / 2, c - shape.columns / 2);
+          const inside = d < shape.rows * 0.4;
+          hu[(k * shape.rows + r) * shape.columns + c] = !inside ? -1000 : d < 6 + k ? 300 : 40 + 20 * Math.sin(r / 3);
+        }
+      }
+    }
+    return hu;
+  }
+
+  it("runs the manifest's fp16 file when asked, within a few HU of fp32; auto keeps fp32 on the CPU", async () => {
+    const models = await ModelRegistry.load(path.join(repoRoot, "models"));
+    const model = models.get("syncta-unet-small");
+    expect(model.manifest.fp16, "syncta-unet-small ships an fp16 variant").toBeDefined();
+    const shape = { slices: 3, rows: 64, columns: 64 };
+    const auto = new InferenceService("cpu", 1, "auto");
+    const half = new InferenceService("cpu", 1, "fp16");
+    try {
+      const fp32 = await auto.run(model, { ...shape, hu: phantom(shape) });
+      const fp16 = await half.run(model, { ...shape, hu: phantom(shape) });
+      expect(fp32.precision).toBe("fp32");
+      expect(fp16.precision).toBe("fp16");
+      let max = 0;
+      let sum = 0;
+      for (let i = 0; i < fp32.output.length; i += 1) {
+        const d = Math.abs(fp32.output[i]! - fp16.output[i]!);
+        max = Math.max(max, d);
+        sum += d;
+      }
+      console.info(`fp16 vs fp32 on the phantom: max ${max.toFixed(2)} HU, mean ${(sum / fp32.output.length).toFixed(3)} HU`);
+      expect(max).toBeGreaterThan(0); // a different file did run
+      expect(max).toBeLessThan(8);
+      expect(sum / fp32.output.length).toBeLessThan(1);
+    } finally {
+      await auto.close();
+      await half.close();
+    }
+  });
+
+  it("keeps to fp32 when the fp16 file is not the one the manifest names (sha256)", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ct-enhance-models-"));
+    cpSync(path.join(repoRoot, "models"), dir, { recursive: true });
+    const manifestFile = path.join(dir, "syncta-unet-small.json");
+    const manifest = JSON.parse(readFileSync(manifestFile, "utf8"));
+    manifest.fp16.sha256 = "0".repeat(64);
+    writeFileSync(manifestFile, JSON.stringify(manifest));
+    const model = (await ModelRegistry.load(dir)).get("syncta-unet-small");
+    const half = new InferenceService("cpu", 1, "fp16");
+    try {
+      const shape = { slices: 1, rows: 32, columns: 32 };
+      expect((await half.run(model, { ...shape, hu: phantom(shape) })).precision).toBe("fp32");
+    } finally {
+      await half.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
