@@ -46,21 +46,23 @@ def to_float16(model):
             for attr in node.attribute:
                 if attr.name == "to" and attr.i == TensorProto.FLOAT:
                     attr.i = TensorProto.FLOAT16
-    casts_in, casts_out = [], []
-    for value in graph.input:
-        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
-            continue
-        half = f"{value.name}_fp16"
-        for node in graph.node:
-            node.input[:] = [half if name == value.name else name for name in node.input]
-        casts_in.append(helper.make_node("Cast", [value.name], [half], to=TensorProto.FLOAT16, name=f"cast_{value.name}_to_fp16"))
-    for value in graph.output:
-        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
-            continue
-        half = f"{value.name}_fp16"
-        for node in graph.node:
-            node.output[:] = [half if name == value.name else name for name in node.output]
-        casts_out.append(helper.make_node("Cast", [half], [value.name], to=TensorProto.FLOAT, name=f"cast_{value.name}_to_fp32"))
+    def cast_at_boundary(values, inputs: bool):
+        """A Cast between each float32 graph input (output) and the float16 graph; the nodes use the half name."""
+        casts = []
+        for value in values:
+            if value.type.tensor_type.elem_type != TensorProto.FLOAT:
+                continue
+            half = f"{value.name}_fp16"
+            for node in graph.node:
+                names = node.input if inputs else node.output
+                names[:] = [half if name == value.name else name for name in names]
+            casts.append(helper.make_node("Cast", [value.name], [half], to=TensorProto.FLOAT16, name=f"cast_{value.name}_to_fp16")
+                         if inputs else
+                         helper.make_node("Cast", [half], [value.name], to=TensorProto.FLOAT, name=f"cast_{value.name}_to_fp32"))
+        return casts
+
+    casts_in = cast_at_boundary(graph.input, inputs=True)
+    casts_out = cast_at_boundary(graph.output, inputs=False)
     nodes = casts_in + list(graph.node) + casts_out
     del graph.node[:]
     graph.node.extend(nodes)

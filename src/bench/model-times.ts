@@ -18,6 +18,7 @@ import { PACKAGE_ROOT, Provider } from "../config.js";
 import { setLogLevel } from "../log.js";
 import { InferenceService, type InferenceSummary } from "../models/inference.js";
 import { ModelRegistry } from "../models/registry.js";
+import { flags } from "./command-line.js";
 import { median, table, writeResults } from "./report.js";
 
 interface Options {
@@ -43,18 +44,7 @@ function parseOptions(argv: string[]): Options {
     python: "python3",
     out: path.join(PACKAGE_ROOT, "bench-results"),
   };
-  for (let i = 0; i < argv.length; i += 1) {
-    const flag = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value; ${USAGE}`);
-      return v;
-    };
-    const count = (min: number): number => {
-      const v = Number(value());
-      if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be an integer >= ${min}`);
-      return v;
-    };
+  for (const { name: flag, value, count } of flags(argv, USAGE)) {
     switch (flag) {
       case "--provider": options.provider = Provider.parse(value()); break;
       case "--models": options.models = value().split(","); break;

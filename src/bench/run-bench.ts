@@ -19,6 +19,7 @@ import { retrieveSeries } from "../dicomweb/wado-rs.js";
 import { setLogLevel } from "../log.js";
 import { ModelRegistry } from "../models/registry.js";
 import { contiguousSlices } from "./series-files.js";
+import { flags } from "./command-line.js";
 import { rawStowPost, rawWadoGet, type RawEndpoint } from "./baselines.js";
 import { cpuSweep, type SweepPoint } from "./cpu-sweep.js";
 import { type LocalOrthanc, startLocalOrthanc } from "../orthanc/local-orthanc.js";
@@ -47,18 +48,7 @@ function parseOptions(argv: string[]): Options {
     store: { instancesPerRequest: 16, parallelRequests: 2 },
     out: path.join(PACKAGE_ROOT, "bench-results"),
   };
-  for (let i = 0; i < argv.length; i += 1) {
-    const flag = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value; ${USAGE}`);
-      return v;
-    };
-    const count = (min: number): number => {
-      const v = Number(value());
-      if (!Number.isInteger(v) || v < min) throw new Error(`${flag} must be an integer >= ${min}`);
-      return v;
-    };
+  for (const { name: flag, value, count } of flags(argv, USAGE)) {
     switch (flag) {
       case "--series": options.series = path.resolve(value()); break;
       case "--slices": options.slices = count(10); break;
