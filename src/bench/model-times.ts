@@ -93,7 +93,13 @@ function pytorchPass(python: string, id: string, device: string, batch: number, 
   const args = [path.join(PACKAGE_ROOT, "training", "torch_time.py"), "--models", id, "--device", device,
     "--slices", String(options.slices), "--batch", String(batch), "--repeats", "1"];
   if (device === "cpu") args.push("--threads", String(options.cpuThreads || os.availableParallelism()));
-  const stdout = execFileSync(python, args, { stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 20 }).toString();
+  let stdout: string;
+  try {
+    stdout = execFileSync(python, args, { stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 20 }).toString();
+  } catch (error) {
+    throw new Error(`${python} training/torch_time.py failed (${(error as Error).message.split("\n")[0]}): give a Python ` +
+      "with torch (--python /usr/bin/python3 on the development machine) or --no-torch");
+  }
   return JSON.parse(stdout.trim().split("\n").at(-1)!) as TorchRun;
 }
 
