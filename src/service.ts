@@ -5,6 +5,7 @@
 import type { Server } from "node:http";
 import { createApi, listen } from "./api/server.js";
 import { checkApiAccess, type Config } from "./config.js";
+import { EventLoopDelay } from "./event-loop.js";
 import { JobQueue } from "./jobs/job-queue.js";
 import { Ledger } from "./jobs/ledger.js";
 import { Schedules } from "./jobs/schedules.js";
@@ -75,8 +76,9 @@ export async function startService(config: Config): Promise<RunningService> {
 
   const schedules = new Schedules({ config, ledger, orthanc, watchSeries: watch, notifyQueue: () => queue.notify() });
   let started = false;
+  const eventLoop = new EventLoopDelay();
   const api = createApi({
-    config, ledger, orthanc, models, pipelines, schedules,
+    config, ledger, orthanc, models, pipelines, schedules, eventLoop,
     notifyQueue: () => queue.notify(),
     runningJobId: () => queue.currentJob()?.id,
     ready: () => started,
@@ -105,6 +107,7 @@ export async function startService(config: Config): Promise<RunningService> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await ctx.inference.close();
       ledger.close();
+      eventLoop.stop();
     },
   };
 }

@@ -13,6 +13,8 @@ export interface MetricsSources {
   ledger: Ledger;
   schedules?: () => ScheduleStatus[];
   jobRunning?: () => boolean;
+  /** Worst event-loop delay of the last minute, ms. */
+  eventLoopDelayMaxMs?: () => number;
 }
 
 const escapeLabel = (value: string): string => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
@@ -63,7 +65,7 @@ function mergeBy(rows: StageTimingStats[], key: (row: StageTimingStats) => strin
   return merged;
 }
 
-export function renderMetrics({ ledger, schedules, jobRunning }: MetricsSources): string {
+export function renderMetrics({ ledger, schedules, jobRunning, eventLoopDelayMaxMs }: MetricsSources): string {
   const out = new Exposition();
   out.family("ct_enhance_build_info", "gauge", "Always 1; the version label says which ct-enhance runs.")
     .sample("ct_enhance_build_info", { version: SOFTWARE_VERSION }, 1);
@@ -78,6 +80,11 @@ export function renderMetrics({ ledger, schedules, jobRunning }: MetricsSources)
     .sample("ct_enhance_job_running", {}, jobRunning?.() ? 1 : 0);
   out.family("ct_enhance_feed_cursor", "gauge", "Last Orthanc change sequence number the change feed recorded.")
     .sample("ct_enhance_feed_cursor", {}, ledger.cursor());
+
+  if (eventLoopDelayMaxMs) {
+    out.family("ct_enhance_event_loop_delay_max_seconds", "gauge", "Worst delay of this process's event loop over the last minute.")
+      .sample("ct_enhance_event_loop_delay_max_seconds", {}, eventLoopDelayMaxMs() / 1000);
+  }
 
   const timings = ledger.stageTimingStats(DURATION_BUCKETS_SECONDS);
   out.family("ct_enhance_stage_duration_seconds", "histogram", "Seconds a job spent in each stage (fetch, infer, store).");

@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import { existsSync } from "node:fs";
 import type { Server } from "node:http";
 import type { Config } from "../config.js";
+import type { EventLoopDelay } from "../event-loop.js";
 import { JobState, type Ledger } from "../jobs/ledger.js";
 import type { ScheduleStatus, ScheduleRun } from "../jobs/schedules.js";
 import type { ModelRegistry } from "../models/registry.js";
@@ -38,12 +39,15 @@ export interface ApiDeps {
   runningJobId?: () => number | undefined;
   /** Readiness beyond Orthanc being reachable (models warmed, feed following). */
   ready?: () => boolean;
+  /** This process's own event-loop delay, reported by /health and /metrics. */
+  eventLoop?: EventLoopDelay;
 }
 
 const asyncRoute = (handler: (request: Request, response: Response) => Promise<void>) =>
   (request: Request, response: Response, next: NextFunction): void => void handler(request, response).catch(next);
 
 const jobId = (request: Request): number => Number(request.params.id);
+const round1 = (value: number): number => Math.round(value * 10) / 10;
 
 export function createApi(deps: ApiDeps): express.Express {
   const { config, ledger, orthanc } = deps;
@@ -56,9 +60,12 @@ export function createApi(deps: ApiDeps): express.Express {
   app.get("/health", async (_request, response) => {
     const status = await reachability.status();
     const { checkedAt, ...rest } = status;
-    const body = { ...rest, checkedAt: checkedAt.toISOString() };
-    if (status.reachable) response.json({ status: "ok", orthanc: body });
-    else response.status(503).json({ status: "unavailable", orthanc: body });
+    const orthancStatus = { ...rest, checkedAt: checkedAt.toISOString() };
+    const eventLoop = deps.eventLoop
+      ? { eventLoop: { delayMaxMsLastSecond: round1(deps.eventLoop.lastSecondMaxMs()), delayMaxMsLastMinute: round1(deps.eventLoop.lastMinuteMaxMs()) } }
+      : {};
+    if (status.reachable) response.json({ status: "ok", orthanc: orthancStatus, ...eventLoop });
+    else response.status(503).json({ status: "unavailable", orthanc: orthancStatus, ...eventLoop });
   });
 
   app.get("/ready", async (_request, response) => {
@@ -79,6 +86,7 @@ export function createApi(deps: ApiDeps): express.Express {
       ledger,
       ...(deps.schedules ? { schedules: () => deps.schedules!.list() } : {}),
       jobRunning: () => deps.runningJobId?.() !== undefined,
+      ...(deps.eventLoop ? { eventLoopDelayMaxMs: () => deps.eventLoop!.lastMinuteMaxMs() } : {}),
     }));
   });
 

@@ -227,5 +227,9 @@ function serviceSection(service: ServiceProbeResult): string[] {
     ]),
     "",
     `Slowest /health answers: ${h.slowest.map((q) => `${q.ms} ms (${q.stage} +${q.secondsIntoStage} s)`).join(", ")}.`,
+    "",
+    `The service's own worst event-loop delay (per-second windows, as its /health reports them): ` +
+      `${h.serviceLoopDelayMaxMs.duringInfer} ms during inference, ${h.serviceLoopDelayMaxMs.all} ms over the whole run. ` +
+      "An answer slower than that waited outside the event loop (scheduling on a busy machine, the client).",
   ];
 }

@@ -40,7 +40,13 @@ export interface ServiceProbeResult {
   uploadToDoneMs: number;
   jobs: ServiceJobResult[];
   /** Stages are named pipeline/stage ("ncct-syncta/infer"), of the job running when the request was sent. */
-  health: { all: LatencySummary; duringInfer: LatencySummary; slowest: { stage: string; secondsIntoStage: number; ms: number }[] };
+  health: {
+    all: LatencySummary;
+    duringInfer: LatencySummary;
+    slowest: { stage: string; secondsIntoStage: number; ms: number }[];
+    /** The service's own worst event-loop delay (per-second windows it reports in /health), ms. */
+    serviceLoopDelayMaxMs: { all: number; duringInfer: number };
+  };
   config: { orthancStableAgeSeconds: number; serviceStableAgeSeconds: number; cpuThreads: number; provider: string };
 }
 
@@ -131,7 +137,7 @@ export async function probeService(
     }
 
     let stage = "upload";
-    const samples: { stage: string; ms: number; at: number }[] = [];
+    const samples: { stage: string; ms: number; at: number; loopDelayMs?: number }[] = [];
     let probing = true;
     const prober = (async () => {
       while (probing) {
@@ -140,8 +146,9 @@ export async function probeService(
         const sentAt = Date.now();
         try {
           const response = await fetch(`${apiUrl}/health`, { signal: AbortSignal.timeout(5000) });
-          await response.arrayBuffer();
-          samples.push({ stage: during, ms: performance.now() - tick, at: sentAt });
+          const body = (await response.json()) as { eventLoop?: { delayMaxMsLastSecond: number } };
+          const loopDelayMs = body.eventLoop?.delayMaxMsLastSecond;
+          samples.push({ stage: during, ms: performance.now() - tick, at: sentAt, ...(loopDelayMs !== undefined ? { loopDelayMs } : {}) });
         } catch {
           samples.push({ stage: during, ms: 5000, at: sentAt });
         }
@@ -186,6 +193,10 @@ export async function probeService(
       uploadToDoneMs: doneAt - uploadDone,
       jobs: results,
       health: {
+        serviceLoopDelayMaxMs: {
+          all: Math.max(0, ...samples.map((s) => s.loopDelayMs ?? 0)),
+          duringInfer: Math.max(0, ...samples.filter((s) => s.stage.endsWith("/infer")).map((s) => s.loopDelayMs ?? 0)),
+        },
         all: summarise(samples.map((s) => s.ms)),
         duringInfer: summarise(samples.filter((s) => s.stage.endsWith("/infer")).map((s) => s.ms)),
         slowest: [...samples].sort((a, b) => b.ms - a.ms).slice(0, 8).map((s) => ({

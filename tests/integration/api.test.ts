@@ -49,7 +49,11 @@ describe.runIf(ready)("the ct-enhance API (real Orthanc, built service)", () => 
     }
     const rerun = await fetch(`${service.apiUrl}/series/${job.sourceOrthancId}/rerun`, { method: "POST" });
     expect(rerun.status).toBe(401);
-    expect((await fetch(`${service.apiUrl}/health`)).status).toBe(200);
+    const health = await fetch(`${service.apiUrl}/health`);
+    expect(health.status).toBe(200);
+    const healthBody = (await health.json()) as { orthanc: { reachable: boolean; version: string }; eventLoop: { delayMaxMsLastMinute: number } };
+    expect(healthBody.orthanc).toMatchObject({ reachable: true, version: expect.stringMatching(/^1\./) });
+    expect(healthBody.eventLoop.delayMaxMsLastMinute).toBeGreaterThanOrEqual(0);
     expect((await fetch(`${service.apiUrl}/ready`)).status).toBe(200);
     const openapi = (await (await fetch(`${service.apiUrl}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
     expect(openapi.openapi).toMatch(/^3\./);
@@ -66,6 +70,7 @@ describe.runIf(ready)("the ct-enhance API (real Orthanc, built service)", () => 
     expect(jobs.type).toBe("GAUGE");
     expect(jobs.metrics.find((m) => m.labels?.state === "done")?.value).toBe("1");
     expect(family("ct_enhance_queue_depth").metrics[0]?.value).toBe("0");
+    expect(Number(family("ct_enhance_event_loop_delay_max_seconds").metrics[0]?.value)).toBeGreaterThanOrEqual(0);
     expect(family("ct_enhance_stage_duration_seconds").type).toBe("HISTOGRAM");
     expect(family("ct_enhance_inference_duration_seconds").type).toBe("HISTOGRAM");
     // This parser folds the label sets of a histogram into one; read the labelled samples from the lines themselves.
