@@ -159,7 +159,7 @@ export function markdown(r: BenchResult): string {
     "",
     `${s.slices} slices ${s.matrix} (float32 volume ${s.floatVolumeMiB} MiB), model ${r.options.model}, provider ${s.provider} (${s.precision}), ` +
       `${r.environment.cpus} CPUs (${r.environment.cpuModel}), node ${r.environment.node}, onnxruntime-node ${r.environment.onnxruntimeNode}. ` +
-      `${r.rounds.length} rounds, modes and order alternating; medians. STOW-RS ${r.options.store.instancesPerRequest} instances a request, ` +
+      `${r.rounds.length} rounds, modes in ABBA order (streamed, serial, serial, streamed), pipeline/baseline order alternating; medians. STOW-RS ${r.options.store.instancesPerRequest} instances a request, ` +
       `${r.options.store.parallelRequests} in flight (the service's setting).`,
     `Load average (1/5/15 min): ${loads}.`,
     "",

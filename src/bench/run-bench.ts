@@ -153,7 +153,9 @@ async function main(): Promise<void> {
 
     let derived: Uint8Array[] = [];
     for (let round = 1; round <= options.rounds; round += 1) {
-      const mode: RoundMode = options.mode === "both" ? (Math.ceil(round / 2) % 2 === 1 ? "streamed" : "serial") : options.mode;
+      // Modes in ABBA order (streamed, serial, serial, streamed, ...) and the pipeline/baseline order alternating, so
+      // that neither mode always runs first, on a machine that is still settling, and each mode gets both orders.
+      const mode: RoundMode = options.mode === "both" ? (["streamed", "serial", "serial", "streamed"] as const)[(round - 1) % 4]! : options.mode;
       const pipelineFirst = round % 2 === 1;
       let pipeline: PipelineRoundResult | undefined;
       let wado = { ms: 0, bytes: 0 };
