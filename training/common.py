@@ -139,6 +139,42 @@ def slice_metrics(pred_hu, target_hu, data_range=HU_RANGE):
 # networks
 # ----------------------------------------------------------------------------------------------------------------
 
+def add_unet_layers(module, chs, in_ch: int, activation) -> None:
+    """Gives `module` a 2D U-Net's layers under the names the checkpoints use (inc, downs, pool, ups, upblocks, outc):
+    per level two 3x3 conv + BatchNorm + `activation()` blocks, max-pool down, 2x2 transposed conv up, skip
+    concatenation, and a 1x1 conv to one channel. `chs` holds the depth + 1 widths."""
+    import torch.nn as nn
+
+    def block(cin, cout):
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), activation(),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), activation(),
+        )
+
+    depth = len(chs) - 1
+    module.inc = block(in_ch, chs[0])
+    module.downs = nn.ModuleList([block(chs[i], chs[i + 1]) for i in range(depth)])
+    module.pool = nn.MaxPool2d(2)
+    module.ups = nn.ModuleList([nn.ConvTranspose2d(chs[i + 1], chs[i], 2, stride=2) for i in reversed(range(depth))])
+    module.upblocks = nn.ModuleList([block(chs[i] * 2, chs[i]) for i in reversed(range(depth))])
+    module.outc = nn.Conv2d(chs[0], 1, 1)
+
+
+def unet_output(module, x):
+    """The one-channel output of the layers add_unet_layers gave `module`, before any head."""
+    import torch
+
+    skips = [module.inc(x)]
+    h = skips[0]
+    for d in module.downs:
+        h = d(module.pool(h))
+        skips.append(h)
+    h = skips.pop()
+    for up, ub in zip(module.ups, module.upblocks):
+        h = ub(torch.cat([up(h), skips.pop()], dim=1))
+    return module.outc(h)
+
+
 def build_unet(base: int = 16, depth: int = 3, residual: bool = True, in_ch: int = 1, channels=None):
     """Small 2D U-Net, fully convolutional. Spatial size must be a multiple of 2**depth (the manifest's
     spatialMultiple). BatchNorm (not Group/InstanceNorm) so that the eval-mode network does not depend on the
@@ -147,39 +183,17 @@ def build_unet(base: int = 16, depth: int = 3, residual: bool = True, in_ch: int
     import torch
     import torch.nn as nn
 
-    def block(cin, cout):
-        return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1, inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1, inplace=True),
-        )
-
-    if channels:
-        depth = len(channels) - 1
+    chs = list(channels) if channels else [base * 2 ** i for i in range(depth + 1)]
 
     class UNet(nn.Module):
         def __init__(self):
             super().__init__()
-            chs = list(channels) if channels else [base * 2 ** i for i in range(depth + 1)]
-            self.inc = block(in_ch, chs[0])
-            self.downs = nn.ModuleList([block(chs[i], chs[i + 1]) for i in range(depth)])
-            self.pool = nn.MaxPool2d(2)
-            self.ups = nn.ModuleList([nn.ConvTranspose2d(chs[i + 1], chs[i], 2, stride=2) for i in reversed(range(depth))])
-            self.upblocks = nn.ModuleList([block(chs[i] * 2, chs[i]) for i in reversed(range(depth))])
-            self.outc = nn.Conv2d(chs[0], 1, 1)
+            add_unet_layers(self, chs, in_ch, lambda: nn.LeakyReLU(0.1, inplace=True))
             self.residual = residual
             self.center = in_ch // 2
 
         def forward(self, x):
-            skips = [self.inc(x)]
-            h = skips[0]
-            for d in self.downs:
-                h = d(self.pool(h))
-                skips.append(h)
-            h = skips.pop()
-            for up, ub in zip(self.ups, self.upblocks):
-                h = up(h)
-                h = ub(torch.cat([h, skips.pop()], dim=1))
-            out = self.outc(h)
+            out = unet_output(self, x)
             if self.residual:
                 out = out + x[:, self.center:self.center + 1]
             return torch.clamp(out, -1.0, 1.0)

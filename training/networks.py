@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import build_unet  # noqa: E402
+from common import add_unet_layers, build_unet, unet_output  # noqa: E402
 
 # syncta-unet-small: U-Net widths per level (4 poolings -> spatialMultiple 16), residual output
 SYNCTA_CHANNELS = (8, 24, 48, 96, 160)
@@ -53,37 +53,18 @@ DETECTOR_CHANNELS = [8, 16, 32, 64]  # depth 3 -> spatialMultiple 8
 
 
 def build_detector(channels=DETECTOR_CHANNELS, in_ch=CONTEXT, sigmoid=True):
+    """The detector: the same U-Net layers with ReLU, no residual; a sigmoid inside unless trained on logits."""
     import torch
     import torch.nn as nn
-
-    def block(cin, cout):
-        return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        )
 
     class Detector(nn.Module):
         def __init__(self):
             super().__init__()
-            depth = len(channels) - 1
-            self.inc = block(in_ch, channels[0])
-            self.downs = nn.ModuleList([block(channels[i], channels[i + 1]) for i in range(depth)])
-            self.pool = nn.MaxPool2d(2)
-            self.ups = nn.ModuleList([nn.ConvTranspose2d(channels[i + 1], channels[i], 2, stride=2) for i in reversed(range(depth))])
-            self.upblocks = nn.ModuleList([block(channels[i] * 2, channels[i]) for i in reversed(range(depth))])
-            self.outc = nn.Conv2d(channels[0], 1, 1)
+            add_unet_layers(self, list(channels), in_ch, lambda: nn.ReLU(inplace=True))
             self.sigmoid = sigmoid
 
         def logits(self, x):
-            skips = [self.inc(x)]
-            h = skips[0]
-            for d in self.downs:
-                h = d(self.pool(h))
-                skips.append(h)
-            h = skips.pop()
-            for up, ub in zip(self.ups, self.upblocks):
-                h = ub(torch.cat([up(h), skips.pop()], dim=1))
-            return self.outc(h)
+            return unet_output(self, x)
 
         def forward(self, x):
             z = self.logits(x)
