@@ -139,6 +139,9 @@ def put_card_section(model_id: str) -> None:
     if manifest.get("fp16", {}).get("sha256") != result["sha256"]:
         raise SystemExit(f"{model_id}: the measured fp16 file is not the manifest's: run training/export_fp16.py {model_id}")
     card_path = os.path.join(C.MODELS_DIR, f"{model_id}.md")
+    if not os.path.exists(card_path):
+        print(f"{model_id}: no model card ({card_path}) to record the fp16 comparison in", file=sys.stderr)
+        return
     with open(card_path) as fh:
         card = fh.read()
     section = card_section(result, manifest["fp16"]["file"])
