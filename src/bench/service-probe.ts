@@ -38,6 +38,12 @@ export interface ServiceProbeResult {
   waitForStableMs: number;
   /** Upload finished -> the last job done. */
   uploadToDoneMs: number;
+  /**
+   * Issue 5's "stable to stored": the first job's queued event (the service saw the series stable and chose it) to
+   * its done event (its last instance stored). The feed's poll interval (CT_ENHANCE_POLL_INTERVAL_MS) comes on top.
+   */
+  stableToStoredMs: number;
+  pollIntervalMs: number;
   jobs: ServiceJobResult[];
   /** Stages are named pipeline/stage ("ncct-syncta/infer"), of the job running when the request was sent. */
   health: {
@@ -63,6 +69,9 @@ interface JobView {
   events?: { at: string; kind: string; message: string }[];
 }
 
+/** The change feed's poll interval of a service started by localServiceEnvironment, ms. */
+export const LOCAL_SERVICE_POLL_INTERVAL_MS = 250;
+
 /**
  * The environment of a `ct-enhance serve` beside a local Orthanc, as the bench and the integration tests start it:
  * its credentials, a data folder, an API port and token, a quick feed (250 ms) and stable age.
@@ -79,7 +88,7 @@ export function localServiceEnvironment(
     CT_ENHANCE_DATA_DIR: settings.dataDir,
     CT_ENHANCE_PORT: String(settings.port),
     CT_ENHANCE_API_TOKEN: settings.token,
-    CT_ENHANCE_POLL_INTERVAL_MS: "250",
+    CT_ENHANCE_POLL_INTERVAL_MS: String(LOCAL_SERVICE_POLL_INTERVAL_MS),
     CT_ENHANCE_STABLE_AGE_SECONDS: String(settings.stableAgeSeconds),
   };
 }
@@ -191,6 +200,8 @@ export async function probeService(
     return {
       waitForStableMs: Math.min(...jobs.map((j) => Date.parse(j.createdAt))) - uploadDone,
       uploadToDoneMs: doneAt - uploadDone,
+      stableToStoredMs: firstJobQueuedToDone(results),
+      pollIntervalMs: LOCAL_SERVICE_POLL_INTERVAL_MS,
       jobs: results,
       health: {
         serviceLoopDelayMaxMs: {
@@ -237,6 +248,13 @@ function writeBenchPipelines(dataDir: string): string {
 
 function pipelineCount(file: string): number {
   return (JSON.parse(readFileSync(file, "utf8")) as { pipelines: unknown[] }).pipelines.length;
+}
+
+/** The earliest-queued job's queued -> done, from its events (NaN when it has no such events). */
+function firstJobQueuedToDone(jobs: ServiceJobResult[]): number {
+  const at = (job: ServiceJobResult, kind: string) => Date.parse(job.events.find((e) => e.kind === kind)?.at ?? "");
+  const first = [...jobs].sort((a, b) => at(a, "queued") - at(b, "queued"))[0];
+  return first ? at(first, "done") - at(first, "queued") : Number.NaN;
 }
 
 /** A finished job's times from its own events: started -> done, and each stage until the next. */
