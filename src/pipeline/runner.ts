@@ -89,7 +89,9 @@ async function runStages(ctx: PipelineContext, job: Job): Promise<{ outputUid: s
 
   ledger.setStage(job.id, Stage.Fetch);
   const endpoint = orthanc.dicomweb();
-  const volume = await fetchVolume(endpoint, job.studyUid, job.sourceSeriesUid, await instanceCount(orthanc, job.sourceSeriesUid));
+  // The ledger has the source's Orthanc ID already: one request for its instance count, not a lookup by UID first.
+  const sourceInstances = (await orthanc.series(job.sourceOrthancId))?.Instances.length;
+  const volume = await fetchVolume(endpoint, job.studyUid, job.sourceSeriesUid, sourceInstances);
   ledger.setProgress(job.id, 0, volume.slices);
   ledger.addEvent(job.id, "volume", `${volume.slices} slices ${volume.rows}x${volume.columns}, ` +
     `spacing ${volume.pixelSpacing.join("x")} x ${volume.sliceSpacing.toFixed(3)} mm`);
