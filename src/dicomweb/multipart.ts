@@ -119,11 +119,11 @@ function contentLengthOf(headerText: string): number | undefined {
 
 /**
  * Splits a multipart body into its parts' bytes, yielding each part as soon as it is complete.
- * `body` is a fetch Response body (a web ReadableStream is async-iterable in Node) or any async iterable of chunks.
+ * `body` is a fetch Response body (a web ReadableStream is async-iterable in Node) or any iterable of chunks.
  * Throws MultipartError for a malformed body, with `truncated` set when the body ended early.
  */
 export async function* readMultipartParts(
-  body: AsyncIterable<Uint8Array>,
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   boundary: string,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const dashBoundary = Buffer.from(`--${boundary}`, "latin1");

@@ -7,11 +7,10 @@
  * - FailedSOPSequence items are failed, with their FailureReason (0008,1197);
  * - an instance we sent that the answer mentions in neither is failed with 0x0110 (processing failure): it was
  *   never confirmed stored.
- * Any other non-2xx answer, or a 2xx without a readable store response, throws StageError(store).
+ * Any other non-2xx answer, or a 2xx without a readable store response, throws a DicomwebError.
  */
 import { data } from "dcmjs";
-import { Stage, StageError } from "../pipeline/stage-error.js";
-import { httpStageError, networkStageError, studyUrl, type DicomwebEndpoint } from "./endpoint.js";
+import { DicomwebError, httpError, networkError, studyUrl, type DicomwebEndpoint } from "./endpoint.js";
 import { buildMultipartRelated } from "./multipart.js";
 
 export interface StoreFailure {
@@ -123,22 +122,22 @@ export async function storeInstances(
       body,
       signal: options.signal,
     });
-    if (!STORE_RESPONSE_STATUSES.has(response.status)) throw await httpStageError(Stage.Store, what, response);
+    if (!STORE_RESPONSE_STATUSES.has(response.status)) throw await httpError(what, response);
     text = await response.text();
   } catch (error) {
-    if (error instanceof StageError) throw error;
-    throw networkStageError(Stage.Store, what, error);
+    if (error instanceof DicomwebError) throw error;
+    throw networkError(what, error);
   }
 
   const answer = parseStoreResponse(text);
   if (!answer) {
     const excerpt = text.replace(/\s+/g, " ").trim().slice(0, 300);
     const ok = response.status === 200 || response.status === 202;
-    throw new StageError(
-      Stage.Store,
+    throw new DicomwebError(
       `${what} answered HTTP ${response.status} without a DICOM JSON store response${excerpt ? `: ${excerpt}` : ""}`,
       // A 2xx without a store response cannot be trusted either way; storing again is safe (same UIDs).
       ok,
+      response.status,
     );
   }
 

@@ -5,8 +5,7 @@
  * JPEG-LS, ...) on its side and the volume stage only ever sees uncompressed pixel data. Plain fetch plus the
  * streaming multipart splitter: each instance is yielded as soon as its bytes have arrived.
  */
-import { Stage, StageError } from "../pipeline/stage-error.js";
-import { httpStageError, networkStageError, studyUrl, type DicomwebEndpoint } from "./endpoint.js";
+import { DicomwebError, httpError, networkError, studyUrl, type DicomwebEndpoint } from "./endpoint.js";
 import { MultipartError, readMultipartResponse } from "./multipart.js";
 
 export const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1";
@@ -19,7 +18,7 @@ export interface RetrieveOptions {
 
 /**
  * Yields every instance of the series as Part-10 bytes (Explicit VR Little Endian), in the order the server sends
- * them. Throws StageError(fetch): retryable for network failures, 5xx and a body cut short; not for 4xx or a body
+ * them. Throws DicomwebError: retryable for network failures, 5xx and a body cut short; not for 4xx or a body
  * that is not multipart.
  */
 export async function* retrieveSeries(
@@ -37,9 +36,9 @@ export async function* retrieveSeries(
       signal: options.signal,
     });
   } catch (error) {
-    throw networkStageError(Stage.Fetch, what, error);
+    throw networkError(what, error);
   }
-  if (!response.ok) throw await httpStageError(Stage.Fetch, what, response);
+  if (!response.ok) throw await httpError(what, response);
 
   let parts: AsyncGenerator<Uint8Array, void, undefined>;
   try {
@@ -47,7 +46,7 @@ export async function* retrieveSeries(
   } catch (error) {
     await response.body?.cancel().catch(() => undefined);
     const message = error instanceof Error ? error.message : String(error);
-    throw new StageError(Stage.Fetch, `${what} did not answer multipart/related: ${message}`, false, { cause: error });
+    throw new DicomwebError(`${what} did not answer multipart/related: ${message}`, false, response.status, { cause: error });
   }
   let count = 0;
   try {
@@ -58,11 +57,11 @@ export async function* retrieveSeries(
   } catch (error) {
     if (error instanceof MultipartError && !error.truncated) {
       const message = `${what}: malformed multipart body after ${count} instance(s): ${error.message}`;
-      throw new StageError(Stage.Fetch, message, false, { cause: error });
+      throw new DicomwebError(message, false, response.status, { cause: error });
     }
     if (error instanceof MultipartError) {
-      throw new StageError(Stage.Fetch, `${what}: ${error.message} (connection closed early?)`, true, { cause: error });
+      throw new DicomwebError(`${what}: ${error.message} (connection closed early?)`, true, response.status, { cause: error });
     }
-    throw networkStageError(Stage.Fetch, `${what} (after ${count} instance(s))`, error);
+    throw networkError(`${what} (after ${count} instance(s))`, error);
   }
 }

@@ -4,17 +4,18 @@
  */
 import type { Config } from "../config.js";
 import type { DicomwebEndpoint } from "../dicomweb/endpoint.js";
+import { OperationalError } from "../stage-error.js";
 
-export class OrthancError extends Error {
+export class OrthancError extends OperationalError {
   override readonly name = "OrthancError";
   constructor(
     message: string,
     /** HTTP status, or 0 when Orthanc could not be reached at all. */
     readonly status: number,
-    readonly retryable: boolean,
+    retryable: boolean,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(message, retryable, options);
   }
 }
 

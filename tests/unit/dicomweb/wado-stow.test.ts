@@ -12,7 +12,7 @@ import type { DicomwebEndpoint } from "../../../src/dicomweb/endpoint.js";
 import { boundaryOf, buildMultipartRelated, readMultipartParts } from "../../../src/dicomweb/multipart.js";
 import { describeStoreFailures, storeInstances, UNCONFIRMED_INSTANCE_REASON } from "../../../src/dicomweb/stow-rs.js";
 import { retrieveSeries } from "../../../src/dicomweb/wado-rs.js";
-import { StageError } from "../../../src/pipeline/stage-error.js";
+import { DicomwebError } from "../../../src/dicomweb/endpoint.js";
 
 type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void;
 
@@ -41,14 +41,14 @@ async function collect(parts: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> 
   return out;
 }
 
-async function stageErrorOf(promise: Promise<unknown>): Promise<StageError> {
+async function dicomwebErrorOf(promise: Promise<unknown>): Promise<DicomwebError> {
   try {
     await promise;
   } catch (error) {
-    expect(error).toBeInstanceOf(StageError);
-    return error as StageError;
+    expect(error).toBeInstanceOf(DicomwebError);
+    return error as DicomwebError;
   }
-  throw new Error("expected a StageError");
+  throw new Error("expected a DicomwebError");
 }
 
 /** A minimal Part-10 instance with the given SOPInstanceUID (enough for STOW bookkeeping). */
@@ -101,21 +101,20 @@ describe("WADO-RS retrieveSeries", () => {
     expect(received.map((p) => Buffer.from(p).toString("hex"))).toEqual(instances.map((p) => p.toString("hex")));
   });
 
-  it("throws StageError(fetch) with the status and the body: 404 final, 503 retryable", async () => {
+  it("throws DicomwebError with the status and the body: 404 final, 503 retryable", async () => {
     handler = (_req, _body, res) => {
       res.writeHead(404, { "Content-Type": "application/json" });
       res.end('{ "HttpError" : "Not Found", "Message" : "Accessing an inexistent series" }');
     };
-    const notFound = await stageErrorOf(collect(retrieveSeries(endpoint, "1.2.3", "9.9")));
-    expect(notFound).toMatchObject({ stage: "fetch", retryable: false });
+    const notFound = await dicomwebErrorOf(collect(retrieveSeries(endpoint, "1.2.3", "9.9")));
+    expect(notFound).toMatchObject({ retryable: false, status: 404 });
     expect(notFound.message).toMatch(/HTTP 404.*inexistent series/);
 
     handler = (_req, _body, res) => {
       res.writeHead(503);
       res.end("busy");
     };
-    expect(await stageErrorOf(collect(retrieveSeries(endpoint, "1.2.3", "1.2.3.4")))).toMatchObject({
-      stage: "fetch",
+    expect(await dicomwebErrorOf(collect(retrieveSeries(endpoint, "1.2.3", "1.2.3.4")))).toMatchObject({
       retryable: true,
       message: expect.stringMatching(/HTTP 503.*busy/),
     });
@@ -127,21 +126,20 @@ describe("WADO-RS retrieveSeries", () => {
       res.writeHead(200, { "Content-Type": contentType });
       res.end(body.subarray(0, 7000));
     };
-    const cut = await stageErrorOf(collect(retrieveSeries(endpoint, "1.2.3", "1.2.3.4")));
-    expect(cut).toMatchObject({ stage: "fetch", retryable: true });
+    const cut = await dicomwebErrorOf(collect(retrieveSeries(endpoint, "1.2.3", "1.2.3.4")));
+    expect(cut).toMatchObject({ retryable: true });
     expect(cut.message).toMatch(/after 1 complete part/);
 
     handler = (_req, _body, res) => {
       res.writeHead(200, { "Content-Type": "application/dicom+json" });
       res.end("[]");
     };
-    expect(await stageErrorOf(collect(retrieveSeries(endpoint, "1.2.3", "1.2.3.4")))).toMatchObject({ retryable: false });
+    expect(await dicomwebErrorOf(collect(retrieveSeries(endpoint, "1.2.3", "1.2.3.4")))).toMatchObject({ retryable: false });
   });
 
-  it("throws a retryable StageError(fetch) when nothing answers", async () => {
+  it("throws a retryable DicomwebError when nothing answers", async () => {
     const closed = { root: "http://127.0.0.1:1/dicom-web", headers: {} };
-    expect(await stageErrorOf(collect(retrieveSeries(closed, "1.2.3", "1.2.3.4")))).toMatchObject({
-      stage: "fetch",
+    expect(await dicomwebErrorOf(collect(retrieveSeries(closed, "1.2.3", "1.2.3.4")))).toMatchObject({
       retryable: true,
       message: expect.stringMatching(/failed before an answer arrived/),
     });
@@ -201,13 +199,12 @@ describe("STOW-RS storeInstances", () => {
     expect(result.failed).toEqual([{ sopInstanceUID: uids[2], reason: UNCONFIRMED_INSTANCE_REASON }]);
   });
 
-  it("throws StageError(store) for other HTTP errors and for an unreadable answer", async () => {
+  it("throws DicomwebError for other HTTP errors and for an unreadable answer", async () => {
     handler = (_req, _body, res) => {
       res.writeHead(401);
       res.end("Unauthorized");
     };
-    expect(await stageErrorOf(storeInstances(endpoint, "1.2.3", instances))).toMatchObject({
-      stage: "store",
+    expect(await dicomwebErrorOf(storeInstances(endpoint, "1.2.3", instances))).toMatchObject({
       retryable: false,
       message: expect.stringMatching(/HTTP 401.*Unauthorized/),
     });
@@ -216,7 +213,7 @@ describe("STOW-RS storeInstances", () => {
       res.writeHead(500, { "Content-Type": "application/json" });
       res.end('{ "Message" : "Database is locked" }');
     };
-    expect(await stageErrorOf(storeInstances(endpoint, "1.2.3", instances))).toMatchObject({
+    expect(await dicomwebErrorOf(storeInstances(endpoint, "1.2.3", instances))).toMatchObject({
       retryable: true,
       message: expect.stringMatching(/HTTP 500.*Database is locked/),
     });
@@ -225,9 +222,9 @@ describe("STOW-RS storeInstances", () => {
       res.writeHead(200, { "Content-Type": "text/html" });
       res.end("<html>proxy</html>");
     };
-    expect((await stageErrorOf(storeInstances(endpoint, "1.2.3", instances))).message).toMatch(/without a DICOM JSON store response/);
+    expect((await dicomwebErrorOf(storeInstances(endpoint, "1.2.3", instances))).message).toMatch(/without a DICOM JSON store response/);
 
     const closed = { root: "http://127.0.0.1:1/dicom-web", headers: {} };
-    expect(await stageErrorOf(storeInstances(closed, "1.2.3", instances))).toMatchObject({ stage: "store", retryable: true });
+    expect(await dicomwebErrorOf(storeInstances(closed, "1.2.3", instances))).toMatchObject({ retryable: true });
   });
 });

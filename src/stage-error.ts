@@ -1,0 +1,54 @@
+/**
+ * Errors as values a person can act on. Two kinds reach a job's record:
+ * - an OperationalError is one a layer throws on purpose (Orthanc down, a series that forms no volume, a device out
+ *   of memory): its message says what is wrong and `retryable` whether the same input may succeed later;
+ * - anything else (a TypeError, an assertion) is a defect of ours: retrying cannot mend it, so it is not retried.
+ * Each stage maps what it caught to a StageError (the stage it happened in, retryable, message, cause), which the
+ * job ledger stores as it is. This file sits on the ground floor: every layer may throw an OperationalError, only
+ * the pipeline knows about stages.
+ */
+export class OperationalError extends Error {
+  override readonly name: string = "OperationalError";
+  constructor(
+    message: string,
+    /** true when the same input may succeed later (Orthanc down, out of memory); false for bad input. */
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export const Stage = {
+  Select: "select",
+  Fetch: "fetch",
+  Volume: "volume",
+  Infer: "infer",
+  Write: "write",
+  Store: "store",
+} as const;
+export type Stage = (typeof Stage)[keyof typeof Stage];
+
+export class StageError extends OperationalError {
+  override readonly name = "StageError";
+  constructor(
+    readonly stage: Stage,
+    message: string,
+    retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, retryable, options);
+  }
+}
+
+/**
+ * What was thrown inside `stage`, as a StageError: a StageError passes unchanged (it names its own stage), an
+ * OperationalError keeps its message and retryability, anything else is a defect: not retryable, and its message
+ * says so.
+ */
+export function asStageError(stage: Stage, error: unknown): StageError {
+  if (error instanceof StageError) return error;
+  if (error instanceof OperationalError) return new StageError(stage, error.message, error.retryable, { cause: error });
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new StageError(stage, `unexpected error (a defect of ct-enhance, not retried): ${message}`, false, { cause: error });
+}
