@@ -5,3 +5,8 @@ export interface CodedConcept {
   scheme: string;
   meaning: string;
 }
+
+/** The Code Sequence Macro item of a concept. */
+export function codeSequenceItem(code: CodedConcept): Record<string, string> {
+  return { CodeValue: code.value, CodingSchemeDesignator: code.scheme, CodeMeaning: code.meaning };
+}

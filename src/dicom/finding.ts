@@ -3,9 +3,9 @@
  * site, where it is (patient coordinates and a voxel mask), how big it is and how sure the model is. The SR
  * (src/dicom/sr/) and the SEG (src/dicom/seg.ts) are both written from a list of these.
  */
-import type { CtVolume } from "./ct-volume.js";
-
 import type { CodedConcept } from "./coded-concept.js";
+import type { CtVolume } from "./ct-volume.js";
+import { isUid } from "./value-formats.js";
 
 export type { CodedConcept };
 
@@ -73,7 +73,7 @@ export function validateFindings(findings: readonly Finding[], volume: CtVolume,
     const at = `${argument}[${i}]`;
     if (typeof f.trackingId !== "string" || f.trackingId.trim() === "") fail(`${at}.trackingId`, "must be a non-empty string");
     if (f.trackingId.length > 64) fail(`${at}.trackingId`, "longer than 64 characters (LO)");
-    if (typeof f.trackingUid !== "string" || !/^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/.test(f.trackingUid) || f.trackingUid.length > 64) {
+    if (!isUid(f.trackingUid)) {
       fail(`${at}.trackingUid`, `"${String(f.trackingUid)}" is not a UID`);
     }
     if (trackingUids.has(f.trackingUid)) fail(`${at}.trackingUid`, "is used by another finding");

@@ -8,16 +8,17 @@ import { Worker } from "node:worker_threads";
 import { compiledWorkerFile } from "../compiled-worker.js";
 import type { CtVolume, NaturalizedDataset } from "./ct-volume.js";
 import type { AlgorithmIdentity, CodedConcept, Finding } from "./finding.js";
-import { type SegIdentity, writeSegmentation } from "./seg.js";
-import { type SrIdentity, writeMeasurementReport } from "./sr/measurement-report.js";
+import type { ResultInstanceIdentity } from "./result-instance.js";
+import { writeSegmentation } from "./seg.js";
+import { writeMeasurementReport } from "./sr/measurement-report.js";
 
 export interface FindingsInstancesInput {
   volume: CtVolume;
   findings: Finding[];
   algorithm: AlgorithmIdentity;
-  sr: SrIdentity;
+  sr: ResultInstanceIdentity;
   /** Required when there are findings: the SEG holding their masks, which the SR references. */
-  seg?: SegIdentity;
+  seg?: ResultInstanceIdentity;
   searchedFor: CodedConcept;
   searchedSite: CodedConcept;
 }

@@ -20,13 +20,12 @@ import {
   SEGMENTATION_DERIVATION,
   SOURCE_IMAGE_FOR_IMAGE_PROCESSING_OPERATION,
 } from "./sr/codes.js";
-import { codeSequenceItem } from "./sr/content-items.js";
-import { formatDA, formatDS, formatTM, isUid, patientAndStudyFrom, validateSeriesDescription, writePart10 } from "./sr/dicom-file.js";
-import { deviceObserverUid } from "./sr/observation-context.js";
-import { SEGMENTATION_STORAGE } from "./sr/volumetric-roi.js";
+import { codeSequenceItem } from "./coded-concept.js";
+import { SopClass, writePart10 } from "./part10.js";
+import { type ResultInstanceIdentity, resultInstanceHeader, validateResultIdentity } from "./result-instance.js";
 import { deterministicUid } from "./uid.js";
+import { formatDS } from "./value-formats.js";
 
-export { SEGMENTATION_STORAGE };
 export const DEFAULT_SEG_SERIES_DESCRIPTION = "AI-generated findings (SEG) NOT FOR DIAGNOSTIC USE";
 
 /** Segment Number (0062,0004) of findings[index]. */
@@ -34,22 +33,11 @@ export function segmentNumberOf(findingIndex: number): number {
   return findingIndex + 1;
 }
 
-export interface SegIdentity {
-  seriesInstanceUID: string;
-  sopInstanceUID: string;
-  seriesNumber: number;
-  /** Default 1. */
-  instanceNumber?: number;
-  /** Default DEFAULT_SEG_SERIES_DESCRIPTION; must say AI-generated / not for diagnostic use. */
-  seriesDescription?: string;
-  contentDate: Date;
-}
-
 export interface SegmentationInput {
   volume: CtVolume;
   findings: readonly Finding[];
   algorithm: AlgorithmIdentity;
-  identity: SegIdentity;
+  identity: ResultInstanceIdentity;
   /** Segmented Property Category (CID 7150); default Morphologically Abnormal Structure. */
   propertyCategory?: CodedConcept;
 }
@@ -105,20 +93,7 @@ function validate(input: SegmentationInput): void {
   if (volume.imagePositionPatient.length !== volume.slices || volume.sourceSlices.length !== volume.slices) {
     throw new RangeError("volume: imagePositionPatient and sourceSlices must have one entry per slice");
   }
-  if (!identity) throw new RangeError("identity: is required");
-  for (const key of ["seriesInstanceUID", "sopInstanceUID"] as const) {
-    if (!isUid(identity[key])) throw new RangeError(`identity.${key}: is not a UID`);
-  }
-  if (identity.seriesInstanceUID === volume.seriesInstanceUID) {
-    throw new RangeError("identity.seriesInstanceUID: must be a new series, not the source series");
-  }
-  if (!Number.isInteger(identity.seriesNumber) || identity.seriesNumber < 0) {
-    throw new RangeError("identity.seriesNumber: must be a non-negative integer");
-  }
-  validateSeriesDescription(identity.seriesDescription);
-  if (!(identity.contentDate instanceof Date) || Number.isNaN(identity.contentDate.getTime())) {
-    throw new RangeError("identity.contentDate: must be a valid Date");
-  }
+  validateResultIdentity(identity, volume);
 }
 
 function segmentItem(finding: Finding, index: number, input: SegmentationInput): Record<string, unknown> {
@@ -137,13 +112,13 @@ function segmentItem(finding: Finding, index: number, input: SegmentationInput):
   };
 }
 
+const SEGMENTATION_OBJECT = { sopClassUID: SopClass.Segmentation, modality: "SEG", seriesDescription: DEFAULT_SEG_SERIES_DESCRIPTION } as const;
+
 /** The Segmentation instance as a dcmjs naturalized dataset. */
 export function buildSegmentation(input: SegmentationInput): Record<string, unknown> {
   validate(input);
   const { volume, findings, algorithm, identity } = input;
   const header = volume.sliceHeaders[0];
-  const date = formatDA(identity.contentDate);
-  const time = formatTM(identity.contentDate);
   const frames = framesOf(findings);
   const usedSlices = [...new Set(frames.map((f) => f.slice))].sort((a, b) => a - b);
   const positionIndex = new Map(usedSlices.map((slice, i) => [slice, i + 1]));
@@ -168,39 +143,17 @@ export function buildSegmentation(input: SegmentationInput): Record<string, unkn
         },
       ],
       FrameContentSequence: [{ DimensionIndexValues: [frame.segmentNumber, positionIndex.get(frame.slice)!] }],
-      PlanePositionSequence: [{ ImagePositionPatient: volume.imagePositionPatient[frame.slice]!.map(formatDS) }],
+      PlanePositionSequence: [{ ImagePositionPatient: volume.imagePositionPatient[frame.slice]!.map((v) => formatDS(v)) }],
       SegmentIdentificationSequence: [{ ReferencedSegmentNumber: frame.segmentNumber }],
     };
   });
 
   return {
-    SpecificCharacterSet: "ISO_IR 192",
-    InstanceCreationDate: date,
-    InstanceCreationTime: time,
-    TimezoneOffsetFromUTC: "+0000",
-    SOPClassUID: SEGMENTATION_STORAGE,
-    SOPInstanceUID: identity.sopInstanceUID,
-    ...patientAndStudyFrom(header),
-    StudyInstanceUID: volume.studyInstanceUID,
-    // General Series + Segmentation Series
-    Modality: "SEG",
-    SeriesInstanceUID: identity.seriesInstanceUID,
-    SeriesNumber: identity.seriesNumber,
-    SeriesDate: date,
-    SeriesTime: time,
-    SeriesDescription: identity.seriesDescription ?? DEFAULT_SEG_SERIES_DESCRIPTION,
+    ...resultInstanceHeader(SEGMENTATION_OBJECT, volume, identity, algorithm),
     // Frame of Reference: the source's
     FrameOfReferenceUID: volume.frameOfReferenceUID,
     PositionReferenceIndicator: typeof header?.PositionReferenceIndicator === "string" ? header.PositionReferenceIndicator : "",
-    // General + Enhanced General Equipment: the algorithm is the device
-    Manufacturer: algorithm.manufacturer,
-    ManufacturerModelName: `${algorithm.modelId} ${algorithm.modelVersion}`.slice(0, 64),
-    DeviceSerialNumber: deviceObserverUid(algorithm),
-    SoftwareVersions: [algorithm.version],
     // General Image + Segmentation Image
-    InstanceNumber: identity.instanceNumber ?? 1,
-    ContentDate: date,
-    ContentTime: time,
     ImageType: ["DERIVED", "PRIMARY"],
     ImageComments: "AI-generated segmentation of detected findings. Not for diagnostic use.",
     BurnedInAnnotation: "NO",
@@ -224,10 +177,10 @@ export function buildSegmentation(input: SegmentationInput): Record<string, unkn
     NumberOfFrames: frames.length,
     SharedFunctionalGroupsSequence: [
       {
-        PlaneOrientationSequence: [{ ImageOrientationPatient: volume.imageOrientationPatient.map(formatDS) }],
+        PlaneOrientationSequence: [{ ImageOrientationPatient: volume.imageOrientationPatient.map((v) => formatDS(v)) }],
         PixelMeasuresSequence: [
           {
-            PixelSpacing: volume.pixelSpacing.map(formatDS),
+            PixelSpacing: volume.pixelSpacing.map((v) => formatDS(v)),
             SliceThickness: formatDS(sliceThickness),
             SpacingBetweenSlices: formatDS(volume.sliceSpacing),
           },

@@ -1,9 +1,9 @@
 /**
  * DICOM value representations written by hand where dcmjs takes strings: UI (is it a UID?), DS (decimal string, 16
- * characters at most), DA and TM (in UTC, so the same instant gives the same file on any machine). PS3.5 6.2.
+ * characters at most), DA, TM and DT (in UTC, so the same instant gives the same file on any machine). PS3.5 6.2.
  */
 
-/** A UID as PS3.5 9.1 allows: digits and dots, at most 64 characters. */
+/** A UID as PS3.5 9.1 allows: digits and dots, no leading zero in a component, at most 64 characters. */
 export function isUid(x: unknown): x is string {
   return typeof x === "string" && x.length <= 64 && /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/.test(x);
 }
@@ -21,14 +21,23 @@ export function formatDS(value: number): string {
   throw new RangeError(`formatDS: ${value} does not fit in 16 characters`);
 }
 
-/** DA (YYYYMMDD) in UTC, so that the same instant gives the same file on any machine. */
+function checkDate(date: Date, what: string): void {
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) throw new RangeError(`${what}: not a valid Date`);
+}
+
+/** DA (YYYYMMDD) in UTC. */
 export function formatDA(date: Date): string {
-  if (!(date instanceof Date) || Number.isNaN(date.getTime())) throw new RangeError("formatDA: not a valid Date");
+  checkDate(date, "formatDA");
   return date.toISOString().slice(0, 10).replace(/-/g, "");
 }
 
 /** TM (HHMMSS.FFF) in UTC. */
 export function formatTM(date: Date): string {
-  if (!(date instanceof Date) || Number.isNaN(date.getTime())) throw new RangeError("formatTM: not a valid Date");
+  checkDate(date, "formatTM");
   return date.toISOString().slice(11, 23).replace(/:/g, "");
+}
+
+/** DT (YYYYMMDDHHMMSS.FFF) in UTC. */
+export function formatDT(date: Date): string {
+  return `${formatDA(date)}${formatTM(date)}`;
 }

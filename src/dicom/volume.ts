@@ -2,7 +2,7 @@
  * Volume assembly: the instances of one CT series (Part-10 bytes, in any order) become one HU volume, slices sorted
  * along the slice normal (row cosines x column cosines), with the checks that make a stack of slices a volume:
  * one orientation, one matrix size and pixel spacing, one frame of reference, no duplicate positions, uniform
- * spacing, enough slices. Every refusal is a StageError(volume, not retryable) that names the slice and what is
+ * spacing, enough slices. Every refusal is a VolumeError (not retryable) that names the slice and what is
  * wrong with it, in words a PACS administrator can act on.
  *
  * Memory and time: each instance is parsed as it arrives, header only (dcmjs stops at PixelData), and its pixels are
@@ -11,10 +11,11 @@
  * reports) the volume is allocated once at its final size. After the checks, the slices are put in position order
  * in place (one spare slice), so the series is never held twice.
  */
-import { data } from "dcmjs";
 import { turnTaker } from "../event-loop.js";
-import { Stage, StageError } from "../pipeline/stage-error.js";
-import type { CtVolume, NaturalizedDataset, SourceSliceReference, Vector3 } from "./ct-volume.js";
+import { type ParsedSlice, parseSlice, storedToHu } from "./ct-slice.js";
+import type { CtVolume, SourceSliceReference, Vector3 } from "./ct-volume.js";
+import { VolumeError } from "./dicom-errors.js";
+import { cross, dot } from "./geometry.js";
 
 export interface VolumeAssemblyOptions {
   /** How many instances to expect (e.g. Orthanc's count): the volume is allocated at that size from the start. */
@@ -29,219 +30,8 @@ export interface VolumeAssemblyOptions {
 
 export const DEFAULT_MIN_SLICES = 10;
 
-/** Transfer syntaxes whose pixel data is stored uncompressed (dcmjs inflates the deflated one). */
-const NATIVE_TRANSFER_SYNTAXES: Record<string, string> = {
-  "1.2.840.10008.1.2": "Implicit VR Little Endian",
-  "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
-  "1.2.840.10008.1.2.1.99": "Deflated Explicit VR Little Endian",
-};
-
-/** Names of the syntaxes an administrator is likely to meet that we cannot read, for the refusal message. */
-const UNSUPPORTED_TRANSFER_SYNTAXES: Record<string, string> = {
-  "1.2.840.10008.1.2.2": "Explicit VR Big Endian (retired)",
-  "1.2.840.10008.1.2.4.50": "JPEG Baseline",
-  "1.2.840.10008.1.2.4.51": "JPEG Extended",
-  "1.2.840.10008.1.2.4.57": "JPEG Lossless",
-  "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
-  "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
-  "1.2.840.10008.1.2.4.81": "JPEG-LS Near-Lossless",
-  "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless",
-  "1.2.840.10008.1.2.4.91": "JPEG 2000",
-  "1.2.840.10008.1.2.5": "RLE Lossless",
-};
-
-const CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2";
-const TAG_PIXEL_DATA = "7FE00010";
-
-/** One parsed instance, before sorting. */
-interface ParsedSlice {
-  arrival: number;
-  header: NaturalizedDataset;
-  label: string;
-  sopClassUID: string;
-  sopInstanceUID: string;
-  studyInstanceUID: string;
-  seriesInstanceUID: string;
-  frameOfReferenceUID: string;
-  rows: number;
-  columns: number;
-  pixelSpacing: [number, number];
-  orientation: [number, number, number, number, number, number];
-  position: Vector3;
-  slope: number;
-  intercept: number;
-  bitsStored: number;
-  signed: boolean;
-  /** Stored values, a view of the received bytes; dropped once converted to HU. */
-  stored: Int16Array | Uint16Array | undefined;
-  /** Where this slice's HU went in arrival order; -1 while its stored values wait to be converted. */
-  slot: number;
-  /** Position along the series normal, filled in after the orientation check. */
-  along: number;
-}
-
-function refuse(message: string): StageError {
-  return new StageError(Stage.Volume, message, false);
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
-    return bytes.buffer;
-  }
-  return bytes.slice().buffer;
-}
-
-function numbers(header: NaturalizedDataset, keyword: string, count: number, label: string): number[] {
-  const raw = header[keyword];
-  const values = (Array.isArray(raw) ? raw : raw === undefined || raw === null || raw === "" ? [] : [raw]).map(Number);
-  if (values.length !== count || values.some((v) => !Number.isFinite(v))) {
-    const shown = raw === undefined || raw === null || raw === "" ? "is missing" : `is ${JSON.stringify(raw)}`;
-    throw refuse(`${label}: ${keyword} ${shown}; ${count} number(s) are required`);
-  }
-  return values;
-}
-
-function text(header: NaturalizedDataset, keyword: string, label: string): string {
-  const value = header[keyword];
-  if (typeof value !== "string" || value === "") throw refuse(`${label}: ${keyword} is missing`);
-  return value;
-}
-
-function describeSlice(header: NaturalizedDataset, arrival: number): string {
-  const known: string[] = [];
-  const instanceNumber = header.InstanceNumber;
-  if (typeof instanceNumber === "number" || (typeof instanceNumber === "string" && instanceNumber !== "")) {
-    known.push(`InstanceNumber ${instanceNumber}`);
-  }
-  if (typeof header.SOPInstanceUID === "string") known.push(`SOPInstanceUID ${header.SOPInstanceUID}`);
-  return `instance #${arrival + 1} received${known.length ? ` (${known.join(", ")})` : ""}`;
-}
-
-/**
- * Where the pixel values of a native 16-bit slice sit in its Part-10 bytes. PixelData is the last element of an
- * image (nothing above 7FE0,0010 but padding or signatures): check that the element header just before the last
- * `valueBytes` bytes is PixelData with that length. undefined when it is not (then the whole file is parsed).
- */
-function pixelValueOffset(bytes: Uint8Array, explicitVr: boolean, valueBytes: number): number | undefined {
-  const start = bytes.length - valueBytes;
-  const header = start - (explicitVr ? 12 : 8);
-  if (header < 132) return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint16(header, true) !== 0x7fe0 || view.getUint16(header + 2, true) !== 0x0010) return undefined;
-  if (!explicitVr) return view.getUint32(header + 4, true) === valueBytes ? start : undefined;
-  const vr = String.fromCharCode(bytes[header + 4]!, bytes[header + 5]!);
-  if ((vr !== "OW" && vr !== "OB") || view.getUint32(header + 8, true) !== valueBytes) return undefined;
-  return start;
-}
-
-/** The stored values as 16-bit integers, without a copy when the bytes are aligned. */
-function storedValues(bytes: Uint8Array, offset: number, voxels: number, signed: boolean): Int16Array | Uint16Array {
-  const Kind = signed ? Int16Array : Uint16Array;
-  const at = bytes.byteOffset + offset;
-  if (at % 2 === 0) return new Kind(bytes.buffer as ArrayBuffer, at, voxels);
-  return new Kind(bytes.slice(offset, offset + voxels * 2).buffer);
-}
-
-/** Parses one Part-10 instance: its header, and a view of its stored pixel values. */
-function parseSlice(bytes: Uint8Array, arrival: number): ParsedSlice {
-  let dicom: data.DicomDict;
-  try {
-    dicom = data.DicomMessage.readFile(toArrayBuffer(bytes), { untilTag: TAG_PIXEL_DATA, includeUntilTagValue: false });
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    throw refuse(`instance #${arrival + 1} received is not a readable DICOM Part-10 file: ${why}`);
-  }
-  const hasPixelData = TAG_PIXEL_DATA in dicom.dict;
-  delete dicom.dict[TAG_PIXEL_DATA];
-  const header = data.DicomMetaDictionary.naturalizeDataset(dicom.dict) as NaturalizedDataset;
-  const label = describeSlice(header, arrival);
-
-  const transferSyntax = dicom.meta["00020010"]?.Value?.[0];
-  if (typeof transferSyntax !== "string" || !(transferSyntax in NATIVE_TRANSFER_SYNTAXES)) {
-    const known = typeof transferSyntax === "string" ? UNSUPPORTED_TRANSFER_SYNTAXES[transferSyntax] : "none";
-    const name = known ?? "a compressed transfer syntax";
-    throw refuse(
-      `${label} is encoded with transfer syntax ${String(transferSyntax)} (${name}); only uncompressed little-endian ` +
-        `pixel data can be read. Ask WADO-RS for transfer-syntax=1.2.840.10008.1.2.1 so the PACS transcodes it.`,
-    );
-  }
-
-  const sopClassUID = text(header, "SOPClassUID", label);
-  if (sopClassUID !== CT_IMAGE_STORAGE) {
-    throw refuse(`${label} has SOPClassUID ${sopClassUID}; only CT Image Storage (${CT_IMAGE_STORAGE}) is assembled`);
-  }
-  const frames = Number(header.NumberOfFrames ?? 1);
-  if (frames > 1) {
-    throw refuse(`${label} is a multi-frame image (${frames} frames); one slice per instance is expected`);
-  }
-  const samples = Number(header.SamplesPerPixel ?? 1);
-  if (samples !== 1) throw refuse(`${label} has SamplesPerPixel ${samples}; a CT slice has 1`);
-
-  const [rows, columns] = [numbers(header, "Rows", 1, label)[0]!, numbers(header, "Columns", 1, label)[0]!];
-  const bitsAllocated = numbers(header, "BitsAllocated", 1, label)[0]!;
-  if (bitsAllocated !== 16) {
-    throw refuse(`${label} has BitsAllocated ${bitsAllocated}; CT slices with 16 are supported`);
-  }
-  const bitsStored = numbers(header, "BitsStored", 1, label)[0]!;
-  const highBit = Number(header.HighBit ?? bitsStored - 1);
-  if (bitsStored < 1 || bitsStored > 16 || highBit !== bitsStored - 1) {
-    throw refuse(`${label} has BitsStored ${bitsStored} and HighBit ${highBit}; HighBit = BitsStored - 1 is required`);
-  }
-  const signed = numbers(header, "PixelRepresentation", 1, label)[0] === 1;
-  const slope = numbers(header, "RescaleSlope", 1, label)[0]!;
-  const intercept = numbers(header, "RescaleIntercept", 1, label)[0]!;
-  if (slope === 0) throw refuse(`${label} has RescaleSlope 0`);
-
-  const voxels = rows * columns;
-  if (!hasPixelData) throw refuse(`${label} has no PixelData`);
-  const stored = sliceStoredValues(bytes, transferSyntax, voxels, signed && bitsStored === 16, label);
-
-  const orientation = numbers(header, "ImageOrientationPatient", 6, label) as ParsedSlice["orientation"];
-  return {
-    arrival,
-    header,
-    label,
-    sopClassUID,
-    sopInstanceUID: text(header, "SOPInstanceUID", label),
-    studyInstanceUID: text(header, "StudyInstanceUID", label),
-    seriesInstanceUID: text(header, "SeriesInstanceUID", label),
-    frameOfReferenceUID: text(header, "FrameOfReferenceUID", label),
-    rows,
-    columns,
-    pixelSpacing: numbers(header, "PixelSpacing", 2, label) as [number, number],
-    orientation,
-    position: numbers(header, "ImagePositionPatient", 3, label) as Vector3,
-    slope,
-    intercept,
-    bitsStored,
-    signed,
-    stored,
-    slot: -1,
-    along: 0,
-  };
-}
-
-/**
- * The slice's stored values: found in place for the usual layout (PixelData last, exact length); otherwise, and for
- * the deflated syntax, by parsing the whole file again with its pixels.
- */
-function sliceStoredValues(
-  bytes: Uint8Array,
-  transferSyntax: string,
-  voxels: number,
-  signed: boolean,
-  label: string,
-): Int16Array | Uint16Array {
-  const deflated = transferSyntax === "1.2.840.10008.1.2.1.99";
-  const offset = deflated ? undefined : pixelValueOffset(bytes, transferSyntax !== "1.2.840.10008.1.2", voxels * 2);
-  if (offset !== undefined) return storedValues(bytes, offset, voxels, signed);
-  const element = data.DicomMessage.readFile(toArrayBuffer(bytes)).dict[TAG_PIXEL_DATA];
-  const pixelBuffer = element?.Value?.[0];
-  if (!(pixelBuffer instanceof ArrayBuffer)) throw refuse(`${label} has no PixelData`);
-  if ((element?.Value?.length ?? 0) > 1 || pixelBuffer.byteLength < voxels * 2) {
-    throw refuse(`${label} has ${pixelBuffer.byteLength} bytes of PixelData where ${voxels * 2} are expected`);
-  }
-  return storedValues(new Uint8Array(pixelBuffer), 0, voxels, signed);
+function refuse(message: string): VolumeError {
+  return new VolumeError(message);
 }
 
 /** Groups values that agree within a predicate; the largest group is "the series". */
@@ -278,33 +68,10 @@ function checkConsistent<T>(
 const fmt = (v: number, digits = 4) => Number(v.toFixed(digits)).toString();
 const showVector = (v: readonly number[]) => `[${v.map((x) => fmt(x)).join(", ")}]`;
 
-function cross(a: Vector3, b: Vector3): Vector3 {
-  return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-}
-
-const dot = (a: Vector3, b: Vector3) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** Stored value -> HU for one slice, into `target` (rows x columns floats). */
-function storedToHu(slice: ParsedSlice, target: Float32Array): void {
-  const stored = slice.stored!;
-  if (slice.bitsStored < 16) {
-    // Bits above the high bit may hold anything (old overlays): mask, or sign-extend from the high bit.
-    const shift = 32 - slice.bitsStored;
-    const mask = (1 << slice.bitsStored) - 1;
-    if (slice.signed) for (let i = 0; i < stored.length; i += 1) target[i] = (stored[i]! << shift) >> shift;
-    else for (let i = 0; i < stored.length; i += 1) target[i] = stored[i]! & mask;
-  } else {
-    target.set(stored); // native int16/uint16 -> float32, faster than any JS loop
-  }
-  const { slope, intercept } = slice;
-  if (slope !== 1) for (let i = 0; i < target.length; i += 1) target[i] = target[i]! * slope;
-  if (intercept !== 0) for (let i = 0; i < target.length; i += 1) target[i] = target[i]! + intercept;
 }
 
 function allocateVolume(slices: number, plane: number): Float32Array {
@@ -312,9 +79,7 @@ function allocateVolume(slices: number, plane: number): Float32Array {
     return new Float32Array(slices * plane);
   } catch (error) {
     const mib = Math.round((slices * plane * 4) / 2 ** 20);
-    throw new StageError(Stage.Volume, `cannot allocate ${slices} slices of ${plane} float32 voxels (${mib} MiB)`, true, {
-      cause: error,
-    });
+    throw new VolumeError(`cannot allocate ${slices} slices of ${plane} float32 voxels (${mib} MiB)`, { retryable: true, cause: error });
   }
 }
 
@@ -386,7 +151,7 @@ function permuteSlices(hu: Float32Array, plane: number, order: number[]): Float3
 
 /**
  * Assembles the instances of one CT series into a volume in Hounsfield units. Instances may arrive in any order
- * (an async iterable streams them from WADO-RS). Throws StageError(volume, retryable false) naming the slice.
+ * (an async iterable streams them from WADO-RS). Throws a VolumeError naming the slice.
  */
 export async function assembleVolume(
   instances: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,

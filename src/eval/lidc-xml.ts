@@ -14,7 +14,7 @@
  * reference lesion is the mean of its reads, with the count of readers who marked it (1-4).
  */
 import type { CtVolume, Vector3 } from "../dicom/ct-volume.js";
-import { voxelToPatient } from "../pipeline/findings.js";
+import { voxelToPatient } from "../dicom/geometry.js";
 
 export interface LidcPoint {
   /** Column (xCoord), pixels. */

@@ -22,7 +22,7 @@ import type { Vector3 } from "../dicom/ct-volume.js";
 import { nonNoduleMarks, parseLidcXml, readerNodules, referenceLesions, type ReferenceLesion } from "../eval/lidc-xml.js";
 import { InferenceService } from "../models/inference.js";
 import { ModelRegistry } from "../models/registry.js";
-import { findingsFromProbability } from "../pipeline/findings.js";
+import { findingsFromProbability } from "../models/probability-findings.js";
 
 export interface CompareOptions {
   series: string;
@@ -117,7 +117,7 @@ export async function compare(options: CompareOptions): Promise<CompareReport> {
   const inference = new InferenceService(options.provider, options.threads);
   let result;
   try {
-    result = await inference.run(model, { hu: volume.hu.slice(), slices: volume.slices, rows: volume.rows, columns: volume.columns });
+    result = await inference.run(model, { hu: volume.hu.slice(), slices: volume.slices, rows: volume.rows, columns: volume.columns }, "over-input");
   } finally {
     await inference.close();
   }

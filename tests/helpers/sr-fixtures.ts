@@ -162,14 +162,6 @@ export const SEG_IDENTITY = {
   contentDate: CONTENT_DATE,
 };
 
-/** Whether a command-line tool is installed; when CI is set a missing tool is a failure, not a skip. */
-export function hasTool(name: string): boolean {
-  const found = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).status === 0;
-  if (!found && process.env.CI) throw new Error(`${name} is not installed, and CI is set: install dicom3tools/dcmtk`);
-  if (!found) console.warn(`${name} not installed: skipping its checks (apt-get install dicom3tools dcmtk)`);
-  return found;
-}
-
 /** Runs dciodvfy on a file and returns its Error and Warning lines. */
 export function dciodvfy(file: string): { errors: string[]; warnings: string[]; output: string } {
   const run = spawnSync("dciodvfy", ["-new", file], { encoding: "utf8" });

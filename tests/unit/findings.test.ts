@@ -1,12 +1,13 @@
 /**
- * From a probability map to findings (src/pipeline/findings.ts): 26-connected components above the threshold,
+ * From a probability map to findings (src/models/probability-findings.ts): 26-connected components above the threshold,
  * measured in patient space (centroid, longest diameter, volume, peak probability), small ones dropped, the most
  * probable first, at most maxFindings. The volume has anisotropic spacing and an offset origin so that a mix-up of
  * rows and columns, or of row and column spacing, shows.
  */
 import { describe, expect, it } from "vitest";
 import type { CtVolume, Vector3 } from "../../src/dicom/ct-volume.js";
-import { type FindingRules, findingsFromProbability, voxelToPatient } from "../../src/pipeline/findings.js";
+import { voxelToPatient } from "../../src/dicom/geometry.js";
+import { type FindingRules, findingsFromProbability } from "../../src/models/probability-findings.js";
 
 const SLICES = 10;
 const ROWS = 32;

@@ -123,8 +123,7 @@ describe.runIf(present)("InVesalius example series", () => {
     }
   });
 
-  it("passes dciodvfy with no errors (first, middle, last slice)", () => {
-    if (!requireTools("dciodvfy")) return;
+  it.skipIf(!requireTools("dciodvfy"))("passes dciodvfy with no errors (first, middle, last slice)", () => {
     for (const file of [result.files[0]!, result.files[54]!, result.files[107]!]) {
       const run = spawnSync("dciodvfy", [file], { encoding: "utf8" });
       const report = `${run.stdout}${run.stderr}`;

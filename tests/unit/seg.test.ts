@@ -6,8 +6,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CtVolume } from "../../src/dicom/ct-volume.js";
 import type { Finding } from "../../src/dicom/finding.js";
-import { packBinaryFrames, SEGMENTATION_STORAGE, type SegmentationInput, writeSegmentation } from "../../src/dicom/seg.js";
-import { ALGORITHM, dciodvfy, hasTool, readNaturalized, SEG_IDENTITY, syntheticVolume, tempFile, twoFindings } from "../helpers/sr-fixtures.js";
+import { SopClass } from "../../src/dicom/part10.js";
+import { packBinaryFrames, type SegmentationInput, writeSegmentation } from "../../src/dicom/seg.js";
+import { ALGORITHM, dciodvfy, readNaturalized, SEG_IDENTITY, syntheticVolume, tempFile, twoFindings } from "../helpers/sr-fixtures.js";
+import { requireTools } from "../helpers/system-tools.js";
+
+const haveDciodvfy = requireTools("dciodvfy");
 
 let volume: CtVolume;
 let findings: Finding[];
@@ -29,8 +33,7 @@ beforeAll(() => {
 });
 
 describe("DICOM Segmentation", () => {
-  it("passes dciodvfy with no errors", () => {
-    if (!hasTool("dciodvfy")) return;
+  it.skipIf(!haveDciodvfy)("passes dciodvfy with no errors", () => {
     const result = dciodvfy(tempFile("seg.dcm", bytes));
     expect(result.output).toMatch(/Segmentation/);
     expect(result.errors, result.output).toEqual([]);
@@ -39,7 +42,7 @@ describe("DICOM Segmentation", () => {
 
   it("has one BINARY segment per finding, tied to the SR by tracking ID and UID", () => {
     const ds = readNaturalized(bytes);
-    expect(ds.SOPClassUID).toBe(SEGMENTATION_STORAGE);
+    expect(ds.SOPClassUID).toBe(SopClass.Segmentation);
     expect(ds.Modality).toBe("SEG");
     expect(ds.SegmentationType).toBe("BINARY");
     expect(ds.StudyInstanceUID).toBe(volume.studyInstanceUID);
@@ -126,7 +129,7 @@ describe("DICOM Segmentation", () => {
         },
       });
     });
-    const provider = (type: string, imageId: string) => metadata.get(imageId)?.[type];
+    const provider = (type: string, imageId: unknown) => metadata.get(String(imageId))?.[type];
     core.metaData.addProvider(provider, 10_000);
     try {
       const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;

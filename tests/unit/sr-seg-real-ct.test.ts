@@ -6,14 +6,15 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { data } from "dcmjs";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { CtVolume, Vector3 } from "../../src/dicom/ct-volume.js";
 import type { Finding } from "../../src/dicom/finding.js";
 import { writeSegmentation } from "../../src/dicom/seg.js";
 import { LUNG, NODULE } from "../../src/dicom/sr/codes.js";
 import { writeMeasurementReport } from "../../src/dicom/sr/measurement-report.js";
 import { deterministicUid } from "../../src/dicom/uid.js";
-import { ALGORITHM, dciodvfy, hasTool, readNaturalized, SEG_IDENTITY, SR_IDENTITY, tempFile } from "../helpers/sr-fixtures.js";
+import { ALGORITHM, dciodvfy, readNaturalized, SEG_IDENTITY, SR_IDENTITY, tempFile } from "../helpers/sr-fixtures.js";
+import { requireTools } from "../helpers/system-tools.js";
 
 const SERIES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "shared", "data", "ct", "lidc-idri-0001-cect");
 const present = existsSync(SERIES_DIR);
@@ -50,8 +51,12 @@ function realVolume(): CtVolume {
 }
 
 describe.skipIf(!present)("SR and SEG on a real CT series' headers", () => {
-  it("are dciodvfy-clean and keep the source's patient, study and frame of reference", () => {
-    const volume = realVolume();
+  let sr: Uint8Array;
+  let seg: Uint8Array;
+  let volume: CtVolume;
+
+  beforeAll(() => {
+    volume = realVolume();
     const pixels = Array.from({ length: 5 }, (_, d) => (300 + d) * volume.columns + 150);
     const [x, y, z] = volume.imagePositionPatient[3]!;
     const finding: Finding = {
@@ -65,8 +70,11 @@ describe.skipIf(!present)("SR and SEG on a real CT series' headers", () => {
       volumeMm3: 8.6,
       probability: 0.5,
     };
-    const sr = writeMeasurementReport({ volume, findings: [finding], algorithm: ALGORITHM, identity: SR_IDENTITY, segmentation: SEG_IDENTITY });
-    const seg = writeSegmentation({ volume, findings: [finding], algorithm: ALGORITHM, identity: SEG_IDENTITY });
+    sr = writeMeasurementReport({ volume, findings: [finding], algorithm: ALGORITHM, identity: SR_IDENTITY, segmentation: SEG_IDENTITY });
+    seg = writeSegmentation({ volume, findings: [finding], algorithm: ALGORITHM, identity: SEG_IDENTITY });
+  });
+
+  it("keep the source's patient, study and frame of reference", () => {
     const srDs = readNaturalized(sr);
     const segDs = readNaturalized(seg);
     for (const ds of [srDs, segDs]) {
@@ -75,7 +83,9 @@ describe.skipIf(!present)("SR and SEG on a real CT series' headers", () => {
     }
     expect(segDs.FrameOfReferenceUID).toBe(volume.frameOfReferenceUID);
     expect([segDs.Rows, segDs.Columns]).toEqual([512, 512]);
-    if (!hasTool("dciodvfy")) return;
+  });
+
+  it.skipIf(!requireTools("dciodvfy"))("are dciodvfy-clean", () => {
     for (const [name, bytes] of [["sr.dcm", sr], ["seg.dcm", seg]] as const) {
       const result = dciodvfy(tempFile(name, bytes));
       expect(result.errors, result.output).toEqual([]);

@@ -2,8 +2,8 @@
  * SR content items (PS3.3 C.17.3 Document Content Macro, C.18 Content Item Macros) as dcmjs naturalized datasets.
  * One small constructor per value type; templates compose them. Nothing here knows a template.
  */
-import type { CodedConcept } from "../finding.js";
-import { formatDS } from "./dicom-file.js";
+import { type CodedConcept, codeSequenceItem } from "../coded-concept.js";
+import { formatDS } from "../value-formats.js";
 
 export type RelationshipType =
   | "CONTAINS"
@@ -16,11 +16,6 @@ export type RelationshipType =
 
 /** A content item: keyword-keyed, as dcmjs naturalizes it. */
 export type ContentItem = Record<string, unknown>;
-
-/** One item of a Code Sequence (PS3.3 Table 8.8-1). */
-export function codeSequenceItem(code: CodedConcept): Record<string, string> {
-  return { CodeValue: code.value, CodingSchemeDesignator: code.scheme, CodeMeaning: code.meaning };
-}
 
 function named(relationship: RelationshipType | undefined, valueType: string, name: CodedConcept | undefined): ContentItem {
   const item: ContentItem = {};

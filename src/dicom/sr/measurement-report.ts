@@ -32,29 +32,18 @@ import {
   PROCEDURE_REPORTED,
   TEMPLATE,
 } from "./codes.js";
-import { codeItem, codeSequenceItem, containerItem, type ContentItem } from "./content-items.js";
-import { formatDA, formatTM, isUid, patientAndStudyFrom, validateSeriesDescription, writePart10 } from "./dicom-file.js";
+import { codeSequenceItem } from "../coded-concept.js";
+import { codeItem, containerItem, type ContentItem } from "./content-items.js";
+import { SopClass, writePart10 } from "../part10.js";
+import { type ResultInstanceIdentity, resultInstanceHeader, validateResultIdentity } from "../result-instance.js";
+import { isUid } from "../value-formats.js";
 import { imageLibrary } from "./image-library.js";
 import { noFindingGroup } from "./no-finding-group.js";
-import { deviceObservationContext, deviceObserverUid } from "./observation-context.js";
+import { deviceObservationContext } from "./observation-context.js";
 import { centroidPointGroup } from "./planar-roi.js";
-import { SEGMENTATION_STORAGE, volumetricRoiGroup } from "./volumetric-roi.js";
+import { volumetricRoiGroup } from "./volumetric-roi.js";
 
-export const COMPREHENSIVE_3D_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.34";
 export const DEFAULT_SR_SERIES_DESCRIPTION = "AI-generated findings (SR) NOT FOR DIAGNOSTIC USE";
-
-/** Who the SR instance is; all explicit so that a re-run of the same job writes the same instance. */
-export interface SrIdentity {
-  seriesInstanceUID: string;
-  sopInstanceUID: string;
-  seriesNumber: number;
-  /** Default 1. */
-  instanceNumber?: number;
-  /** Default DEFAULT_SR_SERIES_DESCRIPTION; must say AI-generated / not for diagnostic use. */
-  seriesDescription?: string;
-  /** Content Date/Time and Series Date/Time, written in UTC with Timezone Offset From UTC +0000. */
-  contentDate: Date;
-}
 
 /** The SEG instance holding the findings' masks: findings[i] is segment i + 1. */
 export interface SegmentationInstanceRef {
@@ -66,7 +55,7 @@ export interface MeasurementReportInput {
   volume: CtVolume;
   findings: readonly Finding[];
   algorithm: AlgorithmIdentity;
-  identity: SrIdentity;
+  identity: ResultInstanceIdentity;
   /** Required when there are findings (TID 1411 references their segments). */
   segmentation?: SegmentationInstanceRef;
   /** Default (169069000, SCT, "CT of chest"). */
@@ -86,22 +75,7 @@ function validateInput(input: MeasurementReportInput): void {
   if (!isUid(volume.seriesInstanceUID)) throw new RangeError("volume.seriesInstanceUID: is not a UID");
   validateFindings(input.findings, volume);
   validateAlgorithmIdentity(input.algorithm);
-  if (!identity) throw new RangeError("identity: is required");
-  if (!isUid(identity.seriesInstanceUID)) throw new RangeError("identity.seriesInstanceUID: is not a UID");
-  if (!isUid(identity.sopInstanceUID)) throw new RangeError("identity.sopInstanceUID: is not a UID");
-  if (identity.seriesInstanceUID === volume.seriesInstanceUID) {
-    throw new RangeError("identity.seriesInstanceUID: must be a new series, not the source series");
-  }
-  if (!Number.isInteger(identity.seriesNumber) || identity.seriesNumber < 0) {
-    throw new RangeError("identity.seriesNumber: must be a non-negative integer");
-  }
-  if (identity.instanceNumber !== undefined && (!Number.isInteger(identity.instanceNumber) || identity.instanceNumber < 1)) {
-    throw new RangeError("identity.instanceNumber: must be a positive integer");
-  }
-  validateSeriesDescription(identity.seriesDescription);
-  if (!(identity.contentDate instanceof Date) || Number.isNaN(identity.contentDate.getTime())) {
-    throw new RangeError("identity.contentDate: must be a valid Date");
-  }
+  validateResultIdentity(identity, volume);
   if (input.findings.length > 0) {
     if (!input.segmentation) throw new RangeError("segmentation: is required when there are findings");
     if (!isUid(input.segmentation.sopInstanceUID)) throw new RangeError("segmentation.sopInstanceUID: is not a UID");
@@ -165,48 +139,25 @@ function evidence(input: MeasurementReportInput): Record<string, unknown>[] {
     series.push({
       SeriesInstanceUID: segmentation.seriesInstanceUID,
       ReferencedSOPSequence: [
-        { ReferencedSOPClassUID: SEGMENTATION_STORAGE, ReferencedSOPInstanceUID: segmentation.sopInstanceUID },
+        { ReferencedSOPClassUID: SopClass.Segmentation, ReferencedSOPInstanceUID: segmentation.sopInstanceUID },
       ],
     });
   }
   return [{ StudyInstanceUID: volume.studyInstanceUID, ReferencedSeriesSequence: series }];
 }
 
+const SR_OBJECT = { sopClassUID: SopClass.Comprehensive3dSr, modality: "SR", seriesDescription: DEFAULT_SR_SERIES_DESCRIPTION } as const;
+
 /** The whole SR instance as a dcmjs naturalized dataset. */
 export function buildMeasurementReport(input: MeasurementReportInput): Record<string, unknown> {
   const content = measurementReportContent(input);
   const { volume, identity, algorithm } = input;
-  const header = volume.sliceHeaders[0];
-  const date = formatDA(identity.contentDate);
-  const time = formatTM(identity.contentDate);
   return {
-    SpecificCharacterSet: "ISO_IR 192",
-    InstanceCreationDate: date,
-    InstanceCreationTime: time,
-    TimezoneOffsetFromUTC: "+0000",
-    SOPClassUID: COMPREHENSIVE_3D_SR_STORAGE,
-    SOPInstanceUID: identity.sopInstanceUID,
-    ...patientAndStudyFrom(header),
-    StudyInstanceUID: volume.studyInstanceUID,
-    // SR Document Series
-    Modality: "SR",
-    SeriesInstanceUID: identity.seriesInstanceUID,
-    SeriesNumber: identity.seriesNumber,
-    SeriesDate: date,
-    SeriesTime: time,
-    SeriesDescription: identity.seriesDescription ?? DEFAULT_SR_SERIES_DESCRIPTION,
+    ...resultInstanceHeader(SR_OBJECT, volume, identity, algorithm),
     ReferencedPerformedProcedureStepSequence: [],
-    // General and Enhanced General Equipment: the algorithm is the device
-    Manufacturer: algorithm.manufacturer,
-    ManufacturerModelName: `${algorithm.modelId} ${algorithm.modelVersion}`.slice(0, 64),
-    DeviceSerialNumber: deviceObserverUid(algorithm),
-    SoftwareVersions: [algorithm.version],
     // SR Document General
-    InstanceNumber: identity.instanceNumber ?? 1,
     CompletionFlag: "COMPLETE",
     VerificationFlag: "UNVERIFIED",
-    ContentDate: date,
-    ContentTime: time,
     PerformedProcedureCodeSequence: [],
     CurrentRequestedProcedureEvidenceSequence: evidence(input),
     // SR Document Content: the root container

@@ -7,10 +7,9 @@
  * only reads a top-level point from a group without NUM items.
  */
 import type { AlgorithmIdentity, Finding } from "../finding.js";
-import { algorithmIdentification } from "./algorithm-identification.js";
-import { FINDING, FINDING_SITE, IMAGE_REGION, MEASUREMENT_GROUP, TEMPLATE } from "./codes.js";
-import { codeItem, containerItem, type ContentItem, scoord3dPointItem } from "./content-items.js";
-import { trackingItems } from "./volumetric-roi.js";
+import { IMAGE_REGION, MEASUREMENT_GROUP, TEMPLATE } from "./codes.js";
+import { containerItem, type ContentItem, scoord3dPointItem } from "./content-items.js";
+import { findingItems } from "./volumetric-roi.js";
 
 export function centroidPointGroup(finding: Finding, algorithm: AlgorithmIdentity, frameOfReferenceUID: string): ContentItem {
   if (!frameOfReferenceUID) throw new RangeError("frameOfReferenceUID: is required for a SCOORD3D point");
@@ -18,10 +17,7 @@ export function centroidPointGroup(finding: Finding, algorithm: AlgorithmIdentit
     "CONTAINS",
     MEASUREMENT_GROUP,
     [
-      ...trackingItems(finding),
-      codeItem("CONTAINS", FINDING, finding.findingCode),
-      ...algorithmIdentification(algorithm),
-      codeItem("HAS CONCEPT MOD", FINDING_SITE, finding.findingSiteCode),
+      ...findingItems(finding, algorithm),
       scoord3dPointItem("CONTAINS", IMAGE_REGION, finding.centroidPatientMm, frameOfReferenceUID),
     ],
     TEMPLATE.planarRoi,

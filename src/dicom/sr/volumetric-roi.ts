@@ -5,6 +5,7 @@
  * Measurements: Long Axis (mm), Volume (mm3) and the model's confidence as Certainty of Finding (%).
  */
 import type { AlgorithmIdentity, Finding } from "../finding.js";
+import { SopClass } from "../part10.js";
 import { algorithmIdentification } from "./algorithm-identification.js";
 import {
   CERTAINTY_OF_FINDING,
@@ -24,7 +25,6 @@ import {
 } from "./codes.js";
 import { codeItem, containerItem, type ContentItem, imageItem, numItem, textItem, uidrefItem } from "./content-items.js";
 
-export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
 
 export interface SegmentRef {
   /** SOPInstanceUID of the SEG instance holding the finding's mask. */
@@ -43,6 +43,16 @@ export function trackingItems(finding: Pick<Finding, "trackingId" | "trackingUid
   ];
 }
 
+/** What opens every measurement group of a finding: its tracking identifiers, the finding, the algorithm, the site. */
+export function findingItems(finding: Finding, algorithm: AlgorithmIdentity): ContentItem[] {
+  return [
+    ...trackingItems(finding),
+    codeItem("CONTAINS", FINDING, finding.findingCode),
+    ...algorithmIdentification(algorithm),
+    codeItem("HAS CONCEPT MOD", FINDING_SITE, finding.findingSiteCode),
+  ];
+}
+
 export function volumetricRoiGroup(finding: Finding, algorithm: AlgorithmIdentity, segment: SegmentRef): ContentItem {
   if (!Number.isInteger(segment.segmentNumber) || segment.segmentNumber < 1) {
     throw new RangeError(`segment.segmentNumber: ${segment.segmentNumber} is not a segment number (1..n)`);
@@ -51,12 +61,9 @@ export function volumetricRoiGroup(finding: Finding, algorithm: AlgorithmIdentit
     "CONTAINS",
     MEASUREMENT_GROUP,
     [
-      ...trackingItems(finding),
-      codeItem("CONTAINS", FINDING, finding.findingCode),
-      ...algorithmIdentification(algorithm),
-      codeItem("HAS CONCEPT MOD", FINDING_SITE, finding.findingSiteCode),
+      ...findingItems(finding, algorithm),
       imageItem("CONTAINS", REFERENCED_SEGMENT, {
-        sopClassUID: SEGMENTATION_STORAGE,
+        sopClassUID: SopClass.Segmentation,
         sopInstanceUID: segment.sopInstanceUID,
         segmentNumber: segment.segmentNumber,
       }),

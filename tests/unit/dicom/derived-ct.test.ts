@@ -5,17 +5,12 @@ import path from "node:path";
 import { data } from "dcmjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CtVolume, NaturalizedDataset, Vector3 } from "../../../src/dicom/ct-volume.js";
-import {
-  AI_IMAGE_SYNTHESIS,
-  decimalString,
-  type DerivedSeriesIdentity,
-  derivedCtWriter,
-  HU_RANGE,
-  writeDerivedCtSeries,
-} from "../../../src/dicom/derived-ct.js";
+import { derivedCtWriter, writeDerivedCtSeries } from "../../../src/dicom/derived-ct.js";
+import { AI_IMAGE_SYNTHESIS, type DerivedSeriesIdentity, HU_RANGE } from "../../../src/dicom/derived-ct-modules.js";
+import { DicomWriteError } from "../../../src/dicom/dicom-errors.js";
+import { formatDS } from "../../../src/dicom/value-formats.js";
 import { deterministicUid } from "../../../src/dicom/uid.js";
 import { assembleVolume } from "../../../src/dicom/volume.js";
-import { StageError } from "../../../src/pipeline/stage-error.js";
 import { readCtSeries, requireCtData } from "../../helpers/ct-data.js";
 import { requireTools } from "../../helpers/system-tools.js";
 
@@ -194,17 +189,17 @@ describe("derived CT series (synthetic volume)", () => {
   });
 
   it("refuses output that does not fit the volume or holds NaN", () => {
-    expect(() => [...writeDerivedCtSeries(volume, new Float32Array(10), identity)]).toThrow(StageError);
+    expect(() => [...writeDerivedCtSeries(volume, new Float32Array(10), identity)]).toThrow(DicomWriteError);
     const nan = Float32Array.from(volume.hu);
     nan[16 * 20 * 3 + 5] = Number.NaN;
     expect(() => [...writeDerivedCtSeries(volume, nan, identity)]).toThrow(/NaN at slice 4/);
   });
 
   it("formats decimal strings in 16 characters", () => {
-    expect(decimalString(-175.50000000000003)).toBe("-175.5");
-    expect(decimalString(0.1 + 0.2)).toBe("0.3");
-    expect(decimalString(-1234567.123456789).length).toBeLessThanOrEqual(16);
-    expect(decimalString(1e-20)).toBe("1e-20");
+    expect(formatDS(-175.50000000000003)).toBe("-175.5");
+    expect(formatDS(0.1 + 0.2)).toBe("0.3");
+    expect(formatDS(-1234567.123456789).length).toBeLessThanOrEqual(16);
+    expect(formatDS(1e-20)).toBe("1e-20");
   });
 
   it.skipIf(!haveDciodvfy)("passes dciodvfy with zero errors", () => {

@@ -2,7 +2,7 @@ import { data } from "dcmjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CtVolume } from "../../../src/dicom/ct-volume.js";
 import { assembleVolume } from "../../../src/dicom/volume.js";
-import { StageError } from "../../../src/pipeline/stage-error.js";
+import { VolumeError } from "../../../src/dicom/dicom-errors.js";
 import { readCtSeries, requireCtData } from "../../helpers/ct-data.js";
 
 const ready = requireCtData("lidc-idri-0002-ncct", "ricord-ncct-jpegls");
@@ -17,13 +17,13 @@ function mutate(bytes: Uint8Array, change: (header: Record<string, unknown>) => 
   return new Uint8Array(dicom.write());
 }
 
-async function refusal(instances: Uint8Array[]): Promise<StageError> {
+async function refusal(instances: Uint8Array[]): Promise<VolumeError> {
   try {
     await assembleVolume(instances);
   } catch (error) {
-    expect(error).toBeInstanceOf(StageError);
-    expect(error).toMatchObject({ stage: "volume", retryable: false });
-    return error as StageError;
+    expect(error).toBeInstanceOf(VolumeError);
+    expect(error).toMatchObject({ retryable: false });
+    return error as VolumeError;
   }
   throw new Error("expected the volume to be refused");
 }
