@@ -1,14 +1,21 @@
 /**
- * Follows Orthanc's /changes with a durable cursor. Series events are written to the ledger together with the new
+ * Follows Orthanc's /changes with a durable cursor. Series events are recorded together with the new
  * cursor (one transaction per page), so a restart resumes exactly where it stopped. A stored cursor above Orthanc's
  * last change means Orthanc's database was reset: the feed starts again from 0 (jobs are keyed by UID, so nothing
  * already done is done twice).
  */
-import type { Ledger } from "../jobs/ledger.js";
 import { logger } from "../log.js";
 import type { OrthancClient } from "./rest.js";
 
 const log = logger("change-feed");
+
+/** Where the feed keeps its place: the cursor, and the series events recorded together with it. */
+export interface FeedCursorStore {
+  cursor(): number;
+  setCursor(seq: number): void;
+  /** Records the series events of one page and the page's last sequence number, all or nothing. */
+  recordChanges(series: { orthancId: string; stable: boolean }[], cursor: number): void;
+}
 
 export interface ChangeFeedOptions {
   pollIntervalMs: number;
@@ -24,7 +31,7 @@ export class ChangeFeed {
 
   constructor(
     private readonly orthanc: OrthancClient,
-    private readonly ledger: Ledger,
+    private readonly store: FeedCursorStore,
     private readonly options: ChangeFeedOptions,
   ) {}
 
@@ -44,11 +51,11 @@ export class ChangeFeed {
   async readAvailable(): Promise<void> {
     await this.detectDatabaseReset();
     for (;;) {
-      const page = await this.orthanc.changes(this.ledger.cursor(), this.options.pageSize);
+      const page = await this.orthanc.changes(this.store.cursor(), this.options.pageSize);
       const series = page.Changes
         .filter((c) => c.ResourceType === "Series" && (c.ChangeType === "NewSeries" || c.ChangeType === "StableSeries"))
         .map((c) => ({ orthancId: c.ID, stable: c.ChangeType === "StableSeries" }));
-      this.ledger.recordChanges(series, page.Last);
+      this.store.recordChanges(series, page.Last);
       if (series.length > 0) {
         log.debug("series events recorded", { count: series.length, cursor: page.Last });
         this.options.onSeriesRecorded?.();
@@ -59,13 +66,13 @@ export class ChangeFeed {
 
   private async detectDatabaseReset(): Promise<void> {
     const last = await this.orthanc.lastChange();
-    const cursor = this.ledger.cursor();
+    const cursor = this.store.cursor();
     if (cursor > last) {
       log.warn("stored cursor is ahead of Orthanc's last change: Orthanc's database was reset; following from 0", {
         cursor,
         orthancLast: last,
       });
-      this.ledger.setCursor(0);
+      this.store.setCursor(0);
     }
   }
 
@@ -74,7 +81,7 @@ export class ChangeFeed {
     while (this.running) {
       try {
         await this.readAvailable();
-        if (failures > 0) log.info("Orthanc reachable again; change feed resumed", { cursor: this.ledger.cursor() });
+        if (failures > 0) log.info("Orthanc reachable again; change feed resumed", { cursor: this.store.cursor() });
         failures = 0;
       } catch (error) {
         failures += 1;

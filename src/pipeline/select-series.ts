@@ -22,7 +22,7 @@ export interface SelectionOutcome {
 
 /** Why this series is ct-enhance's own output, or undefined. */
 export function ownOutputReason(seriesUid: string, tags: SimplifiedTags, ledger: Ledger): string | undefined {
-  if (ledger.isOutputSeries(seriesUid)) return `written by ${SOFTWARE_NAME} (a job's output series)`;
+  if (ledger.jobs.isOutputSeries(seriesUid)) return `written by ${SOFTWARE_NAME} (a job's output series)`;
   const equipment = tags.ContributingEquipmentSequence;
   if (Array.isArray(equipment) && equipment.some((item) => (item as SimplifiedTags)?.Manufacturer === SOFTWARE_NAME)) {
     return `written by ${SOFTWARE_NAME} (Contributing Equipment names it)`;
@@ -44,7 +44,7 @@ export async function selectSeries(
   const firstInstance = series.Instances[0];
   const tags = firstInstance ? await orthanc.instanceTags(firstInstance) : {};
   const record = (pipeline: string | null, decision: "queued" | "skipped", reason: string): void =>
-    ledger.recordDecision({ orthancSeriesId, seriesUid, pipeline, decision, reason });
+    ledger.feed.recordDecision({ orthancSeriesId, seriesUid, pipeline, decision, reason });
 
   const own = ownOutputReason(seriesUid, tags, ledger);
   if (own) {
@@ -64,7 +64,7 @@ export async function selectSeries(
       continue;
     }
     const model = models.get(pipeline.model).manifest;
-    const { job, created } = ledger.createJob({
+    const { job, created } = ledger.jobs.create({
       sourceOrthancId: orthancSeriesId,
       sourceSeriesUid: seriesUid,
       studyUid,

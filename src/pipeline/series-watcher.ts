@@ -3,7 +3,8 @@
  * says IsStable, or no instance arrived for stableAgeSeconds — Orthanc forgets unstable series when it restarts, so
  * its StableSeries event may never come); stable series go through selection once.
  */
-import { WatchState, type Ledger } from "../jobs/ledger.js";
+import { WatchState } from "../jobs/feed-records.js";
+import type { Ledger } from "../jobs/ledger.js";
 import { logger } from "../log.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import { selectSeries } from "./select-series.js";
@@ -31,22 +32,22 @@ export interface WatcherDeps {
 /** One pass: promote series that became stable, then run selection on every stable one. Returns jobs queued. */
 export async function watchSeriesOnce(deps: WatcherDeps, at: Date = new Date()): Promise<number> {
   const { orthanc, ledger } = deps;
-  for (const id of ledger.watchedSeries(WatchState.AwaitingStable)) {
+  for (const id of ledger.feed.watchedSeries(WatchState.AwaitingStable)) {
     const series = await orthanc.series(id);
     if (!series) {
-      ledger.setWatchState(id, WatchState.Gone);
+      ledger.feed.setWatchState(id, WatchState.Gone);
       continue;
     }
     const lastUpdate = parseOrthancTime(series.LastUpdate);
     const quietFor = lastUpdate ? (at.getTime() - lastUpdate.getTime()) / 1000 : 0;
-    if (series.IsStable || quietFor >= deps.stableAgeSeconds) ledger.setWatchState(id, WatchState.Stable);
+    if (series.IsStable || quietFor >= deps.stableAgeSeconds) ledger.feed.setWatchState(id, WatchState.Stable);
   }
   let queued = 0;
-  for (const id of ledger.watchedSeries(WatchState.Stable)) {
+  for (const id of ledger.feed.watchedSeries(WatchState.Stable)) {
     try {
       const outcome = await selectSeries(id, deps);
       queued += outcome.queued;
-      ledger.setWatchState(id, outcome.exists ? WatchState.Decided : WatchState.Gone);
+      ledger.feed.setWatchState(id, outcome.exists ? WatchState.Decided : WatchState.Gone);
     } catch (error) {
       // Stays 'stable': selection is tried again on the next pass.
       log.warn("selection failed; will try again", { series: id, error: (error as Error).message });

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Ledger, WatchState } from "../../src/jobs/ledger.js";
+import { WatchState } from "../../src/jobs/feed-records.js";
+import { Ledger } from "../../src/jobs/ledger.js";
 import { ChangeFeed } from "../../src/orthanc/change-feed.js";
 import type { OrthancChange, OrthancChanges, OrthancClient } from "../../src/orthanc/rest.js";
 
@@ -43,31 +44,31 @@ describe("change feed", () => {
       change(5, "StableSeries", "s1"), // Seq has gaps after deletions
       change(6, "NewSeries", "s2"),
     ];
-    const feed = new ChangeFeed(fakeOrthanc(changes), ledger, { pollIntervalMs: 10, pageSize: 2 });
+    const feed = new ChangeFeed(fakeOrthanc(changes), ledger.feed, { pollIntervalMs: 10, pageSize: 2 });
     await feed.readAvailable();
-    expect(ledger.cursor()).toBe(6);
-    expect(ledger.watchedSeries(WatchState.Stable)).toEqual(["s1"]);
-    expect(ledger.watchedSeries(WatchState.AwaitingStable)).toEqual(["s2"]);
+    expect(ledger.feed.cursor()).toBe(6);
+    expect(ledger.feed.watchedSeries(WatchState.Stable)).toEqual(["s1"]);
+    expect(ledger.feed.watchedSeries(WatchState.AwaitingStable)).toEqual(["s2"]);
   });
 
   it("resumes after the stored cursor on restart", async () => {
-    ledger.setCursor(5);
-    const feed = new ChangeFeed(fakeOrthanc([change(2, "NewSeries", "old"), change(6, "NewSeries", "s2")]), ledger, {
+    ledger.feed.setCursor(5);
+    const feed = new ChangeFeed(fakeOrthanc([change(2, "NewSeries", "old"), change(6, "NewSeries", "s2")]), ledger.feed, {
       pollIntervalMs: 10,
       pageSize: 100,
     });
     await feed.readAvailable();
-    expect(ledger.watchedSeries(WatchState.AwaitingStable)).toEqual(["s2"]);
+    expect(ledger.feed.watchedSeries(WatchState.AwaitingStable)).toEqual(["s2"]);
   });
 
   it("starts again from 0 when Orthanc's database was reset", async () => {
-    ledger.setCursor(500);
-    const feed = new ChangeFeed(fakeOrthanc([change(1, "NewSeries", "fresh"), change(2, "StableSeries", "fresh")]), ledger, {
+    ledger.feed.setCursor(500);
+    const feed = new ChangeFeed(fakeOrthanc([change(1, "NewSeries", "fresh"), change(2, "StableSeries", "fresh")]), ledger.feed, {
       pollIntervalMs: 10,
       pageSize: 100,
     });
     await feed.readAvailable();
-    expect(ledger.cursor()).toBe(2);
-    expect(ledger.watchedSeries(WatchState.Stable)).toEqual(["fresh"]);
+    expect(ledger.feed.cursor()).toBe(2);
+    expect(ledger.feed.watchedSeries(WatchState.Stable)).toEqual(["fresh"]);
   });
 });

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Ledger, WatchState } from "../../src/jobs/ledger.js";
+import { WatchState } from "../../src/jobs/feed-records.js";
+import { Ledger } from "../../src/jobs/ledger.js";
 import type { ModelRegistry } from "../../src/models/registry.js";
 import type { OrthancClient, OrthancSeries } from "../../src/orthanc/rest.js";
 import type { PipelineDefinition } from "../../src/pipeline/pipelines.js";
@@ -51,19 +52,19 @@ describe("series watcher", () => {
 
   it("waits for a NewSeries until Orthanc says it is stable, then selects it once", async () => {
     const orthanc = fakeOrthanc({ a: { IsStable: false, tags: { Modality: "CT" } } });
-    ledger.recordChanges([{ orthancId: "a", stable: false }], 1);
+    ledger.feed.recordChanges([{ orthancId: "a", stable: false }], 1);
     expect(await watchSeriesOnce(deps(orthanc))).toBe(0);
-    expect(ledger.jobs()).toHaveLength(0);
+    expect(ledger.jobs.list()).toHaveLength(0);
     const stable = fakeOrthanc({ a: { IsStable: true, tags: { Modality: "CT" } } });
     expect(await watchSeriesOnce(deps(stable))).toBe(1);
     expect(await watchSeriesOnce(deps(stable))).toBe(0);
-    expect(ledger.jobs()).toHaveLength(1);
-    expect(ledger.watchedSeries(WatchState.Decided)).toEqual(["a"]);
+    expect(ledger.jobs.list()).toHaveLength(1);
+    expect(ledger.feed.watchedSeries(WatchState.Decided)).toEqual(["a"]);
   });
 
   it("counts a quiet series as stable after stableAgeSeconds even if Orthanc forgot it (restart)", async () => {
     const orthanc = fakeOrthanc({ b: { IsStable: false, LastUpdate: "20261123T100000", tags: { Modality: "CT" } } });
-    ledger.recordChanges([{ orthancId: "b", stable: false }], 1);
+    ledger.feed.recordChanges([{ orthancId: "b", stable: false }], 1);
     expect(await watchSeriesOnce(deps(orthanc), new Date(2026, 10, 23, 10, 0, 30))).toBe(0);
     expect(await watchSeriesOnce(deps(orthanc), new Date(2026, 10, 23, 10, 1, 1))).toBe(1);
   });
@@ -73,19 +74,19 @@ describe("series watcher", () => {
       c: { IsStable: true, tags: { Modality: "CT", ContrastBolusAgent: "IV" } },
       d: { IsStable: true, tags: { Modality: "CT", ContributingEquipmentSequence: [{ Manufacturer: "ct-enhance" }] } },
     });
-    ledger.recordChanges([{ orthancId: "c", stable: true }, { orthancId: "d", stable: true }], 2);
+    ledger.feed.recordChanges([{ orthancId: "c", stable: true }, { orthancId: "d", stable: true }], 2);
     expect(await watchSeriesOnce(deps(orthanc))).toBe(0);
-    expect(ledger.decisions({ orthancSeriesId: "c" })[0]).toMatchObject({
+    expect(ledger.feed.decisions({ orthancSeriesId: "c" })[0]).toMatchObject({
       decision: "skipped",
       reason: "ContrastBolusAgent is 'IV' (rule: must be empty)",
     });
-    expect(ledger.decisions({ orthancSeriesId: "d" })[0]?.reason).toMatch(/written by ct-enhance/);
+    expect(ledger.feed.decisions({ orthancSeriesId: "d" })[0]?.reason).toMatch(/written by ct-enhance/);
   });
 
   it("forgets series Orthanc no longer has", async () => {
-    ledger.recordChanges([{ orthancId: "gone", stable: false }], 1);
+    ledger.feed.recordChanges([{ orthancId: "gone", stable: false }], 1);
     await watchSeriesOnce(deps(fakeOrthanc({})));
-    expect(ledger.watchedSeries(WatchState.Gone)).toEqual(["gone"]);
+    expect(ledger.feed.watchedSeries(WatchState.Gone)).toEqual(["gone"]);
   });
 
   it("reads Orthanc's LastUpdate", () => {

@@ -3,8 +3,8 @@
  * jobs first, then retries whose time has come. Woken when work arrives; otherwise looks again every second.
  */
 import { logger } from "../log.js";
+import type { Job } from "../jobs/job-records.js";
 import { runJob, type PipelineContext } from "../pipeline/runner.js";
-import type { Job } from "./ledger.js";
 
 const log = logger("job-queue");
 
@@ -19,7 +19,7 @@ export class JobQueue {
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (const job of this.ctx.ledger.recoverInterruptedJobs()) {
+    for (const job of this.ctx.ledger.jobs.recoverInterrupted()) {
       log.warn("job was interrupted by a stop; queued again", { job: job.id, stage: job.stage });
     }
     this.loop = this.work();
@@ -42,7 +42,7 @@ export class JobQueue {
 
   private async work(): Promise<void> {
     while (this.running) {
-      const job = this.ctx.ledger.nextRunnableJob();
+      const job = this.ctx.ledger.jobs.next();
       if (!job) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.idleMs);

@@ -6,11 +6,12 @@
  */
 import cron, { type ScheduledTask } from "node-cron";
 import { rmSync } from "node:fs";
+import type { ScheduleControl, ScheduleRun, ScheduleStatus } from "../api/api-deps.js";
 import type { Config } from "../config.js";
 import { logger } from "../log.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import { previewPath } from "../pipeline/stages/preview.js";
-import type { Ledger } from "./ledger.js";
+import type { Ledger } from "../jobs/ledger.js";
 import { reconcileSeries } from "./reconcile.js";
 
 const log = logger("schedules");
@@ -18,24 +19,6 @@ const log = logger("schedules");
 export const ScheduleName = { Reconcile: "reconcile", Retry: "retry", Retention: "retention" } as const;
 export type ScheduleName = (typeof ScheduleName)[keyof typeof ScheduleName];
 
-export interface ScheduleRun {
-  startedAt: string;
-  finishedAt: string | null;
-  ok: boolean | null;
-  /** What the run did (counts, IDs), or the error. */
-  summary: unknown;
-}
-
-export interface ScheduleStatus {
-  name: ScheduleName;
-  description: string;
-  /** The cron expression, or "off". */
-  cron: string;
-  running: boolean;
-  nextRun: string | null;
-  lastRun: ScheduleRun | null;
-  runs: number;
-}
 
 export interface ScheduleDeps {
   config: Config;
@@ -58,7 +41,7 @@ interface Schedule {
   runs: number;
 }
 
-export class Schedules {
+export class Schedules implements ScheduleControl {
   private readonly schedules: Schedule[];
 
   constructor(private readonly deps: ScheduleDeps) {
@@ -110,7 +93,7 @@ export class Schedules {
     await Promise.all(this.schedules.map((s) => s.running));
   }
 
-  has(name: string): name is ScheduleName {
+  has(name: string): boolean {
     return this.schedules.some((s) => s.name === name);
   }
 
@@ -127,7 +110,7 @@ export class Schedules {
   }
 
   /** Runs a schedule now (or joins the run in progress); never throws: the outcome is in the answer. */
-  run(name: ScheduleName): Promise<ScheduleRun> {
+  run(name: string): Promise<ScheduleRun> {
     const schedule = this.schedules.find((s) => s.name === name);
     if (!schedule) throw new Error(`no schedule '${name}'`);
     if (schedule.running) return schedule.running;
@@ -155,15 +138,17 @@ export class Schedules {
   }
 
   private retry(): unknown {
-    const due = this.deps.ledger.dueRetries();
-    const queued = due.filter((job) => this.deps.ledger.retryJob(job.id, "retry time reached", false).queued);
+    const { jobs } = this.deps.ledger;
+    const queued = jobs.dueRetries().filter((job) => jobs.retry(job.id, "retry time reached", false));
     if (queued.length > 0) this.deps.notifyQueue();
     return { queued: queued.map((job) => job.id) };
   }
 
   private retention(): unknown {
     const days = this.deps.config.schedules.retentionDays;
-    const { jobs, decisions } = this.deps.ledger.deleteFinishedJobsBefore(new Date(Date.now() - days * 86_400_000));
+    const cutoff = new Date(Date.now() - days * 86_400_000);
+    const jobs = this.deps.ledger.jobs.deleteFinishedBefore(cutoff);
+    const decisions = this.deps.ledger.feed.deleteDecisionsBefore(cutoff);
     for (const job of jobs) rmSync(previewPath(this.deps.config.dataDir, job.id), { force: true });
     if (jobs.length > 0) log.info("old job records deleted", { jobs: jobs.length, decisions, days });
     return { deletedJobs: jobs.map((job) => job.id), deletedDecisions: decisions, olderThanDays: days };

@@ -3,21 +3,21 @@
  * job queue (fetch, infer, write, store) -> ledger, with the API beside it.
  */
 import type { Server } from "node:http";
-import { createApi, listen } from "./api/server.js";
-import { checkApiAccess, type Config } from "./config.js";
-import { EventLoopDelay } from "./event-loop.js";
-import { JobQueue } from "./jobs/job-queue.js";
-import { Ledger } from "./jobs/ledger.js";
-import { Schedules } from "./jobs/schedules.js";
-import { logger } from "./log.js";
-import { InferenceService } from "./models/inference.js";
-import { ModelRegistry } from "./models/registry.js";
-import { ChangeFeed } from "./orthanc/change-feed.js";
-import { OrthancClient } from "./orthanc/rest.js";
-import { loadPipelines } from "./pipeline/pipelines.js";
-import type { PipelineContext } from "./pipeline/runner.js";
-import { watchSeriesOnce } from "./pipeline/series-watcher.js";
-import { SOFTWARE_VERSION } from "./version.js";
+import { createApi, listen } from "../api/server.js";
+import { checkApiAccess, type Config } from "../config.js";
+import { EventLoopDelay } from "../event-loop.js";
+import { Ledger } from "../jobs/ledger.js";
+import { logger } from "../log.js";
+import { InferenceService } from "../models/inference.js";
+import { ModelRegistry } from "../models/registry.js";
+import { ChangeFeed } from "../orthanc/change-feed.js";
+import { OrthancClient } from "../orthanc/rest.js";
+import { loadPipelines } from "../pipeline/pipelines.js";
+import type { PipelineContext } from "../pipeline/runner.js";
+import { watchSeriesOnce } from "../pipeline/series-watcher.js";
+import { SOFTWARE_VERSION } from "../version.js";
+import { JobQueue } from "./job-queue.js";
+import { Schedules } from "./schedules.js";
 
 const log = logger("service");
 
@@ -67,7 +67,7 @@ export async function startService(config: Config): Promise<RunningService> {
       watching = false;
     }
   };
-  const feed = new ChangeFeed(orthanc, ledger, {
+  const feed = new ChangeFeed(orthanc, ledger.feed, {
     pollIntervalMs: config.feed.pollIntervalMs,
     pageSize: config.feed.pageSize,
     onSeriesRecorded: () => void watch(),

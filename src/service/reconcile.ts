@@ -6,8 +6,9 @@
  */
 import { logger } from "../log.js";
 import type { OrthancClient } from "../orthanc/rest.js";
+import { WatchState } from "../jobs/feed-records.js";
+import type { Ledger } from "../jobs/ledger.js";
 import { parseOrthancTime } from "../pipeline/series-watcher.js";
-import { WatchState, type Ledger } from "./ledger.js";
 
 const log = logger("reconcile");
 
@@ -25,7 +26,7 @@ const PAGE = 500;
 
 /** One pass over Orthanc's series (paged, expanded: one request per 500 series). */
 export async function reconcileSeries(orthanc: OrthancClient, ledger: Ledger): Promise<ReconcileSummary> {
-  const known = new Map(ledger.watchedSeriesRecords().map((record) => [record.orthancId, record]));
+  const known = new Map(ledger.feed.watchedSeriesRecords().map((record) => [record.orthancId, record]));
   const summary: ReconcileSummary = { seriesInOrthanc: 0, unseen: [], changed: [] };
   for (let since = 0; ; since += PAGE) {
     const page = await orthanc.seriesPage(since, PAGE);
@@ -33,14 +34,14 @@ export async function reconcileSeries(orthanc: OrthancClient, ledger: Ledger): P
       summary.seriesInOrthanc += 1;
       const record = known.get(series.ID);
       if (!record || record.state === WatchState.Gone) {
-        ledger.setWatchState(series.ID, WatchState.AwaitingStable);
+        ledger.feed.setWatchState(series.ID, WatchState.AwaitingStable);
         summary.unseen.push(series.ID);
         continue;
       }
       if (record.state !== WatchState.Decided) continue; // the watcher has it in hand
       const lastUpdate = parseOrthancTime(series.LastUpdate);
       if (lastUpdate && lastUpdate.getTime() > Date.parse(record.updatedAt) + 1000) {
-        ledger.setWatchState(series.ID, WatchState.AwaitingStable);
+        ledger.feed.setWatchState(series.ID, WatchState.AwaitingStable);
         summary.changed.push(series.ID);
       }
     }
