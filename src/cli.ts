@@ -10,11 +10,11 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.js";
 import { EVAL_USAGE, runEvalCommand } from "./eval/eval-command.js";
-import { JobState, type Job } from "./jobs/ledger.js";
+import { JobState, type Job } from "./jobs/job-records.js";
 import { logger } from "./log.js";
 import { runJob, type PipelineContext } from "./pipeline/runner.js";
 import { selectSeries } from "./pipeline/select-series.js";
-import { openContext, startService } from "./service.js";
+import { openContext, startService } from "./service/service.js";
 
 const log = logger("cli");
 const USAGE = `usage:
@@ -42,14 +42,17 @@ async function jobsToRun(ctx: PipelineContext, orthancId: string, pipeline: stri
   if (!outcome.exists) throw new Error(`Orthanc has no series ${orthancId}`);
   const series = await ctx.orthanc.series(orthancId);
   const seriesUid = series?.MainDicomTags.SeriesInstanceUID ?? "";
-  const jobs = ctx.ledger.jobs({ sourceSeriesUid: seriesUid }).filter((j) => !pipeline || j.pipeline === pipeline);
+  const jobs = ctx.ledger.jobs.list({ sourceSeriesUid: seriesUid }).filter((j) => !pipeline || j.pipeline === pipeline);
   if (!force) return jobs.filter((j) => j.state === JobState.Queued || j.state === JobState.RetryWait);
   const study = series ? await ctx.orthanc.study(series.ParentStudy) : undefined;
   return ctx.pipelines.filter((p) => !pipeline || p.id === pipeline).map((p) => {
     const model = ctx.models.get(p.model).manifest;
     const existing = jobs.find((j) => j.pipeline === p.id && j.modelVersion === model.version);
-    if (existing) return existing.state === JobState.Queued ? existing : ctx.ledger.requeue(existing.id, "run --force from the command line");
-    return ctx.ledger.createJob({
+    if (existing) {
+      if (existing.state !== JobState.Queued) ctx.ledger.jobs.requeue(existing.id, "run --force from the command line");
+      return ctx.ledger.jobs.get(existing.id)!;
+    }
+    return ctx.ledger.jobs.create({
       sourceOrthancId: orthancId,
       sourceSeriesUid: seriesUid,
       studyUid: study?.MainDicomTags.StudyInstanceUID ?? "",
@@ -66,7 +69,7 @@ async function runOnce(configFile: string | undefined, series: string, pipeline:
     const orthancId = await resolveSeries(ctx, series);
     const jobs = await jobsToRun(ctx, orthancId, pipeline, force);
     if (jobs.length === 0) {
-      const decisions = ctx.ledger.decisions({ orthancSeriesId: orthancId }).slice(-ctx.pipelines.length);
+      const decisions = ctx.ledger.feed.decisions({ orthancSeriesId: orthancId }).slice(-ctx.pipelines.length);
       process.stdout.write(`${JSON.stringify({ series: orthancId, processed: [], decisions }, null, 2)}\n`);
       return 0;
     }

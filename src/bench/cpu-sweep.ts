@@ -30,10 +30,10 @@ export async function cpuSweep(
         // One untimed batch at this size (allocations, kernel choice), then the timed pass.
         const plane = volume.rows * volume.columns;
         const first = { ...volume, slices: batchSize, hu: volume.hu.slice(0, batchSize * plane) };
-        await inference.run(model, first, undefined, { batchSize });
+        await inference.run(model, first, "over-input", { batchSize });
         const timed = { ...volume, hu: volume.hu.slice() };
         const cpu = process.cpuUsage();
-        const result = await inference.run(model, timed, undefined, { batchSize });
+        const result = await inference.run(model, timed, "over-input", { batchSize });
         const used = process.cpuUsage(cpu);
         points.push({
           cpuThreads,

@@ -2,14 +2,15 @@
  * One timed pass of the pipeline's stages, in a process of its own (so its peak RSS is the pipeline's alone), called
  * as the runner calls them: WADO-RS retrieve + volume assembly, then either
  * - "streamed" (what the service does): inference in the worker with the derived CT written and stored over
- *   STOW-RS while the model runs (deriveCtSeries), or
+ *   STOW-RS while the model runs (streamDerivedSeries, the derived-series output plan's own routine), or
  * - "serial": inference into a whole output volume, then write + store, one stage after the other, so each stage's
  *   own cost can be set against its raw baseline.
  * Prints one JSON line (PipelineRoundResult) on stdout.
  *
  * node dist/bench/pipeline-round.js '<PipelineRoundRequest as JSON>'
  */
-import { writeDerivedCtSeries, type DerivedSeriesIdentity } from "../dicom/derived-ct.js";
+import { derivedCtWriter, writeDerivedCtSeries } from "../dicom/derived-ct.js";
+import type { DerivedSeriesIdentity } from "../dicom/derived-ct-modules.js";
 import { deterministicUid } from "../dicom/uid.js";
 import { retrieveSeries } from "../dicomweb/wado-rs.js";
 import { assembleVolume } from "../dicom/volume.js";
@@ -18,8 +19,8 @@ import type { Provider } from "../config.js";
 import { InferenceService, type InferenceSummary } from "../models/inference.js";
 import { ModelRegistry } from "../models/registry.js";
 import { wholeOutput } from "../pipeline/output-slices.js";
-import { deriveCtSeries } from "../pipeline/stages/derive-ct-series.js";
-import { storeDerivedCtSeries } from "../pipeline/stages/store-derived-ct.js";
+import { derivedCtInstances, streamDerivedSeries } from "../pipeline/outputs/derived-series.js";
+import { storeOutputInstances } from "../pipeline/stages/store-instances.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../version.js";
 import { type MemoryAtPeak, MemorySampler } from "./memory.js";
 
@@ -127,7 +128,7 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
   const identity = benchIdentity(request.seriesInstanceUID, request.round, model.manifest);
   const store = { instancesPerRequest: request.instancesPerRequest, parallelRequests: request.parallelRequests };
   const cpu = process.cpuUsage();
-  let summary: InferenceSummary;
+  let summary: InferenceSummary | undefined;
   let inferenceMs: number;
   let writeStoreMs: number;
   let stored: number;
@@ -136,29 +137,35 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
   started = performance.now();
   if (request.mode === "streamed") {
     memory.begin("infer+store");
-    const run = await deriveCtSeries(inference, model, volume, endpoint, identity, store, {
-      onInferenceDone: () => {
+    let inferenceDoneAt = 0;
+    const run = await streamDerivedSeries(model, volume, identity, {
+      inference,
+      endpoint,
+      store,
+      onProgress: () => undefined,
+      onInferenceDone: (done) => {
+        inferenceDoneAt = performance.now();
+        summary = done;
         cpuUsed = process.cpuUsage(cpu);
         memory.end();
         memory.begin("store tail");
       },
     });
     memory.end();
-    summary = run.inference;
     stored = run.stored;
-    inferenceMs = run.inferenceDoneMs;
-    writeStoreMs = run.storeDoneMs - run.inferenceDoneMs;
+    inferenceMs = inferenceDoneAt - started;
+    writeStoreMs = performance.now() - inferenceDoneAt;
   } else {
     memory.begin("infer");
-    const result = await inference.run(model, volume);
+    const result = await inference.run(model, volume, "over-input");
     cpuUsed = process.cpuUsage(cpu);
-    volume.hu = result.hu;
     summary = result;
     inferenceMs = performance.now() - started;
     memory.end();
     memory.begin("write+store");
     const storeStarted = performance.now();
-    stored = await storeDerivedCtSeries(endpoint, volume, wholeOutput(result.output), identity, store, () => undefined);
+    const instances = derivedCtInstances(derivedCtWriter(volume, identity), volume.rows * volume.columns, wholeOutput(result.output));
+    stored = await storeOutputInstances(endpoint, volume.studyInstanceUID, instances, store);
     writeStoreMs = performance.now() - storeStarted;
     memory.end();
     const encodeStarted = performance.now();
@@ -177,15 +184,15 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
     rows: volume.rows,
     columns: volume.columns,
     mode: request.mode,
-    provider: summary.provider,
-    precision: summary.precision,
-    batchSize: summary.batchSize,
-    fallbacks: summary.fallbacks,
+    provider: summary!.provider,
+    precision: summary!.precision,
+    batchSize: summary!.batchSize,
+    fallbacks: summary!.fallbacks,
     warmupMs: warm.warmupMs,
     wadoWaitMs,
     fetchVolumeMs,
     inferenceMs,
-    workerInferenceMs: summary.inferenceMs,
+    workerInferenceMs: summary!.inferenceMs,
     inferenceCpuMs: (cpuUsed!.user + cpuUsed!.system) / 1000,
     writeStoreMs,
     totalMs,

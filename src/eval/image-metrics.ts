@@ -73,13 +73,14 @@ function checkShape(shape: SliceShape, ...arrays: ArrayLike<number>[]): void {
 
 const clip = (value: number, range: HuRange): number => Math.min(range.huMax, Math.max(range.huMin, value));
 
-/** Sum of |a - b| and (a - b)^2 over the counted voxels, both clipped to the range. */
-function errorSums(
+/** Mean |a - b| and mean (a - b)^2 over the counted voxels, both clipped to the range (checked first). */
+function meanErrors(
   reference: ArrayLike<number>,
   candidate: ArrayLike<number>,
   range: HuRange,
   mask: Uint8Array | undefined,
 ): { absolute: number; squared: number; voxels: number } {
+  checkRange(range);
   let absolute = 0;
   let squared = 0;
   let voxels = 0;
@@ -90,7 +91,8 @@ function errorSums(
     squared += d * d;
     voxels += 1;
   }
-  return { absolute, squared, voxels };
+  if (voxels === 0) throw new Error("no voxels to compare: the body mask is empty (is the reference a CT in HU?)");
+  return { absolute: absolute / voxels, squared: squared / voxels, voxels };
 }
 
 /** NMAE = mean |candidate - reference| / (huMax - huMin), both clipped to the range. */
@@ -100,10 +102,7 @@ export function normalizedMeanAbsoluteError(
   range: HuRange = DEFAULT_HU_RANGE,
   mask?: Uint8Array,
 ): number {
-  checkRange(range);
-  const { absolute, voxels } = errorSums(reference, candidate, range, mask);
-  if (voxels === 0) throw new Error("no voxels to compare (an empty body mask?)");
-  return absolute / voxels / (range.huMax - range.huMin);
+  return meanErrors(reference, candidate, range, mask).absolute / (range.huMax - range.huMin);
 }
 
 /** PSNR = 10 log10((huMax - huMin)^2 / MSE) dB, both clipped to the range; Infinity when MSE is 0. */
@@ -113,10 +112,7 @@ export function peakSignalToNoiseRatio(
   range: HuRange = DEFAULT_HU_RANGE,
   mask?: Uint8Array,
 ): number {
-  checkRange(range);
-  const { squared, voxels } = errorSums(reference, candidate, range, mask);
-  if (voxels === 0) throw new Error("no voxels to compare (an empty body mask?)");
-  const mse = squared / voxels;
+  const mse = meanErrors(reference, candidate, range, mask).squared;
   const peak = range.huMax - range.huMin;
   return mse === 0 ? Infinity : 10 * Math.log10((peak * peak) / mse);
 }
@@ -267,16 +263,13 @@ export function imageMetrics(
   range: HuRange = DEFAULT_HU_RANGE,
   mask?: Uint8Array,
 ): ImageMetrics {
-  checkRange(range);
   checkShape(shape, reference, candidate, ...(mask ? [mask] : []));
-  const { absolute, squared, voxels } = errorSums(reference, candidate, range, mask);
-  if (voxels === 0) throw new Error("no voxels to compare: the body mask is empty (is the reference a CT in HU?)");
+  const { absolute, squared: mse, voxels } = meanErrors(reference, candidate, range, mask);
   const peak = range.huMax - range.huMin;
-  const mse = squared / voxels;
   const { ssim, slices } = structuralSimilarity(reference, candidate, shape, range, mask);
   return {
-    nmae: absolute / voxels / peak,
-    maeHu: absolute / voxels,
+    nmae: absolute / peak,
+    maeHu: absolute,
     psnrDb: mse === 0 ? Infinity : 10 * Math.log10((peak * peak) / mse),
     ssim,
     voxels,

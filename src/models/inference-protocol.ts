@@ -3,8 +3,8 @@ import type { ModelManifest } from "./manifest.js";
 
 export type ExecutionProvider = "cuda" | "webgpu" | "cpu";
 
-export interface RunRequest {
-  type: "run";
+/** What every request says about the model: which files, which providers in which order, how many CPU threads. */
+export interface ModelFields {
   requestId: number;
   manifest: ModelManifest;
   modelPath: string;
@@ -15,31 +15,27 @@ export interface RunRequest {
   fp16ModelPath?: string;
   /** Try the fp16 variant on the CPU provider too (precision "fp16"). */
   fp16OnCpu?: boolean;
+}
+
+export interface RunRequest extends ModelFields {
+  type: "run";
   /** Slices per batch to start with; default the manifest's batchSize. */
   batchSize?: number;
-  /** Overwrite `hu` with the output and hand back one buffer (saves a float32 volume); `result.hu` is then absent. */
-  inPlace?: boolean;
   /**
-   * Send the output as "slices" messages, batch by batch, as it is computed, and keep none of it; the input is
-   * dropped at the end, not handed back: the result then carries neither `hu` nor `output`.
+   * "stream": the output goes back as "slices" messages, batch by batch, as it is computed, and the worker keeps
+   * none of it (the input is dropped at the end). "over-input": the output is written over `hu`, which comes back
+   * with the result.
    */
-  streamOutput?: boolean;
+  output: "stream" | "over-input";
   slices: number;
   rows: number;
   columns: number;
-  /** HU, slice-major; transferred to the worker and handed back with the result. */
+  /** HU, slice-major; transferred to the worker. */
   hu: Float32Array;
 }
 
-export interface WarmupRequest {
+export interface WarmupRequest extends ModelFields {
   type: "warmup";
-  requestId: number;
-  manifest: ModelManifest;
-  modelPath: string;
-  providers: ExecutionProvider[];
-  cpuThreads: number;
-  fp16ModelPath?: string;
-  fp16OnCpu?: boolean;
 }
 
 export type WorkerRequest = RunRequest | WarmupRequest;
@@ -54,13 +50,11 @@ export type WorkerReply =
     provider: ExecutionProvider;
     batchSize: number;
     inferenceMs: number;
-    /** The input, handed back (absent when the request ran in place: `output` is then the same memory). */
-    hu?: Float32Array;
     /** Which file ran: the fp32 model or its fp16 variant. */
     precision?: "fp32" | "fp16";
     /** Out-of-memory fallbacks taken, in order (smaller batch, then CPU). */
     fallbacks?: string[];
-    /** HU image or probability map, same shape as the input; absent when it was streamed. */
+    /** "over-input": the input's memory, now the output (HU image or probability map); absent when streamed. */
     output?: Float32Array;
   }
   | { type: "warm"; requestId: number; provider: ExecutionProvider; warmupMs: number; precision?: "fp32" | "fp16" }

@@ -142,10 +142,9 @@ async function run(request: RunRequest): Promise<void> {
     session,
     openCpu: () => openSession(manifest, request.modelPath, undefined, ["cpu"], request.cpuThreads),
     ...(request.batchSize ? { batchSize: request.batchSize } : { cpuBatchSize: CPU_BATCH_SIZE }),
-    inPlace: request.inPlace === true,
-    ...(request.streamOutput
-      ? { onOutput: (first: number, values: Float32Array) => post({ type: "slices", requestId: request.requestId, first, values }, [values.buffer as ArrayBuffer]) }
-      : {}),
+    output: request.output === "stream"
+      ? { stream: (first, values) => post({ type: "slices", requestId: request.requestId, first, values }, [values.buffer as ArrayBuffer]) }
+      : "over-input",
     onProgress: (done, provider) =>
       post({ type: "progress", requestId: request.requestId, slicesDone: done, slicesTotal: slices, provider: provider as ExecutionProvider }),
   });
@@ -154,8 +153,7 @@ async function run(request: RunRequest): Promise<void> {
   const precision = provider === session.provider ? session.precision : "fp32";
   const base = { type: "result", requestId: request.requestId, provider, precision, batchSize: result.batchSize, inferenceMs, fallbacks: result.fallbacks } as const;
   if (!result.output) post(base); // streamed; the input goes with this thread's garbage
-  else if (request.inPlace) post({ ...base, output: result.output }, [result.output.buffer as ArrayBuffer]);
-  else post({ ...base, hu, output: result.output }, [hu.buffer as ArrayBuffer, result.output.buffer as ArrayBuffer]);
+  else post({ ...base, output: result.output }, [result.output.buffer as ArrayBuffer]);
 }
 
 parentPort!.on("message", (request: WorkerRequest) => {

@@ -7,7 +7,8 @@ import { Worker } from "node:worker_threads";
 import { compiledWorkerFile } from "../compiled-worker.js";
 import type { Precision, Provider } from "../config.js";
 import { logger } from "../log.js";
-import type { ExecutionProvider, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
+import { OperationalError } from "../stage-error.js";
+import type { ExecutionProvider, ModelFields, WorkerReply, WorkerRequest } from "./inference-protocol.js";
 import { providerOrder } from "./providers.js";
 import { type RegisteredModel, sha256OfFile } from "./registry.js";
 
@@ -28,24 +29,17 @@ export interface InferenceSummary {
   fallbacks: string[];
 }
 
-export interface InferenceResult extends InferenceSummary {
-  /** The input HU, handed back by the worker; with `inPlace` the same array as `output` (the input is gone). */
-  hu: Float32Array;
-  output: Float32Array;
-}
+/** Where a run's output goes: streamed to a listener batch by batch, or written over the input volume. */
+export type OutputSink = { streamTo: SlicesListener } | "over-input";
 
 export interface RunOptions {
+  onProgress?: ProgressListener;
   /** Slices per batch to start with; default the manifest's batchSize. */
   batchSize?: number;
-  /** Write the output over the input volume instead of a second one: one float32 volume less at the peak. */
-  inPlace?: boolean;
 }
 
-export class InferenceError extends Error {
+export class InferenceError extends OperationalError {
   override readonly name = "InferenceError";
-  constructor(message: string, readonly retryable: boolean) {
-    super(message);
-  }
 }
 
 interface Listeners {
@@ -148,7 +142,7 @@ export class InferenceService {
   }
 
   /** What every request says about the model: which files, which providers in which order, how many CPU threads. */
-  private async modelFields(model: RegisteredModel): Promise<Omit<WarmupRequest, "type">> {
+  private async modelFields(model: RegisteredModel): Promise<ModelFields> {
     const providers = providerOrder(this.provider);
     const fp16ModelPath = await this.fp16ModelPath(model, providers);
     return {
@@ -168,53 +162,31 @@ export class InferenceService {
     return { provider: reply.provider, warmupMs: reply.warmupMs };
   }
 
-  /** Runs the model on every slice. `hu` is transferred to the worker: use the returned `hu` afterwards. */
-  async run(
-    model: RegisteredModel,
-    volume: VolumeInput,
-    onProgress?: ProgressListener,
-    options: RunOptions = {},
-  ): Promise<InferenceResult> {
-    const { reply, summary } = await this.request(model, volume, { onProgress, ...options });
-    if (!reply.output) throw new InferenceError("the inference worker sent no output", false);
-    return { ...summary, hu: reply.hu ?? reply.output, output: reply.output };
-  }
-
   /**
-   * Runs the model on every slice and hands its output to `onSlices` batch by batch, in slice order, while the
-   * rest is still being computed (each array is the listener's to keep). `hu` is transferred to the worker and not
-   * handed back: the volume's voxels are gone afterwards, its geometry and headers stay.
+   * Runs the model on every slice. `volume.hu` is transferred to the worker and is gone from the caller afterwards.
+   * The output goes where `sink` says: streamed to `streamTo` batch by batch, in slice order, while the rest is still
+   * being computed (each array is the listener's to keep); or written over the input and handed back as `output`
+   * (one float32 volume at the peak).
    */
-  async runStreaming(
-    model: RegisteredModel,
-    volume: VolumeInput,
-    onSlices: SlicesListener,
-    onProgress?: ProgressListener,
-    options: Pick<RunOptions, "batchSize"> = {},
-  ): Promise<InferenceSummary> {
-    return (await this.request(model, volume, { onProgress, onSlices, ...options })).summary;
-  }
-
-  private async request(
-    model: RegisteredModel,
-    volume: VolumeInput,
-    options: RunOptions & { onProgress?: ProgressListener | undefined; onSlices?: SlicesListener },
-  ): Promise<{ reply: Extract<WorkerReply, { type: "result" }>; summary: InferenceSummary }> {
+  run(model: RegisteredModel, volume: VolumeInput, sink: { streamTo: SlicesListener }, options?: RunOptions): Promise<InferenceSummary>;
+  run(model: RegisteredModel, volume: VolumeInput, sink: "over-input", options?: RunOptions): Promise<InferenceSummary & { output: Float32Array }>;
+  async run(model: RegisteredModel, volume: VolumeInput, sink: OutputSink, options: RunOptions = {}): Promise<InferenceSummary & { output?: Float32Array }> {
+    const onSlices = sink === "over-input" ? undefined : sink.streamTo;
     const reply = expectReply(await this.send(
       {
         type: "run",
         ...(await this.modelFields(model)),
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
-        ...(options.inPlace ? { inPlace: true } : {}),
-        ...(options.onSlices ? { streamOutput: true } : {}),
+        output: onSlices ? "stream" : "over-input",
         slices: volume.slices,
         rows: volume.rows,
         columns: volume.columns,
         hu: volume.hu,
       },
       [volume.hu.buffer as ArrayBuffer],
-      { onProgress: options.onProgress, onSlices: options.onSlices },
+      { onProgress: options.onProgress, onSlices },
     ), "result");
+    if (!onSlices && !reply.output) throw new InferenceError("the inference worker sent no output", false);
     const fallbacks = reply.fallbacks ?? [];
     const precision = reply.precision ?? "fp32";
     log.info("inference done", {
@@ -224,13 +196,11 @@ export class InferenceService {
       slices: volume.slices,
       batchSize: reply.batchSize,
       ms: Math.round(reply.inferenceMs),
-      ...(options.onSlices ? { streamed: true } : {}),
+      output: onSlices ? "stream" : "over-input",
       ...(fallbacks.length > 0 ? { fallbacks } : {}),
     });
-    return {
-      reply,
-      summary: { provider: reply.provider, precision, batchSize: reply.batchSize, inferenceMs: reply.inferenceMs, fallbacks },
-    };
+    const summary = { provider: reply.provider, precision, batchSize: reply.batchSize, inferenceMs: reply.inferenceMs, fallbacks };
+    return reply.output ? { ...summary, output: reply.output } : summary;
   }
 
   async close(): Promise<void> {

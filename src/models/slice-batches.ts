@@ -117,7 +117,7 @@ export interface BatchSession {
 
 export interface SliceBatchRun {
   manifest: ModelManifest;
-  /** HU, slice-major. With `inPlace` it is overwritten by the output. */
+  /** HU, slice-major. With output "over-input" it is overwritten by the output. */
   hu: Float32Array;
   shape: VolumeShape;
   /** The session to start on (usually a GPU provider under `auto`). */
@@ -133,20 +133,21 @@ export interface SliceBatchRun {
    */
   cpuBatchSize?: number;
   /**
-   * Write the output over `hu` instead of a second volume (saves one float32 volume). Slices are committed only once
-   * no later batch needs them as context, so 2.5D models see the original input.
+   * Where the output goes (there is no third volume):
+   * - "over-input": written over `hu` (one float32 volume at the peak). Slices are committed only once no later
+   *   batch needs them as context, so 2.5D models see the original input;
+   * - { stream }: each batch's slices [first, first + values.length / plane) are handed over as soon as they are
+   *   computed, in order, as an array of their own, and nothing is kept.
    */
-  inPlace?: boolean;
-  /**
-   * Stream the output instead of keeping it: each batch's slices [first, first + values.length / plane) are handed
-   * over as soon as they are computed, in order, as an array of their own; `output` is then absent. Not with inPlace.
-   */
-  onOutput?(first: number, values: Float32Array): void;
+  output: OutputDisposal;
   onProgress?(slicesDone: number, provider: string): void;
 }
 
+/** Where a run's output goes: over the input volume, or streamed batch by batch to a listener. */
+export type OutputDisposal = "over-input" | { stream(first: number, values: Float32Array): void };
+
 export interface SliceBatchResult {
-  /** The output volume; absent when it was streamed through onOutput. */
+  /** The input volume, now holding the output ("over-input"); absent when it was streamed. */
   output: Float32Array | undefined;
   provider: string;
   /** Batch size in use at the end (smaller than asked after an out-of-memory). */
@@ -168,14 +169,13 @@ export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchRes
   const half = (geometry.channels - 1) / 2;
   const startBatch = Math.max(1, Math.min(run.batchSize ?? manifest.batchSize, shape.slices));
   const cpuBatch = Math.max(1, Math.min(startBatch, run.cpuBatchSize ?? startBatch));
-  if (run.inPlace && run.onOutput) throw new Error("runSliceBatches: inPlace and onOutput exclude each other");
-  const output = run.onOutput ? undefined : run.inPlace ? hu : new Float32Array(shape.slices * plane);
+  const stream = run.output === "over-input" ? undefined : run.output.stream;
   const fallbacks: string[] = [];
   let session = run.session;
   let batchSize = session.provider === "cpu" ? cpuBatch : startBatch;
   let tensor = new Float32Array(batchSize * netPlane);
 
-  // In place: batch outputs wait here until no later batch reads their slices as context.
+  // Over the input: batch outputs wait here until no later batch reads their slices as context.
   const pending: { first: number; count: number; values: Float32Array; committed: number }[] = [];
   const commitBelow = (limit: number): void => {
     while (pending.length > 0) {
@@ -183,7 +183,7 @@ export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchRes
       const end = Math.min(batch.first + batch.count, limit);
       for (; batch.first + batch.committed < end; batch.committed += 1) {
         const k = batch.committed;
-        output!.set(batch.values.subarray(k * plane, (k + 1) * plane), (batch.first + k) * plane);
+        hu.set(batch.values.subarray(k * plane, (k + 1) * plane), (batch.first + k) * plane);
       }
       if (batch.committed < batch.count) return;
       pending.shift();
@@ -193,7 +193,7 @@ export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchRes
   let first = 0;
   while (first < shape.slices) {
     const count = Math.min(batchSize, shape.slices - first);
-    if (run.inPlace) commitBelow(first - half);
+    if (!stream) commitBelow(first - half);
     fillInputBatch(manifest, hu, shape, geometry, first, count, tensor);
     let result: Float32Array;
     try {
@@ -215,19 +215,15 @@ export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchRes
       tensor = new Float32Array(batchSize * netPlane);
       continue;
     }
-    if (run.inPlace || run.onOutput) {
-      const values = new Float32Array(count * plane);
-      readOutputBatch(manifest, result, shape, geometry, 0, count, values);
-      if (run.onOutput) run.onOutput(first, values);
-      else pending.push({ first, count, values, committed: 0 });
-    } else {
-      readOutputBatch(manifest, result, shape, geometry, first, count, output!);
-    }
+    const values = new Float32Array(count * plane);
+    readOutputBatch(manifest, result, shape, geometry, 0, count, values);
+    if (stream) stream(first, values);
+    else pending.push({ first, count, values, committed: 0 });
     first += count;
     run.onProgress?.(first, session.provider);
   }
   commitBelow(Number.POSITIVE_INFINITY);
-  return { output, provider: session.provider, batchSize, fallbacks };
+  return { output: stream ? undefined : hu, provider: session.provider, batchSize, fallbacks };
 }
 
 /** float32 -> IEEE 754 half precision bits (round to nearest even), for fp16 model inputs. */

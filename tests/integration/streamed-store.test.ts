@@ -14,11 +14,11 @@ import { loadConfig } from "../../src/config.js";
 import type { CtVolume } from "../../src/dicom/ct-volume.js";
 import { assembleVolume } from "../../src/dicom/volume.js";
 import { retrieveSeries } from "../../src/dicomweb/wado-rs.js";
-import { JobState, type Job } from "../../src/jobs/ledger.js";
-import { InferenceError, type InferenceService, type InferenceSummary, type SlicesListener } from "../../src/models/inference.js";
-import { derivedSeriesUid } from "../../src/pipeline/derived-identity.js";
+import { type Job, JobState } from "../../src/jobs/job-records.js";
+import { InferenceError, type InferenceService, type InferenceSummary, type OutputSink } from "../../src/models/inference.js";
+import { outputSeriesUid } from "../../src/pipeline/outputs/output-plan.js";
 import { type PipelineContext, runJob } from "../../src/pipeline/runner.js";
-import { openContext } from "../../src/service.js";
+import { openContext } from "../../src/service/service.js";
 import { requireCtData } from "../helpers/ct-data.js";
 import { contiguousSubset, type SeriesSubset } from "../helpers/ct-subset.js";
 import { SYNTHESIS_ONLY_PIPELINES } from "../helpers/ct-service.js";
@@ -30,11 +30,12 @@ const SLICES = 24;
 
 /** Streams the input back as the output, `batch` slices a message; fails after `failAfter` slices if given. */
 function identityModel(batch: number, failAfter?: number): InferenceService {
-  const runStreaming = async (
+  const run = async (
     _model: unknown,
     volume: { hu: Float32Array; slices: number; rows: number; columns: number },
-    onSlices: SlicesListener,
+    sink: OutputSink,
   ): Promise<InferenceSummary> => {
+    if (sink === "over-input") throw new Error("the derived-series plan streams its output");
     const plane = volume.rows * volume.columns;
     for (let first = 0; first < volume.slices; first += batch) {
       if (failAfter !== undefined && first >= failAfter) {
@@ -42,12 +43,12 @@ function identityModel(batch: number, failAfter?: number): InferenceService {
         throw new InferenceError("cuda out of memory at batch 1 (stand-in)", true);
       }
       const count = Math.min(batch, volume.slices - first);
-      onSlices(first, volume.hu.slice(first * plane, (first + count) * plane));
+      sink.streamTo(first, volume.hu.slice(first * plane, (first + count) * plane));
       await new Promise((resolve) => setImmediate(resolve));
     }
     return { provider: "cpu", precision: "fp32", batchSize: batch, inferenceMs: 1, fallbacks: [] };
   };
-  return { runStreaming } as unknown as InferenceService;
+  return { run } as unknown as InferenceService;
 }
 
 describe.runIf(ready)("derived series stored while the model runs (real Orthanc, stand-in model)", () => {
@@ -59,7 +60,7 @@ describe.runIf(ready)("derived series stored while the model runs (real Orthanc,
   let source: CtVolume;
 
   const endpoint = () => ctx.orthanc.dicomweb();
-  const derivedSeriesId = async () => ctx.orthanc.seriesIdOf(derivedSeriesUid(ctx.ledger.job(job.id)!));
+  const derivedSeriesId = async () => ctx.orthanc.seriesIdOf(outputSeriesUid(ctx.ledger.jobs.get(job.id)!, "series"));
 
   beforeAll(async () => {
     subset = contiguousSubset("lidc-idri-0002-ncct", SLICES);
@@ -76,7 +77,7 @@ describe.runIf(ready)("derived series stored while the model runs (real Orthanc,
     const series = await ctx.orthanc.series(seriesId!);
     const study = await ctx.orthanc.study(series!.ParentStudy);
     const pipeline = ctx.pipelines[0]!;
-    job = ctx.ledger.createJob({
+    job = ctx.ledger.jobs.create({
       sourceOrthancId: seriesId!,
       sourceSeriesUid: series!.MainDicomTags.SeriesInstanceUID!,
       studyUid: study!.MainDicomTags.StudyInstanceUID!,
@@ -100,16 +101,16 @@ describe.runIf(ready)("derived series stored while the model runs (real Orthanc,
     const failed = await runJob(ctx, job);
     expect(failed).toMatchObject({ state: JobState.RetryWait, errorStage: "infer", errorRetryable: true });
     expect(failed.errorMessage).toMatch(/cuda out of memory at batch 1 \(stand-in\)/);
-    const kinds = ctx.ledger.events(job.id).map((e) => e.kind);
+    const kinds = ctx.ledger.jobs.events(job.id).map((e) => e.kind);
     expect(kinds).toContain("partial-output-removed");
     expect(await derivedSeriesId()).toBeUndefined();
   }, 120_000);
 
   it("stores every slice of a run that completes, each on its source slice", async () => {
     ctx.inference = identityModel(5);
-    const done = await runJob(ctx, ctx.ledger.job(job.id)!);
+    const done = await runJob(ctx, ctx.ledger.jobs.get(job.id)!);
     expect(done.state, done.errorMessage ?? "").toBe(JobState.Done);
-    const derived = await assembleVolume(retrieveSeries(endpoint(), job.studyUid, derivedSeriesUid(done)));
+    const derived = await assembleVolume(retrieveSeries(endpoint(), job.studyUid, outputSeriesUid(done, "series")));
     expect(derived.slices).toBe(SLICES);
     expect(derived.imagePositionPatient).toEqual(source.imagePositionPatient);
     let worst = 0;
@@ -118,6 +119,6 @@ describe.runIf(ready)("derived series stored while the model runs (real Orthanc,
       worst = Math.max(worst, Math.abs(derived.hu[i]! - expected));
     }
     expect(worst).toBeLessThanOrEqual(0.5);
-    expect(ctx.ledger.events(job.id).map((e) => e.kind)).toEqual(expect.arrayContaining(["inferred", "stored", "preview", "done"]));
+    expect(ctx.ledger.jobs.events(job.id).map((e) => e.kind)).toEqual(expect.arrayContaining(["inferred", "stored", "preview", "done"]));
   }, 120_000);
 });

@@ -76,24 +76,26 @@ describe("runSliceBatches", () => {
   it("runs every slice once, in batches of the manifest's size, and maps the output back to HU", async () => {
     const calls: string[] = [];
     const hu = volume();
+    const want = expected(hu);
     const result = await runSliceBatches({
-      manifest, hu, shape,
+      manifest, hu, shape, output: "over-input",
       session: fakeSession({ provider: "cpu", maxBatch: 64 }, calls),
       openCpu: () => Promise.reject(new Error("not expected")),
     });
     expect(calls).toEqual(["cpu:8", "cpu:5"]);
     expect(result.provider).toBe("cpu");
     expect(result.fallbacks).toEqual([]);
-    const want = expected(hu);
+    expect(result.output).toBe(hu);
     result.output!.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
   });
 
   it("halves the batch when the GPU runs out of memory and stays on the GPU", async () => {
     const calls: string[] = [];
     const hu = volume();
+    const want = expected(hu);
     const progress: number[] = [];
     const result = await runSliceBatches({
-      manifest, hu, shape,
+      manifest, hu, shape, output: "over-input",
       session: fakeSession({ provider: "cuda", maxBatch: 2 }, calls),
       openCpu: () => Promise.reject(new Error("must not fall back to the CPU while a smaller batch fits")),
       onProgress: (done) => progress.push(done),
@@ -103,7 +105,6 @@ describe("runSliceBatches", () => {
     expect(result.batchSize).toBe(2);
     expect(result.fallbacks).toEqual(["cuda out of memory at batch 8: batch 4", "cuda out of memory at batch 4: batch 2"]);
     expect(progress.at(-1)).toBe(shape.slices);
-    const want = expected(hu);
     result.output!.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
   });
 
@@ -111,8 +112,9 @@ describe("runSliceBatches", () => {
     const calls: string[] = [];
     let cpuOpened = 0;
     const hu = volume();
+    const want = expected(hu);
     const result = await runSliceBatches({
-      manifest, hu, shape, batchSize: 4, cpuBatchSize: 3,
+      manifest, hu, shape, batchSize: 4, cpuBatchSize: 3, output: "over-input",
       session: fakeSession({ provider: "webgpu", maxBatch: 0 }, calls),
       openCpu: async () => {
         cpuOpened += 1;
@@ -123,21 +125,20 @@ describe("runSliceBatches", () => {
     expect(calls).toEqual(["webgpu:4", "webgpu:2", "webgpu:1", "cpu:3", "cpu:3", "cpu:3", "cpu:3", "cpu:1"]);
     expect(result.provider).toBe("cpu");
     expect(result.fallbacks.at(-1)).toBe("webgpu out of memory at batch 1: cpu, batch 3");
-    const want = expected(hu);
     result.output!.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 2));
   });
 
   it("starts a CPU session at the CPU batch size, a GPU session at the full one", async () => {
     const cpuCalls: string[] = [];
     await runSliceBatches({
-      manifest, hu: volume(), shape, cpuBatchSize: 2,
+      manifest, hu: volume(), shape, cpuBatchSize: 2, output: "over-input",
       session: fakeSession({ provider: "cpu", maxBatch: 64 }, cpuCalls),
       openCpu: () => Promise.reject(new Error("not expected")),
     });
     expect(cpuCalls).toEqual(["cpu:2", "cpu:2", "cpu:2", "cpu:2", "cpu:2", "cpu:2", "cpu:1"]);
     const gpuCalls: string[] = [];
     await runSliceBatches({
-      manifest, hu: volume(), shape, cpuBatchSize: 2,
+      manifest, hu: volume(), shape, cpuBatchSize: 2, output: "over-input",
       session: fakeSession({ provider: "cuda", maxBatch: 64 }, gpuCalls),
       openCpu: () => Promise.reject(new Error("not expected")),
     });
@@ -146,26 +147,26 @@ describe("runSliceBatches", () => {
 
   it("gives up (throws) when the CPU is out of memory at batch 1, and never retries other errors", async () => {
     await expect(runSliceBatches({
-      manifest, hu: volume(), shape,
+      manifest, hu: volume(), shape, output: "over-input",
       session: fakeSession({ provider: "cpu", maxBatch: 0 }, []),
       openCpu: () => Promise.reject(new Error("not expected")),
     })).rejects.toThrow(/out of memory/);
 
     const calls: string[] = [];
     await expect(runSliceBatches({
-      manifest, hu: volume(), shape,
+      manifest, hu: volume(), shape, output: "over-input",
       session: fakeSession({ provider: "cuda", maxBatch: 64, failWith: "Got invalid dimensions for input: input" }, calls),
       openCpu: () => Promise.reject(new Error("not expected")),
     })).rejects.toThrow(/invalid dimensions/);
     expect(calls).toEqual(["cuda:8"]);
   });
 
-  it("in place: overwrites the input with the same output, 2.5D context read before it is overwritten", async () => {
+  it("over the input: the same output as streamed, 2.5D context read before it is overwritten", async () => {
     for (const batchSize of [1, 2, 5, 8, 20]) {
       const hu = volume();
       const want = expected(hu);
       const result = await runSliceBatches({
-        manifest, hu, shape, batchSize, inPlace: true,
+        manifest, hu, shape, batchSize, output: "over-input",
         session: fakeSession({ provider: "cuda", maxBatch: 3 }, []),
         openCpu: () => Promise.reject(new Error("not expected")),
       });
@@ -184,7 +185,7 @@ describe("runSliceBatches", () => {
       // Out of memory at 4 on the "GPU": the same slices again at 2; what is streamed must not repeat or skip any.
       session: fakeSession({ provider: "cuda", maxBatch: 2 }, []),
       openCpu: () => Promise.reject(new Error("not expected")),
-      onOutput: (first, values) => batches.push({ first, values }),
+      output: { stream: (first, values) => void batches.push({ first, values }) },
     });
     expect(result.output).toBeUndefined();
     expect(batches.map((b) => [b.first, b.values.length / plane])).toEqual([[0, 2], [2, 2], [4, 2], [6, 2], [8, 2], [10, 2], [12, 1]]);
@@ -192,11 +193,7 @@ describe("runSliceBatches", () => {
     for (const { first, values } of batches) {
       values.forEach((v, i) => expect(v, `slice ${first}, voxel ${i}`).toBeCloseTo(want[first * plane + i]!, 2));
     }
-    await expect(runSliceBatches({
-      manifest, hu, shape, inPlace: true, onOutput: () => undefined,
-      session: fakeSession({ provider: "cpu", maxBatch: 8 }, []),
-      openCpu: () => Promise.reject(new Error("not expected")),
-    })).rejects.toThrow(/exclude each other/);
+    expect(hu).toEqual(volume()); // a streamed run leaves the input as it was
   });
 });
 

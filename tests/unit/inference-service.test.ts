@@ -1,6 +1,6 @@
 /**
  * The real worker thread and the reference model on the CPU, on a tiny volume: the message protocol, the provider
- * and precision reported, and that writing the output over the input gives the same output as a second volume.
+ * and precision reported, and that the output written over the input is the output streamed.
  * Needs the compiled worker (`npm run build`).
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,7 +16,7 @@ describe("InferenceService (worker thread, CPU)", () => {
   const inference = new InferenceService("cpu", 1);
   afterAll(() => inference.close());
 
-  it("runs the reference model in place and as a copy with the same result", async () => {
+  it("runs the reference model streamed and over the input, with the same result", async () => {
     const models = await ModelRegistry.load(path.join(repoRoot, "models"));
     const model = models.list().find((m) => m.manifest.task === "synthesis" && !m.manifest.input.size);
     expect(model, "a synthesis model of any slice size in models/").toBeDefined();
@@ -25,19 +25,29 @@ describe("InferenceService (worker thread, CPU)", () => {
     for (let i = 0; i < input.length; i += 1) input[i] = ((i * 7919) % 2400) - 1000;
 
     const progress: number[] = [];
-    const copy = await inference.run(model!, { ...shape, hu: input.slice() }, (done) => progress.push(done), { batchSize: 2 });
-    expect(copy.provider).toBe("cpu");
-    expect(copy.precision).toBe("fp32");
-    expect(copy.fallbacks).toEqual([]);
-    expect(copy.batchSize).toBe(2);
+    const plane = shape.rows * shape.columns;
+    const streamed = new Float32Array(input.length);
+    const batches: number[] = [];
+    const summary = await inference.run(model!, { ...shape, hu: input.slice() }, {
+      streamTo: (first, values) => {
+        batches.push(first);
+        streamed.set(values, first * plane);
+      },
+    }, { onProgress: (done) => progress.push(done), batchSize: 2 });
+    expect(summary.provider).toBe("cpu");
+    expect(summary.precision).toBe("fp32");
+    expect(summary.fallbacks).toEqual([]);
+    expect(summary.batchSize).toBe(2);
     expect(progress).toEqual([2, 4, 5]);
-    expect(copy.hu).toEqual(input); // the input comes back untouched
-    expect(copy.output).not.toEqual(input);
-    expect(copy.output.every(Number.isFinite)).toBe(true);
+    expect(batches).toEqual([0, 2, 4]);
+    expect(streamed).not.toEqual(input);
+    expect(streamed.every(Number.isFinite)).toBe(true);
 
-    const inPlace = await inference.run(model!, { ...shape, hu: input.slice() }, undefined, { inPlace: true, batchSize: 3 });
-    expect(inPlace.output).toBe(inPlace.hu);
-    for (let i = 0; i < input.length; i += 97) expect(inPlace.output[i]).toBeCloseTo(copy.output[i]!, 2);
+    const hu = input.slice();
+    const overInput = await inference.run(model!, { ...shape, hu }, "over-input", { batchSize: 3 });
+    expect(hu.byteLength).toBe(0); // transferred to the worker
+    expect(overInput.output).toHaveLength(input.length);
+    for (let i = 0; i < input.length; i += 97) expect(overInput.output[i]).toBeCloseTo(streamed[i]!, 2);
   });
 });
 
@@ -65,8 +75,8 @@ describe("fp16 model variants (CT_ENHANCE_PRECISION)", () => {
     const auto = new InferenceService("cpu", 1, "auto");
     const half = new InferenceService("cpu", 1, "fp16");
     try {
-      const fp32 = await auto.run(model, { ...shape, hu: phantom(shape) });
-      const fp16 = await half.run(model, { ...shape, hu: phantom(shape) });
+      const fp32 = await auto.run(model, { ...shape, hu: phantom(shape) }, "over-input");
+      const fp16 = await half.run(model, { ...shape, hu: phantom(shape) }, "over-input");
       expect(fp32.precision).toBe("fp32");
       expect(fp16.precision).toBe("fp16");
       let max = 0;
@@ -97,7 +107,7 @@ describe("fp16 model variants (CT_ENHANCE_PRECISION)", () => {
     const half = new InferenceService("cpu", 1, "fp16");
     try {
       const shape = { slices: 1, rows: 32, columns: 32 };
-      expect((await half.run(model, { ...shape, hu: phantom(shape) })).precision).toBe("fp32");
+      expect((await half.run(model, { ...shape, hu: phantom(shape) }, "over-input")).precision).toBe("fp32");
     } finally {
       await half.close();
       rmSync(dir, { recursive: true, force: true });

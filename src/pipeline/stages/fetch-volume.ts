@@ -6,8 +6,9 @@
 import type { CtVolume } from "../../dicom/ct-volume.js";
 import { assembleVolume } from "../../dicom/volume.js";
 import type { DicomwebEndpoint } from "../../dicomweb/endpoint.js";
+import { DicomwebError } from "../../dicomweb/endpoint.js";
 import { retrieveSeries } from "../../dicomweb/wado-rs.js";
-import { asStageError, Stage } from "../stage-error.js";
+import { asStageError, Stage } from "../../stage-error.js";
 
 export async function fetchVolume(
   endpoint: DicomwebEndpoint,
@@ -20,7 +21,7 @@ export async function fetchVolume(
     const parts = retrieveSeries(endpoint, studyInstanceUID, seriesInstanceUID);
     return await assembleVolume(parts, expectedSlices && expectedSlices > 0 ? { expectedSlices } : {});
   } catch (error) {
-    // Errors from the transfer itself arrive as StageError(fetch); anything else is about the data.
-    throw asStageError(Stage.Volume, error, false);
+    // The transfer's own errors are the fetch stage's; anything else happened while the volume was assembled.
+    throw asStageError(error instanceof DicomwebError ? Stage.Fetch : Stage.Volume, error);
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { CtVolume, Vector3 } from "../dicom/ct-volume.js";
 import type { CodedConcept, Finding } from "../dicom/finding.js";
+import { voxelToPatient } from "../dicom/geometry.js";
 import { deterministicUid } from "../dicom/uid.js";
 import { nextTurn, turnTaker } from "../event-loop.js";
 
@@ -20,20 +21,6 @@ export interface FindingRules {
   trackingNamespace: string;
   /** "Nodule" gives tracking identifiers "Nodule 1", "Nodule 2", ... */
   trackingLabel: string;
-}
-
-/** Patient coordinates (LPS, mm) of voxel (slice, row, column), fractional indices allowed. */
-export function voxelToPatient(volume: CtVolume, slice: number, row: number, column: number): Vector3 {
-  const [rowSpacing, columnSpacing] = volume.pixelSpacing;
-  const iop = volume.imageOrientationPatient;
-  const lower = Math.max(0, Math.min(volume.slices - 1, Math.floor(slice)));
-  const upper = Math.min(volume.slices - 1, lower + 1);
-  const t = slice - lower;
-  const a = volume.imagePositionPatient[lower]!;
-  const b = volume.imagePositionPatient[upper]!;
-  const origin = [0, 1, 2].map((i) => a[i]! + (b[i]! - a[i]!) * t);
-  // Along a row the column index grows: row direction cosines x column spacing; down the rows: column cosines x row spacing.
-  return [0, 1, 2].map((i) => origin[i]! + column * columnSpacing * iop[i]! + row * rowSpacing * iop[3 + i]!) as Vector3;
 }
 
 /** Voxels scanned, or taken by a component's flood fill, between two looks at the clock. */
