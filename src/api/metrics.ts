@@ -3,11 +3,11 @@
  * and inference time per execution provider (histograms, from the ledger, so they survive restarts), the feed
  * cursor and the schedules' last runs.
  */
-import { JobState, type Ledger, type StageTimingStats } from "../jobs/ledger.js";
-import type { ScheduleStatus } from "../jobs/schedules.js";
+import { JobState } from "../jobs/job-records.js";
+import type { Ledger } from "../jobs/ledger.js";
+import { DURATION_BUCKETS_SECONDS, type StageDurationStats } from "../jobs/stage-durations.js";
 import { SOFTWARE_VERSION } from "../version.js";
-
-export const DURATION_BUCKETS_SECONDS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
+import type { ScheduleStatus } from "./api-deps.js";
 
 export interface MetricsSources {
   ledger: Ledger;
@@ -50,8 +50,8 @@ class Exposition {
 }
 
 /** Sums rows of the same key (stage timings are kept per stage and provider). */
-function mergeBy(rows: StageTimingStats[], key: (row: StageTimingStats) => string): Map<string, StageTimingStats> {
-  const merged = new Map<string, StageTimingStats>();
+function mergeBy(rows: StageDurationStats[], key: (row: StageDurationStats) => string): Map<string, StageDurationStats> {
+  const merged = new Map<string, StageDurationStats>();
   for (const row of rows) {
     const k = key(row);
     const into = merged.get(k);
@@ -70,29 +70,29 @@ export function renderMetrics({ ledger, schedules, jobRunning, eventLoopDelayMax
   out.family("ct_enhance_build_info", "gauge", "Always 1; the version label says which ct-enhance runs.")
     .sample("ct_enhance_build_info", { version: SOFTWARE_VERSION }, 1);
 
-  const counts = ledger.jobCountsByState();
+  const counts = ledger.jobs.countsByState();
   out.family("ct_enhance_jobs", "gauge", "Jobs in the ledger, by state.");
   for (const state of Object.values(JobState)) out.sample("ct_enhance_jobs", { state }, counts[state]);
 
   out.family("ct_enhance_queue_depth", "gauge", "Jobs waiting to run now (queued, and retries that are due).")
-    .sample("ct_enhance_queue_depth", {}, ledger.queueDepth());
+    .sample("ct_enhance_queue_depth", {}, ledger.jobs.queueDepth());
   out.family("ct_enhance_job_running", "gauge", "1 while a job is running.")
     .sample("ct_enhance_job_running", {}, jobRunning?.() ? 1 : 0);
   out.family("ct_enhance_feed_cursor", "gauge", "Last Orthanc change sequence number the change feed recorded.")
-    .sample("ct_enhance_feed_cursor", {}, ledger.cursor());
+    .sample("ct_enhance_feed_cursor", {}, ledger.feed.cursor());
 
   if (eventLoopDelayMaxMs) {
     out.family("ct_enhance_event_loop_delay_max_seconds", "gauge", "Worst delay of this process's event loop over the last minute.")
       .sample("ct_enhance_event_loop_delay_max_seconds", {}, eventLoopDelayMaxMs() / 1000);
   }
 
-  const timings = ledger.stageTimingStats(DURATION_BUCKETS_SECONDS);
+  const timings = ledger.stageDurations.stats();
   out.family("ct_enhance_stage_duration_seconds", "histogram", "Seconds a job spent in each stage (fetch, infer, store).");
   for (const [stage, stats] of mergeBy(timings, (row) => row.stage)) {
     out.histogram("ct_enhance_stage_duration_seconds", { stage }, stats);
   }
   out.family("ct_enhance_inference_duration_seconds", "histogram", "Seconds of the infer stage per series, by execution provider.");
-  for (const [provider, stats] of mergeBy(timings.filter((row) => row.stage === "infer"), (row) => row.provider ?? "unknown")) {
+  for (const [provider, stats] of mergeBy(timings.filter((row) => row.stage === "infer"), (row) => row.provider || "unknown")) {
     out.histogram("ct_enhance_inference_duration_seconds", { provider }, stats);
   }
 

@@ -4,7 +4,8 @@
  * re-queued as a new run (new output UIDs); a series with no job gets one. Without force the pipeline's rules must
  * still select the series; with force they are bypassed. ct-enhance's own output is never processed.
  */
-import { JobState, type Job, type Ledger } from "../jobs/ledger.js";
+import { JobState, type Job } from "../jobs/job-records.js";
+import type { Ledger } from "../jobs/ledger.js";
 import type { ModelRegistry } from "../models/registry.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import type { PipelineDefinition } from "../pipeline/pipelines.js";
@@ -58,7 +59,7 @@ export async function rerunSeries(
   const result: RerunResult = { series: orthancId, seriesUid, jobs: [] };
   for (const pipeline of chosen) {
     const model = models.get(pipeline.model).manifest;
-    const existing = ledger.findJob(seriesUid, pipeline.id, model.version);
+    const existing = ledger.jobs.find(seriesUid, pipeline.id, model.version);
     if (existing?.state === JobState.Queued || existing?.state === JobState.Running) {
       result.jobs.push({ pipeline: pipeline.id, outcome: "unchanged", reason: `job ${existing.id} is ${existing.state} already`, job: existing });
       continue;
@@ -71,10 +72,11 @@ export async function rerunSeries(
       }
     }
     const why = `re-run requested by ${options.requestedBy}${options.force ? " (force: rules bypassed)" : ""}`;
+    if (existing) ledger.jobs.requeue(existing.id, why);
     const job = existing
-      ? ledger.requeue(existing.id, why)
-      : ledger.createJob({ sourceOrthancId: orthancId, sourceSeriesUid: seriesUid, studyUid, pipeline: pipeline.id, modelId: model.id, modelVersion: model.version }).job;
-    ledger.recordDecision({ orthancSeriesId: orthancId, seriesUid, pipeline: pipeline.id, decision: "queued", reason: `${why}: job ${job.id} run ${job.run}` });
+      ? ledger.jobs.get(existing.id)!
+      : ledger.jobs.create({ sourceOrthancId: orthancId, sourceSeriesUid: seriesUid, studyUid, pipeline: pipeline.id, modelId: model.id, modelVersion: model.version }).job;
+    ledger.feed.recordDecision({ orthancSeriesId: orthancId, seriesUid, pipeline: pipeline.id, decision: "queued", reason: `${why}: job ${job.id} run ${job.run}` });
     result.jobs.push({ pipeline: pipeline.id, outcome: existing ? "requeued" : "queued", reason: why, job });
   }
   return result;
