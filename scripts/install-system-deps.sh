@@ -4,7 +4,8 @@
 # and the DICOM validators the tests judge our output with. Idempotent; uses sudo when not root.
 set -euo pipefail
 # python3-torch/-onnx/-numpy: the CTA-GAN generator export and its parity test (~230 MB download, ~1 GB installed).
-packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy)
+# python3-skimage: the image-metric tests compare our SSIM/PSNR with scikit-image's, live (~27 MB download).
+packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy python3-skimage)
 [ "${1:-}" = "--with-demo-data" ] && packages+=(invesalius-examples)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -43,6 +43,8 @@ export interface LocalOrthanc {
   storageDir: string;
   /** REST call with its credentials; JSON answer. */
   rest<T = unknown>(pathAndQuery: string, init?: RequestInit): Promise<T>;
+  /** REST call with its credentials; the answer's bytes (an instance's file, say). */
+  restBytes(pathAndQuery: string): Promise<Uint8Array>;
   /** POST /instances for every file, 4 at a time; the Orthanc series IDs seen and the bytes sent. */
   upload(files: string[]): Promise<{ seriesIds: string[]; bytes: number }>;
   /** upload() of every .dcm file of a folder; the Orthanc series IDs seen. */
@@ -78,14 +80,15 @@ export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Prom
   let child: ChildProcess | undefined;
   let log = "";
 
-  const rest = async <T>(pathAndQuery: string, init: RequestInit = {}): Promise<T> => {
+  const answer = async (pathAndQuery: string, init: RequestInit = {}): Promise<Response> => {
     const response = await fetch(`${url}${pathAndQuery}`, {
       ...init,
       headers: { Authorization: authorization, ...(init.headers as Record<string, string> | undefined) },
     });
     if (!response.ok) throw new Error(`Orthanc ${response.status} for ${pathAndQuery}: ${await response.text()}`);
-    return (await response.json()) as T;
+    return response;
   };
+  const rest = async <T>(pathAndQuery: string, init: RequestInit = {}): Promise<T> => (await (await answer(pathAndQuery, init)).json()) as T;
 
   const launch = async (): Promise<void> => {
     const started = spawn("Orthanc", [path.join(PACKAGE_ROOT, "orthanc-config", "orthanc.json")], { env, cwd: storageDir });
@@ -142,6 +145,7 @@ export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Prom
     authorization,
     storageDir,
     rest,
+    restBytes: async (pathAndQuery) => new Uint8Array(await (await answer(pathAndQuery)).arrayBuffer()),
     upload,
     async uploadFolder(folder) {
       const files = readdirSync(folder).filter((f) => f.endsWith(".dcm")).sort().map((f) => path.join(folder, f));

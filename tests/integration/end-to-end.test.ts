@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { data } from "dcmjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { contentTree } from "../../src/dicom/sr/content-tree.js";
 import { ctSeriesFolder, requireCtData } from "../helpers/ct-data.js";
 import { startService, waitFor, type TestService } from "../helpers/ct-service.js";
 import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
@@ -53,6 +55,10 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
       return jobs.length === 2 && jobs.every((j) => j.state === "done") ? jobs : undefined;
     }, 600_000, service);
   const jobOf = (jobs: Job[], pipeline: string) => jobs.find((j) => j.pipeline === pipeline)!;
+  const naturalizedInstance = async (instance: string): Promise<Record<string, unknown>> => {
+    const bytes = await orthanc.restBytes(`/instances/${instance}/file`);
+    return data.DicomMetaDictionary.naturalizeDataset(data.DicomMessage.readFile(new Uint8Array(bytes).buffer).dict);
+  };
   const derivedCtOf = async (source: OrthancSeries) =>
     (await studySeries(source.ParentStudy)).filter((s) => s.ID !== source.ID && s.MainDicomTags.Modality === "CT");
 
@@ -99,15 +105,34 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
     }
   }, 900_000);
 
-  it("stores the nodule findings as a TID 1500 SR (and a SEG when there are findings) in the same study", async () => {
+  it("stores the nodule findings as one TID 1500 SR, and one SEG holding exactly the SR's findings, in the same study", async () => {
     const detection = jobOf(await doneJobs(ncctSeries.MainDicomTags.SeriesInstanceUID!), "ncct-nodules");
     const inStudy = await studySeries(ncctSeries.ParentStudy);
-    const sr = inStudy.find((s) => s.MainDicomTags.SeriesInstanceUID === detection.outputSeriesUid)!;
-    expect(sr.MainDicomTags.Modality).toBe("SR");
-    const srTags = await tagsOf(sr.Instances[0]!);
-    expect(srTags.SOPClassUID).toBe("1.2.840.10008.5.1.4.1.1.88.34"); // Comprehensive 3D SR
-    const seg = inStudy.filter((s) => s.MainDicomTags.Modality === "SEG");
-    expect(seg.length).toBeLessThanOrEqual(1);
+    const srSeries = inStudy.filter((s) => s.MainDicomTags.Modality === "SR");
+    expect(srSeries.map((s) => s.MainDicomTags.SeriesInstanceUID)).toEqual([detection.outputSeriesUid]);
+    expect(srSeries[0]!.Instances).toHaveLength(1);
+    const sr = await naturalizedInstance(srSeries[0]!.Instances[0]!);
+    expect(sr.SOPClassUID).toBe("1.2.840.10008.5.1.4.1.1.88.34"); // Comprehensive 3D SR
+    // Each finding is one TID 1411 group (with its segment) and one TID 1410 group (its centroid), same tracking UID.
+    const groups = contentTree(sr).children!.find((c) => c.concept?.includes("Imaging Measurements"))!.children!;
+    const volumetric = groups.filter((g) => g.template === "DCMR 1411");
+    const trackingUids = volumetric.map((g) => g.children!.find((c) => c.concept?.includes("Tracking Unique Identifier"))!.value);
+    const doneEvent = (await service.api<{ events: { kind: string; message: string }[] }>(`/jobs/${detection.id}`))
+      .events.find((e) => e.kind === "done")!;
+    expect(doneEvent.message).toMatch(new RegExp(`^${volumetric.length} finding\\(s\\);`));
+
+    const segSeries = inStudy.filter((s) => s.MainDicomTags.Modality === "SEG");
+    if (volumetric.length === 0) {
+      expect(segSeries, "no finding, no SEG").toEqual([]);
+      expect(groups.map((g) => g.template)).toEqual(["DCMR 1501"]); // "Nodule: Absent"
+      return;
+    }
+    expect(groups.filter((g) => g.template === "DCMR 1410")).toHaveLength(volumetric.length);
+    expect(segSeries).toHaveLength(1);
+    expect(segSeries[0]!.Instances).toHaveLength(1);
+    const seg = await naturalizedInstance(segSeries[0]!.Instances[0]!);
+    const segments = seg.SegmentSequence as { TrackingUID: string }[];
+    expect(segments.map((segment) => segment.TrackingUID)).toEqual(trackingUids);
   }, 120_000);
 
   it("writes instances that dciodvfy passes with zero errors, every one (derived CT, SR, SEG)", async () => {
@@ -120,11 +145,8 @@ describe.runIf(ready)("a new series comes back as a derived series, by itself (r
       const verifier = async (): Promise<void> => {
         while (next < derived.Instances.length) {
           const instance = derived.Instances[next++]!;
-          const response = await fetch(`${orthanc.url}/instances/${instance}/file`, {
-            headers: { Authorization: `Basic ${Buffer.from(`${orthanc.username}:${orthanc.password}`).toString("base64")}` },
-          });
           const file = path.join(folder, `${instance}.dcm`);
-          writeFileSync(file, Buffer.from(await response.arrayBuffer()));
+          writeFileSync(file, await orthanc.restBytes(`/instances/${instance}/file`));
           const result = await run("dciodvfy", [file]).catch((e: { stdout: string; stderr: string }) => e);
           const errors = `${result.stdout}${result.stderr}`.split("\n").filter((line) => /^Error/.test(line));
           if (errors.length > 0) failures.push(`${instance}: ${errors.join(" | ")}`);

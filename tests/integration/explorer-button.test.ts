@@ -21,6 +21,17 @@ const ARTIFACTS = path.join(REPO_ROOT, ".test-output");
 
 interface Job { id: number; state: string; run: number; outputSeriesUid: string | null; sourceOrthancId: string; errorMessage: string | null }
 
+/** The little of the browser's DOM the page functions below use (the tests compile without the DOM library). */
+type PageGlobals = {
+  document: {
+    querySelectorAll(selector: "canvas"): ArrayLike<{
+      width: number;
+      height: number;
+      getContext(kind: "2d"): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null;
+    }>;
+  };
+};
+
 describe.runIf(ready)("Orthanc Explorer's ct-enhance panel (real Orthanc + plugin, Chromium)", () => {
   let orthanc: TestOrthanc;
   let service: TestService;
@@ -90,7 +101,7 @@ describe.runIf(ready)("Orthanc Explorer's ct-enhance panel (real Orthanc + plugi
 
     secondJob = await doneJob("the re-run (run 2) to be done", (job) => job.run === 2);
     await expect.poll(() => page.locator("#ct-enhance-job").textContent(), { timeout: 20_000 }).toMatch(/run 2 .*done/s);
-    await expect.poll(() => page.locator("#ct-enhance-preview").evaluate((img) => (img as HTMLImageElement).naturalWidth),
+    await expect.poll(() => page.locator("#ct-enhance-preview").evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
       { timeout: 15_000 }).toBe(512 * 2 + 4);
     await page.screenshot({ path: path.join(ARTIFACTS, "explorer-run-again.png"), fullPage: true });
 
@@ -113,6 +124,7 @@ describe.runIf(ready)("Orthanc Explorer's ct-enhance panel (real Orthanc + plugi
     await canvas.waitFor({ timeout: 30_000 });
     // The image is drawn once the viewer has decoded a slice: wait for a canvas with more than one grey level.
     await expect.poll(() => page.evaluate(() => {
+      const { document } = globalThis as unknown as PageGlobals;
       for (const c of Array.from(document.querySelectorAll("canvas"))) {
         const context = c.getContext("2d");
         if (!context || c.width === 0 || c.height === 0) continue;

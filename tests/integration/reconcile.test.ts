@@ -35,7 +35,9 @@ describe.runIf(ready)("reconcile after a crash (real Orthanc, built service, SIG
     chest = contiguousSubset("lidc-idri-0002-ncct", 24);
     covid = contiguousSubset("ricord-ncct-jpegls", 24);
     orthanc = await startOrthanc({ stableAgeSeconds: 2 });
-    service = await startService(orthanc, { CT_ENHANCE_PIPELINES_FILE: SYNTHESIS_ONLY_PIPELINES });
+    // Reconcile at start only: the quarter-hourly run, if the clock passes :00/:15/:30/:45 during the test, would be
+    // the "last run" the test reads, and it finds nothing new.
+    service = await startService(orthanc, { CT_ENHANCE_PIPELINES_FILE: SYNTHESIS_ONLY_PIPELINES, CT_ENHANCE_RECONCILE_CRON: "off" });
   }, 120_000);
 
   afterAll(async () => {

@@ -27,7 +27,7 @@ function gaussian(seed: number): () => number {
 
 /** Copies a Part-10 file with round(N(0, sigma)) added to every stored value (slope 1, so HU change alike). */
 function addNoise(bytes: Buffer, noise: () => number, sigma: number): Uint8Array {
-  const dicom = data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const dicom = data.DicomMessage.readFile(new Uint8Array(bytes).buffer);
   const header = data.DicomMetaDictionary.naturalizeDataset(dicom.dict);
   expect(Number(header.RescaleSlope)).toBe(1);
   const element = dicom.dict["7FE00010"]!;

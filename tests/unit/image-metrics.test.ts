@@ -107,7 +107,11 @@ function pythonHas(...modules: string[]): boolean {
 }
 
 const hasSkimage = pythonHas("skimage", "scipy", "numpy");
-if (!hasSkimage) console.warn("skipping the live skimage comparison: /usr/bin/python3 has no skimage/scipy (the stored values are still checked)");
+if (!hasSkimage) {
+  const message = "/usr/bin/python3 has no skimage/scipy: run scripts/install-system-deps.sh";
+  if (process.env.CI) throw new Error(`${message} (CI must have them)`);
+  console.warn(`skipping the live skimage comparison: ${message} (the stored values are still checked)`);
+}
 
 describe("image metrics on a phantom, against numpy/scipy/skimage", () => {
   const { reference, candidate } = phantom();
