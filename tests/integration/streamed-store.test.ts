@@ -29,7 +29,7 @@ const ready = requireCtData("lidc-idri-0002-ncct") && requireOrthanc();
 const SLICES = 24;
 
 /** Streams the input back as the output, `batch` slices a message; fails after `failAfter` slices if given. */
-function identityModel(batch: number, failAfter?: number): InferenceService {
+function identityModel(batch: number, failAfter?: number, failure: Error = new InferenceError("cuda out of memory at batch 1 (stand-in)", true)): InferenceService {
   const run = async (
     _model: unknown,
     volume: { hu: Float32Array; slices: number; rows: number; columns: number },
@@ -40,7 +40,7 @@ function identityModel(batch: number, failAfter?: number): InferenceService {
     for (let first = 0; first < volume.slices; first += batch) {
       if (failAfter !== undefined && first >= failAfter) {
         await new Promise((resolve) => setTimeout(resolve, 500)); // the store's requests are under way
-        throw new InferenceError("cuda out of memory at batch 1 (stand-in)", true);
+        throw failure;
       }
       const count = Math.min(batch, volume.slices - first);
       sink.streamTo(first, volume.hu.slice(first * plane, (first + count) * plane));
@@ -120,5 +120,14 @@ describe.runIf(ready)("derived series stored while the model runs (real Orthanc,
     }
     expect(worst).toBeLessThanOrEqual(0.5);
     expect(ctx.ledger.jobs.events(job.id).map((e) => e.kind)).toEqual(expect.arrayContaining(["inferred", "stored", "preview", "done"]));
+  }, 120_000);
+
+  it("fails a run whose model stage hits a defect (a TypeError) in that stage, for good, with what it was", async () => {
+    expect(ctx.ledger.jobs.requeue(job.id, "test: a new run")).toBe(true);
+    ctx.inference = identityModel(8, 8, new TypeError("Cannot read properties of undefined (reading 'buffer')"));
+    const failed = await runJob(ctx, ctx.ledger.jobs.get(job.id)!);
+    expect(failed).toMatchObject({ state: JobState.Failed, run: 2, errorStage: "infer", errorRetryable: false });
+    expect(failed.errorMessage).toMatch(/unexpected error \(a defect of ct-enhance, not retried\): TypeError: Cannot read/);
+    expect(await ctx.orthanc.seriesIdOf(outputSeriesUid(failed, "series"))).toBeUndefined();
   }, 120_000);
 });

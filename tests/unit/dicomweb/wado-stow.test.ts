@@ -13,6 +13,8 @@ import { boundaryOf, buildMultipartRelated, readMultipartParts } from "../../../
 import { describeStoreFailures, storeInstances, UNCONFIRMED_INSTANCE_REASON } from "../../../src/dicomweb/stow-rs.js";
 import { retrieveSeries } from "../../../src/dicomweb/wado-rs.js";
 import { DicomwebError } from "../../../src/dicomweb/endpoint.js";
+import { storeOutputInstances } from "../../../src/pipeline/stages/store-instances.js";
+import { Stage, StageError } from "../../../src/stage-error.js";
 
 type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void;
 
@@ -226,5 +228,64 @@ describe("STOW-RS storeInstances", () => {
 
     const closed = { root: "http://127.0.0.1:1/dicom-web", headers: {} };
     expect(await dicomwebErrorOf(storeInstances(closed, "1.2.3", instances))).toMatchObject({ retryable: true });
+  });
+});
+
+describe("the store stage: one routine and one final-status rule for every output", () => {
+  const uids = Array.from({ length: 5 }, (_, i) => `1.2.3.5.${i + 1}`);
+  const options = { instancesPerRequest: 2, parallelRequests: 2 };
+  /** Answers each POST with what the callback says failed among its instances (the rest stored). */
+  const answering = (failure: (uid: string) => number | undefined) => {
+    const requests: number[] = [];
+    handler = (req, body, res) => {
+      void collect(readMultipartParts([body], boundaryOf(req.headers["content-type"] ?? ""))).then((parts) => {
+        const sent = parts.map((p) => uids.find((u) => Buffer.from(p).includes(Buffer.from(u)))!);
+        requests.push(sent.length);
+        const failed = sent.filter((u) => failure(u) !== undefined).map((u): [string, number] => [u, failure(u)!]);
+        res.writeHead(200, { "Content-Type": "application/dicom+json" });
+        res.end(storeResponse(sent.filter((u) => failure(u) === undefined), failed));
+      });
+    };
+    return requests;
+  };
+  const storeError = async (promise: Promise<unknown>): Promise<StageError> => {
+    const error = await promise.then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(StageError);
+    return error as StageError;
+  };
+
+  it("sends the instances as they come, a few a request, and answers how many Orthanc confirmed", async () => {
+    const requests = answering(() => undefined);
+    async function* produced(): AsyncGenerator<Uint8Array> {
+      for (const uid of uids) yield instance(uid);
+    }
+    expect(await storeOutputInstances(endpoint, "1.2.3", produced(), options)).toBe(5);
+    expect(requests.sort()).toEqual([1, 2, 2]);
+  });
+
+  it("fails the store stage when any instance failed: retryable unless the status says storing again cannot help", async () => {
+    answering((uid) => (uid === uids[3] ? 0xa700 : undefined)); // out of resources
+    const outOfResources = await storeError(storeOutputInstances(endpoint, "1.2.3", uids.map(instance), options));
+    expect(outOfResources).toMatchObject({ stage: Stage.Store, retryable: true });
+    expect(outOfResources.message).toMatch(/refused 1 of 5 instances \(first: 1\.2\.3\.5\.4, status 0xA700\)/);
+    answering((uid) => (uid === uids[0] ? 0xc000 : undefined)); // cannot understand
+    expect(await storeError(storeOutputInstances(endpoint, "1.2.3", uids.map(instance), options))).toMatchObject({ retryable: false });
+  });
+
+  it("passes the producer's own failure on unchanged, and makes a transfer failure the store's", async () => {
+    answering(() => undefined);
+    const writeFailure = new StageError(Stage.Write, "model output has NaN at slice 3", false);
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield instance(uids[0]!);
+      yield instance(uids[1]!);
+      throw writeFailure;
+    }
+    expect(await storeError(storeOutputInstances(endpoint, "1.2.3", failing(), options))).toBe(writeFailure);
+    handler = (_req, _body, res) => {
+      res.writeHead(503);
+      res.end("busy");
+    };
+    const busy = await storeError(storeOutputInstances(endpoint, "1.2.3", uids.map(instance), options));
+    expect(busy).toMatchObject({ stage: Stage.Store, retryable: true, message: expect.stringMatching(/HTTP 503/) });
   });
 });
