@@ -5,7 +5,7 @@
  * the algorithm as the equipment that made it (General and Enhanced General Equipment).
  */
 import type { CtVolume, NaturalizedDataset } from "./ct-volume.js";
-import type { AlgorithmIdentity } from "./finding.js";
+import { type AlgorithmIdentity, type Finding, validateAlgorithmIdentity, validateFindings } from "./finding.js";
 import { patientAndStudyOf } from "./source-attributes.js";
 import { deviceObserverUid } from "./sr/observation-context.js";
 import { formatDA, formatTM, isUid } from "./value-formats.js";
@@ -59,6 +59,18 @@ export function validateResultIdentity(identity: ResultInstanceIdentity, volume:
   if (!(identity.contentDate instanceof Date) || Number.isNaN(identity.contentDate.getTime())) {
     throw new RangeError("identity.contentDate: must be a valid Date");
   }
+}
+
+/** What every result object is written from, checked: findings in the volume, the algorithm, the identity. */
+export function validateResultInput(input: {
+  volume: CtVolume;
+  findings: readonly Finding[];
+  algorithm: AlgorithmIdentity;
+  identity: ResultInstanceIdentity;
+}): void {
+  validateFindings(input.findings, input.volume);
+  validateAlgorithmIdentity(input.algorithm);
+  validateResultIdentity(input.identity, input.volume);
 }
 
 /** The header shared by SR and SEG: SOP Common, patient and study, the result's series, equipment, content time. */

@@ -7,14 +7,7 @@
  * (PS3.5 8.1.1 and 8.2.1: only the end of Pixel Data is padded to an even length).
  */
 import type { CtVolume } from "./ct-volume.js";
-import {
-  type AlgorithmIdentity,
-  type CodedConcept,
-  type Finding,
-  validateAlgorithmIdentity,
-  validateCodedConcept,
-  validateFindings,
-} from "./finding.js";
+import { type AlgorithmIdentity, type CodedConcept, type Finding, validateCodedConcept } from "./finding.js";
 import {
   MORPHOLOGICALLY_ABNORMAL_STRUCTURE,
   SEGMENTATION_DERIVATION,
@@ -22,7 +15,7 @@ import {
 } from "./sr/codes.js";
 import { codeSequenceItem } from "./coded-concept.js";
 import { SopClass, writePart10 } from "./part10.js";
-import { type ResultInstanceIdentity, resultInstanceHeader, validateResultIdentity } from "./result-instance.js";
+import { type ResultInstanceIdentity, resultInstanceHeader, validateResultInput } from "./result-instance.js";
 import { deterministicUid } from "./uid.js";
 import { formatDS } from "./value-formats.js";
 
@@ -82,18 +75,16 @@ function segmentsOverlap(frames: readonly Frame[]): "YES" | "NO" {
 }
 
 function validate(input: SegmentationInput): void {
-  const { volume, findings, identity } = input;
+  const { volume, findings } = input;
   if (!volume) throw new RangeError("volume: is required");
   if (!Array.isArray(findings) || findings.length === 0) {
     throw new RangeError("findings: a Segmentation needs at least one finding (write none when nothing was found)");
   }
-  validateFindings(findings, volume);
-  validateAlgorithmIdentity(input.algorithm);
   if (input.propertyCategory) validateCodedConcept(input.propertyCategory, "propertyCategory");
   if (volume.imagePositionPatient.length !== volume.slices || volume.sourceSlices.length !== volume.slices) {
     throw new RangeError("volume: imagePositionPatient and sourceSlices must have one entry per slice");
   }
-  validateResultIdentity(identity, volume);
+  validateResultInput(input);
 }
 
 function segmentItem(finding: Finding, index: number, input: SegmentationInput): Record<string, unknown> {

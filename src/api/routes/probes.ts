@@ -14,36 +14,37 @@ const Health = z.object({
 });
 const Readiness = z.object({ ready: z.boolean(), checks: z.object({ started: z.boolean(), orthancReachable: z.boolean() }) });
 
+/** A probe: 200 when the check holds, 503 when not, the same body shape either way; no token needed. */
+function probe(path: string, summary: string, body: z.ZodType, check: () => Promise<{ ok: boolean; body: object }>): Route {
+  return route({
+    method: "get",
+    path,
+    summary,
+    auth: false,
+    answers: { 200: { description: "OK", schema: body }, 503: { description: "not OK (see the body)", schema: body } },
+    async handle(_input, response) {
+      const result = await check();
+      response.status(result.ok ? 200 : 503).json(result.body);
+    },
+  });
+}
+
 export function probeRoutes(deps: RouteDeps): Route[] {
   const { reachability, eventLoop } = deps;
   return [
-    route({
-      method: "get",
-      path: "/health",
-      summary: "Liveness: the process answers, and Orthanc was reachable when last checked (at most ~5 s ago)",
-      auth: false,
-      answers: { 200: { description: "OK", schema: Health }, 503: { description: "Orthanc unreachable", schema: Health } },
-      async handle(_input, response) {
-        const { checkedAt, ...status } = await reachability.status();
-        const loop = eventLoop
-          ? { eventLoop: { delayMaxMsLastSecond: round1(eventLoop.lastSecondMaxMs()), delayMaxMsLastMinute: round1(eventLoop.lastMinuteMaxMs()) } }
-          : {};
-        response.status(status.reachable ? 200 : 503)
-          .json({ status: status.reachable ? "ok" : "unavailable", orthanc: { ...status, checkedAt: checkedAt.toISOString() }, ...loop });
-      },
+    probe("/health", "Liveness: the process answers, and Orthanc was reachable when last checked (at most ~5 s ago)", Health, async () => {
+      const { checkedAt, ...status } = await reachability.status();
+      const loop = eventLoop
+        ? { eventLoop: { delayMaxMsLastSecond: round1(eventLoop.lastSecondMaxMs()), delayMaxMsLastMinute: round1(eventLoop.lastMinuteMaxMs()) } }
+        : {};
+      const orthanc = { ...status, checkedAt: checkedAt.toISOString() };
+      return { ok: status.reachable, body: { status: status.reachable ? "ok" : "unavailable", orthanc, ...loop } };
     }),
-    route({
-      method: "get",
-      path: "/ready",
-      summary: "Readiness: models warmed, feed following, Orthanc reachable",
-      auth: false,
-      answers: { 200: { description: "ready", schema: Readiness }, 503: { description: "not ready", schema: Readiness } },
-      async handle(_input, response) {
-        const started = deps.ready?.() ?? true;
-        const orthancReachable = (await reachability.check()).reachable;
-        const ready = started && orthancReachable;
-        response.status(ready ? 200 : 503).json({ ready, checks: { started, orthancReachable } });
-      },
+    probe("/ready", "Readiness: models warmed, feed following, Orthanc reachable", Readiness, async () => {
+      const started = deps.ready?.() ?? true;
+      const orthancReachable = (await reachability.check()).reachable;
+      const ready = started && orthancReachable;
+      return { ok: ready, body: { ready, checks: { started, orthancReachable } } };
     }),
     route({
       method: "get",

@@ -11,14 +11,7 @@
  * in, so the same input gives the same bytes.
  */
 import type { CtVolume } from "../ct-volume.js";
-import {
-  type AlgorithmIdentity,
-  type CodedConcept,
-  type Finding,
-  validateAlgorithmIdentity,
-  validateCodedConcept,
-  validateFindings,
-} from "../finding.js";
+import { type AlgorithmIdentity, type CodedConcept, type Finding, validateCodedConcept } from "../finding.js";
 import { segmentNumberOf } from "../seg.js";
 import { deterministicUid } from "../uid.js";
 import {
@@ -35,7 +28,7 @@ import {
 import { codeSequenceItem } from "../coded-concept.js";
 import { codeItem, containerItem, type ContentItem } from "./content-items.js";
 import { SopClass, writePart10 } from "../part10.js";
-import { type ResultInstanceIdentity, resultInstanceHeader, validateResultIdentity } from "../result-instance.js";
+import { type ResultInstanceIdentity, resultInstanceHeader, validateResultInput } from "../result-instance.js";
 import { isUid } from "../value-formats.js";
 import { imageLibrary } from "./image-library.js";
 import { noFindingGroup } from "./no-finding-group.js";
@@ -67,15 +60,13 @@ export interface MeasurementReportInput {
 }
 
 function validateInput(input: MeasurementReportInput): void {
-  const { volume, identity } = input;
+  const { volume } = input;
   if (!volume || !Array.isArray(volume.sourceSlices) || volume.sourceSlices.length === 0) {
     throw new RangeError("volume.sourceSlices: at least one source slice is required");
   }
   if (!isUid(volume.frameOfReferenceUID)) throw new RangeError("volume.frameOfReferenceUID: is not a UID");
   if (!isUid(volume.seriesInstanceUID)) throw new RangeError("volume.seriesInstanceUID: is not a UID");
-  validateFindings(input.findings, volume);
-  validateAlgorithmIdentity(input.algorithm);
-  validateResultIdentity(identity, volume);
+  validateResultInput(input);
   if (input.findings.length > 0) {
     if (!input.segmentation) throw new RangeError("segmentation: is required when there are findings");
     if (!isUid(input.segmentation.sopInstanceUID)) throw new RangeError("segmentation.sopInstanceUID: is not a UID");
