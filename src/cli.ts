@@ -6,10 +6,12 @@
  *                                                          process one series once, now, and print the outcome
  *   ct-enhance models [--config FILE]                      list models and pipelines
  *   ct-enhance eval --reference S --candidate S [...]      NMAE, PSNR, SSIM of one series against another
+ *   ct-enhance probe <series>                              what the anatomy probe measures in a series
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.js";
 import { EVAL_USAGE, runEvalCommand } from "./eval/eval-command.js";
+import { PROBE_USAGE, runProbeCommand } from "./eval/probe-command.js";
 import { JobState, type Job } from "./jobs/job-records.js";
 import { logger } from "./log.js";
 import { runJob, type PipelineContext } from "./pipeline/runner.js";
@@ -21,7 +23,8 @@ const USAGE = `usage:
   ct-enhance serve [--config FILE]
   ct-enhance run --series <Orthanc series ID | SeriesInstanceUID> [--pipeline NAME] [--force] [--config FILE]
   ct-enhance models [--config FILE]
-  ${EVAL_USAGE}`;
+  ${EVAL_USAGE}
+  ${PROBE_USAGE}`;
 
 const ORTHANC_ID = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
 
@@ -107,6 +110,7 @@ async function serve(configFile: string | undefined): Promise<number> {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "eval") return runEvalCommand(argv.slice(1)); // its own options
+  if (argv[0] === "probe") return runProbeCommand(argv.slice(1));
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -36,3 +36,6 @@ export interface CtVolume {
   /** Header of each source slice (no PixelData), in volume order: patient, study and per-slice attributes to copy. */
   sliceHeaders: NaturalizedDataset[];
 }
+
+/** How many slices of how many rows and columns: a volume's shape, without its voxels. */
+export type VolumeShape = Pick<CtVolume, "slices" | "rows" | "columns">;

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../config.js";
 import { OrthancClient } from "../orthanc/rest.js";
-import { bodyMask, DEFAULT_BODY_THRESHOLD_HU } from "./body-mask.js";
+import { bodyMask, DEFAULT_BODY_THRESHOLD_HU } from "../measure/body-mask.js";
 import { DEFAULT_HU_RANGE, imageMetrics, type HuRange, type ImageMetrics } from "./image-metrics.js";
 import { loadSeries, type LoadedSeries } from "./load-series.js";
 import { geometryDifference } from "./series-geometry.js";

@@ -16,6 +16,7 @@
  * masked pixels inside the cropped border (slices without any are left out of the average).
  * Identical volumes give NMAE 0, PSNR Infinity and SSIM 1.
  */
+import type { VolumeShape } from "../dicom/ct-volume.js";
 
 export interface HuRange {
   huMin: number;
@@ -25,11 +26,7 @@ export interface HuRange {
 /** The range the CTA-GAN generator and the reference models see: 12-bit CT, -1024..3071 HU. */
 export const DEFAULT_HU_RANGE: HuRange = { huMin: -1024, huMax: 3071 };
 
-export interface SliceShape {
-  slices: number;
-  rows: number;
-  columns: number;
-}
+export type SliceShape = VolumeShape;
 
 export interface ImageMetrics {
   /** Mean absolute error over the HU range (0 = identical). */

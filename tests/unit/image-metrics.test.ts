@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { assembleVolume } from "../../src/dicom/volume.js";
-import { bodyMask } from "../../src/eval/body-mask.js";
+import { bodyMask } from "../../src/measure/body-mask.js";
 import {
   DEFAULT_HU_RANGE,
   gaussianKernel,

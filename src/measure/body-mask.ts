@@ -1,18 +1,19 @@
 /**
- * A body mask for image metrics, so air around the patient (and the scanner table's surroundings) does not inflate
- * SSIM and PSNR. Per slice of the reference: voxels above a threshold (default -500 HU), the largest 4-connected
+ * A body mask: for image metrics, so air around the patient (and the scanner table's surroundings) does not inflate
+ * SSIM and PSNR, and for the anatomy probe. Per slice of the reference: voxels above a threshold (default -500 HU), the largest 4-connected
  * component kept (the body; the table and small fragments are dropped when they do not touch it), holes filled
  * (lungs, airways and bowel gas inside the body count as body). The same as, per slice,
  * scipy.ndimage.binary_fill_holes(largest component of scipy.ndimage.label(hu > threshold)).
  */
-import type { SliceShape } from "./image-metrics.js";
+import type { VolumeShape } from "../dicom/ct-volume.js";
 
 export const DEFAULT_BODY_THRESHOLD_HU = -500;
 
 /** 4-connected labelling of one slice's foreground; returns the largest component's pixels (first found on a tie). */
-function largestComponent(foreground: Uint8Array, rows: number, columns: number): Uint8Array {
+export function largestComponent(foreground: Uint8Array, rows: number, columns: number): Uint8Array {
   const labels = new Int32Array(rows * columns);
   const stack = new Int32Array(rows * columns);
+  const neighbours = new Int32Array(4);
   let bestLabel = 0;
   let bestSize = 0;
   let label = 0;
@@ -28,8 +29,12 @@ function largestComponent(foreground: Uint8Array, rows: number, columns: number)
       size += 1;
       const r = (i / columns) | 0;
       const c = i - r * columns;
-      const neighbours = [r > 0 ? i - columns : -1, r < rows - 1 ? i + columns : -1, c > 0 ? i - 1 : -1, c < columns - 1 ? i + 1 : -1];
-      for (const j of neighbours) {
+      neighbours[0] = r > 0 ? i - columns : -1;
+      neighbours[1] = r < rows - 1 ? i + columns : -1;
+      neighbours[2] = c > 0 ? i - 1 : -1;
+      neighbours[3] = c < columns - 1 ? i + 1 : -1;
+      for (let n = 0; n < 4; n += 1) {
+        const j = neighbours[n]!;
         if (j < 0 || !foreground[j] || labels[j]) continue;
         labels[j] = label;
         stack[top++] = j;
@@ -47,13 +52,14 @@ function largestComponent(foreground: Uint8Array, rows: number, columns: number)
 }
 
 /** Background not 4-connected to the slice's border becomes foreground (scipy's binary_fill_holes). */
-function fillHoles(mask: Uint8Array, rows: number, columns: number): void {
+export function fillHoles(mask: Uint8Array, rows: number, columns: number): void {
   const outside = new Uint8Array(rows * columns);
-  const stack: number[] = [];
+  const stack = new Int32Array(rows * columns);
+  let top = 0;
   const seed = (i: number): void => {
     if (mask[i] || outside[i]) return;
     outside[i] = 1;
-    stack.push(i);
+    stack[top++] = i;
   };
   for (let c = 0; c < columns; c += 1) {
     seed(c);
@@ -63,8 +69,8 @@ function fillHoles(mask: Uint8Array, rows: number, columns: number): void {
     seed(r * columns);
     seed(r * columns + columns - 1);
   }
-  while (stack.length > 0) {
-    const i = stack.pop()!;
+  while (top > 0) {
+    const i = stack[--top]!;
     const r = (i / columns) | 0;
     const c = i - r * columns;
     if (r > 0) seed(i - columns);
@@ -76,7 +82,7 @@ function fillHoles(mask: Uint8Array, rows: number, columns: number): void {
 }
 
 /** The body mask of a HU volume (1 = body), slice by slice. */
-export function bodyMask(hu: ArrayLike<number>, shape: SliceShape, thresholdHu = DEFAULT_BODY_THRESHOLD_HU): Uint8Array {
+export function bodyMask(hu: ArrayLike<number>, shape: VolumeShape, thresholdHu = DEFAULT_BODY_THRESHOLD_HU): Uint8Array {
   const { slices, rows, columns } = shape;
   const plane = rows * columns;
   if (hu.length !== slices * plane) {

@@ -1,0 +1,27 @@
+/**
+ * `ct-enhance probe <series>`: what the anatomy probe measures in a series (a DICOM folder, an Orthanc series ID or a
+ * SeriesInstanceUID), as JSON: regions covered, lungs, blood pool and contrast, noise. What the pipelines judge
+ * intended use on; handy when a series was skipped and a person wants to see why.
+ */
+import { loadConfig } from "../config.js";
+import { probeVolume } from "../measure/anatomy-probe.js";
+import { OrthancClient } from "../orthanc/rest.js";
+import { loadSeries } from "./load-series.js";
+
+export const PROBE_USAGE = "ct-enhance probe <DICOM folder | Orthanc series ID | SeriesInstanceUID> [--config FILE]";
+
+export async function runProbeCommand(argv: string[]): Promise<number> {
+  const positional = argv.filter((a, i) => !a.startsWith("--") && argv[i - 1] !== "--config");
+  const configIndex = argv.indexOf("--config");
+  const series = positional[0];
+  if (!series || argv.includes("--help")) {
+    process.stdout.write(`usage: ${PROBE_USAGE}\n`);
+    return series ? 0 : 2;
+  }
+  const config = () => loadConfig(configIndex >= 0 ? argv[configIndex + 1] : undefined);
+  const { volume } = await loadSeries(series, () => new OrthancClient(config().orthanc));
+  const started = performance.now();
+  const { probe } = await probeVolume(volume);
+  process.stdout.write(`${JSON.stringify({ series, probeMs: Math.round(performance.now() - started), ...probe }, null, 2)}\n`);
+  return 0;
+}
