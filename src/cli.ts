@@ -79,7 +79,8 @@ async function runOnce(configFile: string | undefined, series: string, pipeline:
     const finished: Job[] = [];
     for (const job of jobs) finished.push(await runJob(ctx, job));
     process.stdout.write(`${JSON.stringify({ series: orthancId, processed: finished }, null, 2)}\n`);
-    return finished.every((j) => j.state === JobState.Done) ? 0 : 1;
+    // Skipped (outside a model's intended use) is the node doing its job; failed and rejected need a person.
+    return finished.every((j) => j.state === JobState.Done || j.state === JobState.Skipped) ? 0 : 1;
   } finally {
     await ctx.inference.close();
     ctx.ledger.close();
@@ -88,7 +89,10 @@ async function runOnce(configFile: string | undefined, series: string, pipeline:
 
 async function listModels(configFile: string | undefined): Promise<number> {
   const ctx = await openContext(loadConfig(configFile));
-  const models = ctx.models.list().map(({ manifest }) => ({ id: manifest.id, version: manifest.version, task: manifest.task, name: manifest.name }));
+  const models = ctx.models.list().map(({ manifest }) => ({
+    id: manifest.id, version: manifest.version, task: manifest.task, name: manifest.name,
+    intendedUse: manifest.intendedUse, outputChecks: manifest.outputChecks,
+  }));
   const pipelines = ctx.pipelines.map((p) => ({ id: p.id, model: p.model, enabled: p.enabled, description: p.description }));
   process.stdout.write(`${JSON.stringify({ models, pipelines }, null, 2)}\n`);
   ctx.ledger.close();

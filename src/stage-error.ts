@@ -23,6 +23,8 @@ export const Stage = {
   Select: "select",
   Fetch: "fetch",
   Volume: "volume",
+  /** The anatomy probe and the intended-use judgement. */
+  Probe: "probe",
   Infer: "infer",
   Write: "write",
   Store: "store",

@@ -16,6 +16,8 @@ import zlib
 
 import numpy as np
 
+from intended_use import manifest_fields
+
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DEFAULT_DATA = os.path.abspath(os.path.join(REPO_ROOT, "..", "shared", "data", "ct"))
 MODELS_DIR = os.path.join(REPO_ROOT, "models")
@@ -268,6 +270,7 @@ def write_manifest(model_id: str, *, version: str, task: str, name: str, context
         "batchSize": batch_size,
         "card": f"{model_id}.md",
         "description": description,
+        **manifest_fields(model_id),
     }
     if threshold is not None:
         man["threshold"] = threshold

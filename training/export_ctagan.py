@@ -248,6 +248,10 @@ def main():
     parser.add_argument("--version", default="1.0.0")
     parser.add_argument("--name", default=None, help="human-readable name (DICOM Contributing Equipment)")
     parser.add_argument("--description", default=None)
+    parser.add_argument("--regions", default="chest",
+                        help="body regions the generator was trained on, comma-separated (head, chest, abdomen): "
+                             "ct-enhance runs it only where the volume shows them (review: the manifest's intendedUse)")
+    parser.add_argument("--use", default=None, help="intended use in words (model card, API, skip reasons)")
     parser.add_argument("--opset", type=int, default=17, choices=range(13, 18), metavar="13..17")
     parser.add_argument("--batch-size", type=int, default=4, help="slices per inference call in ct-enhance")
     parser.add_argument("--reference-input", help="HU slices (.npy, [N, 512, 512]) for the PyTorch reference output")
@@ -301,6 +305,23 @@ def main():
             + (f"random weights (seed {args.random_weights}); not a trained model." if random
                else os.path.basename(args.weights) + ". Not for diagnostic use.")),
     }
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    # Where it may run and what its output must satisfy (src/models/manifest.ts): defaults for a 512x512 NCCT -> CTA
+    # generator, to be reviewed by whoever deploys it; ct-enhance refuses a manifest without them.
+    manifest["intendedUse"] = {
+        "description": args.use or f"non-contrast CT of the {' or '.join(regions)}, 512x512 (set at export: review it)",
+        "modality": "CT",
+        "regions": regions,
+        "slabMarginMm": 20,
+        "sliceThicknessMm": {"min": 0.5, "max": 5},
+        "pixelSpacingMm": {"min": 0.4, "max": 1.0},
+        "matrix": {"min": SIZE, "max": SIZE},
+        "contrast": "non-contrast",
+    }
+    manifest["outputChecks"] = [
+        {"measure": "bodyVoxelsChangedPercent", "overHu": 100, "max": 8},
+        {"measure": "tissueMeanChangeHu", "min": -10, "max": 10},
+    ]
     with open(f"{prefix}.json", "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")

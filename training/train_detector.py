@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import CACHE_DIR, MODELS_DIR, check_onnx_against_torch, count_params, data_arg, seed_everything, set_threads, sha256_file  # noqa: E402
 from detection_data import DET_HU_MAX, DET_HU_MIN, decode_ricord, load_volume, make_training_sample, real_nodule_voxels  # noqa: E402
 from detection_eval import evaluate  # noqa: E402
+from intended_use import manifest_fields  # noqa: E402
 from networks import CONTEXT, DETECTOR_CHANNELS as CHANNELS, build_detector  # noqa: E402,F401
 
 MODEL_ID = "nodule-detector-small"
@@ -173,12 +174,14 @@ def main():
             "site": {"value": "39607008", "scheme": "SCT", "meaning": "Lung"},
             "label": "Nodule",
             "minVolumeMm3": 10,
-            "maxFindings": 20,
+            "diameterMm": {"min": 3, "max": 30},
+            "lungMarginMm": 5,
         },
         "card": f"{MODEL_ID}.md",
         "description": (f"Reference 2.5D U-Net ({n_params // 1000}k params) trained on synthetic nodules inserted into the "
                         "real lungs of two CT series (LIDC-IDRI-0001, RICORD-1A). Demonstration only; not for "
                         "diagnostic use."),
+        **manifest_fields(MODEL_ID),
     }
     with open(os.path.join(MODELS_DIR, f"{MODEL_ID}.json"), "w") as f:
         json.dump(man, f, indent=2)

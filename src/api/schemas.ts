@@ -17,6 +17,7 @@ export const JobSchema = z.object({
   modelId: z.string(),
   modelVersion: z.string(),
   run: z.number().int().describe("1 for the first run; a re-run increments it (new output UIDs)"),
+  forced: z.boolean().describe("run past the rules, intended use and output checks, on request (the DICOM says so)"),
   state: z.enum(JobState),
   stage: z.string().nullable(),
   attempts: z.number().int(),

@@ -2,7 +2,9 @@
  * One timed pass of the pipeline's stages, in a process of its own (so its peak RSS is the pipeline's alone), called
  * as the runner calls them: WADO-RS retrieve + volume assembly, then either
  * - "streamed" (what the service does): inference in the worker with the derived CT written and stored over
- *   STOW-RS while the model runs (streamDerivedSeries, the derived-series output plan's own routine), or
+ *   the anatomy probe, then inference in the worker with the derived CT measured for the output checks and encoded
+ *   while the model runs, and stored over STOW-RS once the checks pass (deriveSeries, the derived-series output
+ *   plan's own routine; a rejected output stores nothing), or
  * - "serial": inference into a whole output volume, then write + store, one stage after the other, so each stage's
  *   own cost can be set against its raw baseline.
  * Prints one JSON line (PipelineRoundResult) on stdout.
@@ -19,7 +21,8 @@ import type { Provider } from "../config.js";
 import { InferenceService, type InferenceSummary } from "../models/inference.js";
 import { ModelRegistry } from "../models/registry.js";
 import { wholeOutput } from "../pipeline/output-slices.js";
-import { derivedCtInstances, streamDerivedSeries } from "../pipeline/outputs/derived-series.js";
+import { probeVolume } from "../measure/anatomy-probe.js";
+import { derivedCtInstances, deriveSeries } from "../pipeline/outputs/derived-series.js";
 import { storeOutputInstances } from "../pipeline/stages/store-instances.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../version.js";
 import { type MemoryAtPeak, MemorySampler } from "./memory.js";
@@ -73,6 +76,11 @@ export interface PipelineRoundResult {
   totalMs: number;
   /** writeDerivedCtSeries alone, drained into nothing (to split encode from store); serial rounds only. */
   encodeOnlyMs: number | undefined;
+  /** The anatomy probe (streamed rounds: the service's way); in the total, not in inferenceMs. */
+  probeMs: number | undefined;
+  /** The output checks' verdicts, and whether they rejected the output (nothing stored); streamed rounds. */
+  checks: string[];
+  rejected: boolean;
   derivedSeriesInstanceUID: string;
   derivedBytes: number;
   storedInstances: number;
@@ -133,15 +141,25 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
   let writeStoreMs: number;
   let stored: number;
   let encodeOnlyMs: number | undefined;
+  let probeMs: number | undefined;
+  let rejected = false;
+  let checks: string[] = [];
   let cpuUsed: NodeJS.CpuUsage;
   started = performance.now();
   if (request.mode === "streamed") {
+    memory.begin("probe");
+    const probeStarted = performance.now();
+    const probed = await probeVolume(volume);
+    probeMs = performance.now() - probeStarted;
+    memory.end();
     memory.begin("infer+store");
     let inferenceDoneAt = 0;
-    const run = await streamDerivedSeries(model, volume, identity, {
+    const run = await deriveSeries(model, volume, identity, {
       inference,
       endpoint,
       store,
+      probed,
+      overridden: undefined,
       onProgress: () => undefined,
       onInferenceDone: (done) => {
         inferenceDoneAt = performance.now();
@@ -153,7 +171,9 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
     });
     memory.end();
     stored = run.stored;
-    inferenceMs = inferenceDoneAt - started;
+    rejected = run.rejected;
+    checks = run.checks.map((c) => `${c.passed ? "passed" : "failed"}: ${c.text}`);
+    inferenceMs = inferenceDoneAt - started - probeMs;
     writeStoreMs = performance.now() - inferenceDoneAt;
   } else {
     memory.begin("infer");
@@ -177,7 +197,7 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   const sampled = memory.stop();
   await inference.close();
-  const derivedBytes = await seriesBytes(endpoint, volume.studyInstanceUID, identity.seriesInstanceUID);
+  const derivedBytes = rejected ? 0 : await seriesBytes(endpoint, volume.studyInstanceUID, identity.seriesInstanceUID);
 
   return {
     slices: volume.slices,
@@ -197,6 +217,9 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
     writeStoreMs,
     totalMs,
     encodeOnlyMs,
+    probeMs,
+    checks,
+    rejected,
     derivedSeriesInstanceUID: identity.seriesInstanceUID,
     derivedBytes,
     storedInstances: stored,

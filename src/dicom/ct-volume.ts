@@ -39,3 +39,17 @@ export interface CtVolume {
 
 /** How many slices of how many rows and columns: a volume's shape, without its voxels. */
 export type VolumeShape = Pick<CtVolume, "slices" | "rows" | "columns">;
+
+/** Slices [first, last] of a volume, as a volume of its own; the voxels are a view of the same memory. */
+export function volumeSlab(volume: CtVolume, first: number, last: number): CtVolume {
+  if (!(first >= 0 && last < volume.slices && first <= last)) throw new RangeError(`slab ${first}..${last} is not within ${volume.slices} slices`);
+  const plane = volume.rows * volume.columns;
+  return {
+    ...volume,
+    slices: last - first + 1,
+    hu: volume.hu.subarray(first * plane, (last + 1) * plane),
+    imagePositionPatient: volume.imagePositionPatient.slice(first, last + 1),
+    sourceSlices: volume.sourceSlices.slice(first, last + 1),
+    sliceHeaders: volume.sliceHeaders.slice(first, last + 1),
+  };
+}

@@ -38,6 +38,8 @@ export interface DerivedSeriesIdentity {
    * 2022-06 (Debian bookworm's dciodvfy) reports it as an unrecognized standard attribute, i.e. an error.
    */
   markSyntheticData?: boolean;
+  /** Said in Image Comments after the AI-generated marking: that the output was made past a safeguard, and which. */
+  override?: string;
 }
 
 /** Purpose of reference for each Source Image Sequence item: PS3.16 CID 7202, DCM 121322. */

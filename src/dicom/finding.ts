@@ -35,6 +35,11 @@ export interface AlgorithmIdentity {
   modelId: string;
   modelVersion: string;
   manufacturer: "ct-enhance";
+  /**
+   * What qualifies every statement the algorithm makes, written as further TID 4019 Algorithm Parameters: its scope
+   * ("solid nodules of 3-30 mm inside the lungs"), its threshold, and any safeguard a person overrode.
+   */
+  parameters?: string[];
 }
 
 function fail(argument: string, why: string): never {

@@ -21,6 +21,7 @@ export interface FindingsInstancesInput {
   seg?: ResultInstanceIdentity;
   searchedFor: CodedConcept;
   searchedSite: CodedConcept;
+  noFindingLabel?: string;
 }
 
 /** SEG (if any) and SR as Part-10 files, on the calling thread. */
@@ -36,6 +37,7 @@ export function writeFindingsInstances(input: FindingsInstancesInput): Uint8Arra
     ...(seg ? { segmentation: { seriesInstanceUID: seg.seriesInstanceUID, sopInstanceUID: seg.sopInstanceUID } } : {}),
     searchedFor: input.searchedFor,
     searchedSite: input.searchedSite,
+    ...(input.noFindingLabel ? { noFindingLabel: input.noFindingLabel } : {}),
   }));
   return instances;
 }

@@ -146,7 +146,7 @@ export function buildSegmentation(input: SegmentationInput): Record<string, unkn
     PositionReferenceIndicator: typeof header?.PositionReferenceIndicator === "string" ? header.PositionReferenceIndicator : "",
     // General Image + Segmentation Image
     ImageType: ["DERIVED", "PRIMARY"],
-    ImageComments: "AI-generated segmentation of detected findings. Not for diagnostic use.",
+    ImageComments: ["AI-generated segmentation of detected findings. Not for diagnostic use.", ...(algorithm.parameters ?? [])].join(" ").slice(0, 10240),
     BurnedInAnnotation: "NO",
     ContentLabel: "AI_FINDINGS",
     ContentDescription: "AI-generated, not for diagnostic use",

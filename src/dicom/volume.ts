@@ -74,9 +74,13 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * The volume's voxels, in shared memory: the inference worker reads them without a copy, and the output checks still
+ * have the input while the model's output streams in.
+ */
 function allocateVolume(slices: number, plane: number): Float32Array {
   try {
-    return new Float32Array(slices * plane);
+    return new Float32Array(new SharedArrayBuffer(slices * plane * 4));
   } catch (error) {
     const mib = Math.round((slices * plane * 4) / 2 ** 20);
     throw new VolumeError(`cannot allocate ${slices} slices of ${plane} float32 voxels (${mib} MiB)`, { retryable: true, cause: error });

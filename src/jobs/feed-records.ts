@@ -20,7 +20,8 @@ export interface Decision {
   orthancSeriesId: string;
   seriesUid: string | null;
   pipeline: string | null;
-  decision: "queued" | "skipped";
+  /** queued by the rules; skipped by the rules or, once measured, by intended use; its output rejected by its checks. */
+  decision: "queued" | "skipped" | "rejected";
   reason: string;
   decidedAt: string;
 }

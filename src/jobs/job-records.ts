@@ -13,21 +13,27 @@ export const JobState = {
   Done: "done",
   Failed: "failed",
   Cancelled: "cancelled",
+  /** The series is outside the model's intended use (measured): nothing was run. */
+  Skipped: "skipped",
+  /** The model's output failed its checks: nothing was stored. */
+  Rejected: "rejected",
 } as const;
 export type JobState = (typeof JobState)[keyof typeof JobState];
 
 /** Where each state may go. Queued again from a finished state is a new attempt (retry) or a new run (re-run). */
 export const JOB_STATES: Record<JobState, readonly JobState[]> = {
   [JobState.Queued]: [JobState.Running, JobState.Cancelled],
-  [JobState.Running]: [JobState.Done, JobState.Failed, JobState.RetryWait, JobState.Queued /* the service died */],
+  [JobState.Running]: [JobState.Done, JobState.Failed, JobState.RetryWait, JobState.Skipped, JobState.Rejected, JobState.Queued /* the service died */],
   [JobState.RetryWait]: [JobState.Running, JobState.Queued, JobState.Cancelled],
   [JobState.Done]: [JobState.Queued],
   [JobState.Failed]: [JobState.Queued],
   [JobState.Cancelled]: [JobState.Queued],
+  [JobState.Skipped]: [JobState.Queued],
+  [JobState.Rejected]: [JobState.Queued],
 };
 
 /** States a job no longer runs from by itself. */
-export const FINISHED_STATES: readonly JobState[] = [JobState.Done, JobState.Failed, JobState.Cancelled];
+export const FINISHED_STATES: readonly JobState[] = [JobState.Done, JobState.Failed, JobState.Cancelled, JobState.Skipped, JobState.Rejected];
 
 export interface Job {
   id: number;
@@ -39,6 +45,8 @@ export interface Job {
   modelVersion: string;
   /** 1 for the first run; a deliberate re-run increments it (and so gets new output UIDs). */
   run: number;
+  /** A person asked to run it whatever the rules, intended use and output checks say (the DICOM then says so). */
+  forced: boolean;
   state: JobState;
   stage: string | null;
   attempts: number;
@@ -74,6 +82,8 @@ export interface TransitionChanges {
   attempts?: "next" | "reset";
   /** A deliberate re-run: run + 1, progress and output cleared (new output UIDs). */
   newRun?: boolean;
+  /** Whether the run is forced past the rules, intended use and output checks. */
+  forced?: boolean;
   stage?: string | null;
   nextRetryAt?: Date | null;
   /** The failure to record, or null to clear the last one. */
@@ -93,6 +103,7 @@ function toJob(row: Row): Job {
     modelId: row.model_id as string,
     modelVersion: row.model_version as string,
     run: row.run as number,
+    forced: Boolean(row.forced),
     state: row.state as JobState,
     stage: row.stage as string | null,
     attempts: row.attempts as number,
@@ -116,6 +127,10 @@ function assignments(changes: TransitionChanges): { sql: string[]; values: Recor
   if (changes.attempts === "next") sql.push("attempts = attempts + 1");
   if (changes.attempts === "reset") sql.push("attempts = 0");
   if (changes.newRun) sql.push("run = run + 1", "slices_done = 0", "output_series_uid = NULL");
+  if (changes.forced !== undefined) {
+    sql.push("forced = @forced");
+    values.forced = changes.forced ? 1 : 0;
+  }
   if (changes.stage !== undefined) {
     sql.push("stage = @stage");
     values.stage = changes.stage;
@@ -144,15 +159,16 @@ export class JobRecords {
   }
 
   /** Creates the job for this key, or returns the existing one unchanged (created = false). */
-  create(job: NewJob): { job: Job; created: boolean } {
+  create(job: NewJob, options: { forced?: boolean } = {}): { job: Job; created: boolean } {
     const existing = this.find(job.sourceSeriesUid, job.pipeline, job.modelVersion);
     if (existing) return { job: existing, created: false };
     const at = now();
     const id = this.db.prepare(`INSERT INTO jobs (source_orthanc_id, source_series_uid, study_uid, pipeline, model_id,
-      model_version, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      model_version, state, forced, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(job.sourceOrthancId, job.sourceSeriesUid, job.studyUid, job.pipeline, job.modelId, job.modelVersion,
-        JobState.Queued, at, at).lastInsertRowid as number;
-    this.addEvent(id, "queued", `queued for pipeline ${job.pipeline} (model ${job.modelId} ${job.modelVersion})`);
+        JobState.Queued, options.forced ? 1 : 0, at, at).lastInsertRowid as number;
+    this.addEvent(id, "queued", `queued for pipeline ${job.pipeline} (model ${job.modelId} ${job.modelVersion})` +
+      (options.forced ? ", forced past the rules, intended use and output checks" : ""));
     return { job: this.get(id)!, created: true };
   }
 
@@ -213,6 +229,18 @@ export class JobRecords {
       { error, nextRetryAt });
   }
 
+  /** The series is outside the model's intended use: nothing runs, the reasons are kept. */
+  skip(id: number, reasons: string): boolean {
+    return this.transition(id, [JobState.Running], JobState.Skipped, { kind: JobState.Skipped, message: reasons },
+      { stage: null, nextRetryAt: null, error: { stage: "probe", message: reasons, retryable: false } });
+  }
+
+  /** The output failed its checks: nothing was stored; the measured figures and limits are kept. */
+  reject(id: number, verdicts: string): boolean {
+    return this.transition(id, [JobState.Running], JobState.Rejected, { kind: JobState.Rejected, message: verdicts },
+      { stage: null, nextRetryAt: null, error: { stage: "check", message: verdicts, retryable: false } });
+  }
+
   /** Jobs left running by a process that died go back to the queue; returns them. */
   recoverInterrupted(): Job[] {
     const interrupted = this.list({ state: JobState.Running });
@@ -240,11 +268,14 @@ export class JobRecords {
       { kind: "retry", message: reason }, { nextRetryAt: null, ...(resetAttempts ? { attempts: "reset" } : {}) });
   }
 
-  /** A deliberate re-run of a job that is not waiting or running: next run number (new output UIDs), queued. */
-  requeue(id: number, reason: string): boolean {
-    return this.transition(id, [JobState.Done, JobState.Failed, JobState.Cancelled, JobState.RetryWait], JobState.Queued,
-      { kind: "requeued", message: reason },
-      { newRun: true, attempts: "reset", stage: null, nextRetryAt: null, error: null });
+  /**
+   * A deliberate re-run of a job that is not waiting or running: next run number (new output UIDs), queued; forced or
+   * not, as the person asked.
+   */
+  requeue(id: number, reason: string, forced = false): boolean {
+    return this.transition(id, [JobState.Done, JobState.Failed, JobState.Cancelled, JobState.RetryWait, JobState.Skipped, JobState.Rejected],
+      JobState.Queued, { kind: "requeued", message: reason },
+      { newRun: true, attempts: "reset", stage: null, nextRetryAt: null, error: null, forced });
   }
 
   /** The next job to run: queued ones first, then retries that are due. */

@@ -66,9 +66,13 @@ function v2(db: Database.Database): void {
   db.exec("DROP TABLE stage_timings;");
 }
 
+/** Version 3: whether a person forced a job past its rules, intended use and output checks. */
+const V3 = "ALTER TABLE jobs ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;";
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, what: "the schema of 0.1.0", apply: (db) => db.exec(V1_SCHEMA) },
   { version: 2, what: "stage durations as histograms; indexes on job state and decision UID", apply: v2 },
+  { version: 3, what: "jobs.forced", apply: (db) => db.exec(V3) },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

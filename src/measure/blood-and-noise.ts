@@ -31,12 +31,14 @@ export interface BloodAndNoise {
   tissueNoiseHu: number | undefined;
   /** The blood pool's HU (median over slices with a spine), or undefined when no slice had one. */
   bloodPoolHu: number | undefined;
+  /** The slices the noise was measured on (every ~15 mm with a body). */
+  noiseSlices: number[];
   /** Slices the blood pool was measured on, and the per-slice values (for the timeline and for tests). */
   bloodPoolSlices: { slice: number; hu: number; row: number; column: number }[];
 }
 
 /** Sums over boxes in O(1): integral images of a slice's values, squares and an indicator. */
-class BoxSums {
+export class BoxSums {
   private readonly sum: Float64Array;
   private readonly squares: Float64Array;
   private readonly marks: Float64Array;
@@ -92,20 +94,61 @@ const median = (values: number[]): number | undefined => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-export async function bloodAndNoise(volume: CtVolume, coarse: CoarseVolume, anatomy: BodyAndLungs): Promise<BloodAndNoise> {
-  const { rows, columns } = volume;
-  const plane = rows * columns;
-  const [rowMm, columnMm] = volume.pixelSpacing;
-  const mm = (v: number, along: number): number => Math.max(1, Math.round(v / along));
+/** A homogeneous box of the noise measurement: where it is, its half-size, its mean and SD, and what it holds. */
+export interface NoiseBox {
+  row: number;
+  column: number;
+  half: number;
+  mean: number;
+  sd: number;
+  kind: "fat" | "tissue";
+}
+
+/** Whether full-resolution pixel (r, c) of slice k lies in the coarse body mask. */
+function bodyTest(coarse: CoarseVolume, anatomy: BodyAndLungs): (k: number, r: number, c: number) => boolean {
   const coarsePlane = coarse.rows * coarse.columns;
-  const inBody = (k: number, r: number, c: number): boolean => {
+  return (k, r, c) => {
     const cr = Math.min(coarse.rows - 1, (r / coarse.factor) | 0);
     const cc = Math.min(coarse.columns - 1, (c / coarse.factor) | 0);
     return anatomy.body[k * coarsePlane + cr * coarse.columns + cc] === 1;
   };
+}
+
+/**
+ * The noise boxes of slice k: 6 x 6 mm on a 6 mm grid inside the body, without air or lung, whose mean is fat or
+ * soft tissue. `sums` are the slice's box sums (the ones marking air, for the probe; the output's, for a check).
+ */
+export function homogeneousBoxes(
+  volume: CtVolume,
+  k: number,
+  sums: BoxSums,
+  probed: { coarse: CoarseVolume; anatomy: BodyAndLungs },
+): NoiseBox[] {
+  const inBody = bodyTest(probed.coarse, probed.anatomy);
+  const h = Math.max(1, Math.round(3 / volume.pixelSpacing[1]));
+  const boxes: NoiseBox[] = [];
+  for (let r = h; r < volume.rows - h; r += 2 * h + 1) {
+    for (let c = h; c < volume.columns - h; c += 2 * h + 1) {
+      if (!inBody(k, r, c)) continue;
+      const box = sums.stats(r, c, h)!;
+      if (box.marked > 0) continue; // air or lung in it: an edge, not noise
+      const kind = box.mean >= FAT_HU[0] && box.mean <= FAT_HU[1] ? "fat"
+        : box.mean >= TISSUE_HU[0] && box.mean <= TISSUE_HU[1] ? "tissue" : undefined;
+      if (kind) boxes.push({ row: r, column: c, half: h, mean: box.mean, sd: box.sd, kind });
+    }
+  }
+  return boxes;
+}
+
+export async function bloodAndNoise(volume: CtVolume, coarse: CoarseVolume, anatomy: BodyAndLungs): Promise<BloodAndNoise> {
+  const { rows, columns } = volume;
+  const plane = rows * columns;
+  const [rowMm, columnMm] = volume.pixelSpacing;
+  const inBody = bodyTest(coarse, anatomy);
   const step = Math.max(1, Math.round(SAMPLE_EVERY_MM / volume.sliceSpacing));
   const fatSd: number[] = [];
   const tissueSd: number[] = [];
+  const noiseSlices: number[] = [];
   const blood: BloodAndNoise["bloodPoolSlices"] = [];
   // +x is the patient's left; the row direction's x decides which way the columns run.
   const leftward = volume.imageOrientationPatient[0] >= 0 ? 1 : -1;
@@ -115,21 +158,13 @@ export async function bloodAndNoise(volume: CtVolume, coarse: CoarseVolume, anat
     const area = anatomy.bodyAreaCm2[k] ?? 0;
     if (area < 20) continue;
     await takeTurn();
+    noiseSlices.push(k);
     const slice = volume.hu.subarray(k * plane, (k + 1) * plane) as Float32Array;
     const soft = new BoxSums(rows, columns, slice, (v) => v < -200);
-    // Noise: 6 x 6 mm boxes on a 6 mm grid inside the body.
-    const h = mm(3, columnMm);
-    const sliceFat: number[] = [];
-    for (let r = h; r < rows - h; r += 2 * h + 1) {
-      for (let c = h; c < columns - h; c += 2 * h + 1) {
-        if (!inBody(k, r, c)) continue;
-        const box = soft.stats(r, c, h)!;
-        if (box.marked > 0) continue; // air or lung in it: an edge, not noise
-        if (box.mean >= FAT_HU[0] && box.mean <= FAT_HU[1]) sliceFat.push(box.sd);
-        else if (box.mean >= TISSUE_HU[0] && box.mean <= TISSUE_HU[1]) tissueSd.push(box.sd);
-      }
-    }
+    const boxes = homogeneousBoxes(volume, k, soft, { coarse, anatomy });
+    const sliceFat = boxes.filter((b) => b.kind === "fat").map((b) => b.sd);
     fatSd.push(...sliceFat);
+    tissueSd.push(...boxes.filter((b) => b.kind === "tissue").map((b) => b.sd));
     // Blood is as homogeneous as the image's noise allows: a sharp kernel's noise is 3x a standard one's.
     const homogeneousSd = Math.max(45, 1.5 * (median(sliceFat) ?? 0));
     // A head or neck has no aorta in front of its spine: only trunk slices (lungs, or a trunk's cross-section).
@@ -140,6 +175,7 @@ export async function bloodAndNoise(volume: CtVolume, coarse: CoarseVolume, anat
   return {
     fatNoiseHu: fatSd.length >= 20 ? median(fatSd) : undefined,
     tissueNoiseHu: tissueSd.length >= 20 ? median(tissueSd) : undefined,
+    noiseSlices,
     bloodPoolHu: median(blood.map((b) => b.hu)),
     bloodPoolSlices: blood,
   };

@@ -153,7 +153,7 @@ async function run(request: RunRequest): Promise<void> {
   const precision = provider === session.provider ? session.precision : "fp32";
   const base = { type: "result", requestId: request.requestId, provider, precision, batchSize: result.batchSize, inferenceMs, fallbacks: result.fallbacks } as const;
   if (!result.output) post(base); // streamed; the input goes with this thread's garbage
-  else post({ ...base, output: result.output }, [result.output.buffer as ArrayBuffer]);
+  else post({ ...base, output: result.output }, result.output.buffer instanceof SharedArrayBuffer ? [] : [result.output.buffer as ArrayBuffer]);
 }
 
 parentPort!.on("message", (request: WorkerRequest) => {

@@ -163,7 +163,8 @@ export class InferenceService {
   }
 
   /**
-   * Runs the model on every slice. `volume.hu` is transferred to the worker and is gone from the caller afterwards.
+   * Runs the model on every slice. `volume.hu` goes to the worker: shared memory stays the caller's too (the worker
+   * only reads it when streaming), any other buffer is transferred and gone from the caller afterwards.
    * The output goes where `sink` says: streamed to `streamTo` batch by batch, in slice order, while the rest is still
    * being computed (each array is the listener's to keep); or written over the input and handed back as `output`
    * (one float32 volume at the peak).
@@ -183,7 +184,8 @@ export class InferenceService {
         columns: volume.columns,
         hu: volume.hu,
       },
-      [volume.hu.buffer as ArrayBuffer],
+      // Voxels in shared memory stay the caller's too; others move to the worker.
+      volume.hu.buffer instanceof SharedArrayBuffer ? [] : [volume.hu.buffer as ArrayBuffer],
       { onProgress: options.onProgress, onSlices },
     ), "result");
     if (!onSlices && !reply.output) throw new InferenceError("the inference worker sent no output", false);

@@ -19,6 +19,79 @@ export type OutputMeaning = z.infer<typeof OutputMeaning>;
 
 const CodedConcept = z.object({ value: z.string().min(1), scheme: z.string().min(1), meaning: z.string().min(1) });
 
+/** A closed or half-open range; at least one end. */
+const Range = z.object({ min: z.number().optional(), max: z.number().optional() }).strict()
+  .refine((r) => r.min !== undefined || r.max !== undefined, "give min, max or both");
+export type Range = z.infer<typeof Range>;
+
+/**
+ * Where a model may run: what the series must be and show. Judged on the anatomy the probe measures in the volume
+ * (src/measure/), not only on headers; a model never writes output on anatomy it was not made for.
+ */
+export const IntendedUse = z.object({
+  /** In words, for the model card, the API and skip reasons: "non-contrast chest CT of adults". */
+  description: z.string().min(1),
+  modality: z.literal("CT"),
+  /** Body regions the model was made for; the volume must show one (head above the lungs, chest, abdomen below). */
+  regions: z.array(z.enum(["head", "chest", "abdomen"])).min(1),
+  /** The lungs the volume must show, when the model reads them: their volume, both sides, apex and base inside. */
+  lungs: z.object({
+    minVolumeMl: z.number().positive(),
+    bothSides: z.boolean().default(true),
+    apexToBase: z.boolean().default(true),
+  }).strict().optional(),
+  /**
+   * A volume covering more than the model's regions (a whole-body scan under a chest model) is processed on the
+   * slab of those regions only, this much beyond them each way, mm; the output covers that slab.
+   */
+  slabMarginMm: z.number().nonnegative().default(20),
+  /** SliceThickness (else the slice spacing), mm. */
+  sliceThicknessMm: Range,
+  /** In-plane pixel spacing, mm (both directions). */
+  pixelSpacingMm: Range,
+  /** Rows and columns. */
+  matrix: Range,
+  /** Measured contrast state the model is for (the blood pool's HU); the header decides only when the image cannot. */
+  contrast: z.enum(["non-contrast", "contrast", "any"]),
+  kvp: Range.optional(),
+  /**
+   * Dose: the series must be low-dose, by its CTDIvol (at most this, mGy) or, when the header has none, by the noise
+   * the probe measures (HU, at least `min`; above `max` it is a sharp kernel rather than a low dose).
+   */
+  lowDose: z.object({ ctdiVolMaxMgy: z.number().positive(), noiseHu: Range }).strict().optional(),
+}).strict();
+export type IntendedUse = z.infer<typeof IntendedUse>;
+
+/**
+ * What a model's output must satisfy before the PACS sees it, measured on the volume in memory. Each check names a
+ * measure and its limits; the measures are defined in src/measure/output-measures.ts.
+ */
+export const OutputCheck = z.discriminatedUnion("measure", [
+  z.object({
+    /** Share of body voxels whose HU changed by more than `overHu`, percent. */
+    measure: z.literal("bodyVoxelsChangedPercent"),
+    overHu: z.number().positive(),
+    max: z.number().min(0).max(100),
+  }).strict(),
+  z.object({
+    /** Mean HU change of soft tissue (-20..120 HU in the input) outside the blood pool (mediastinum, aorta). */
+    measure: z.literal("tissueMeanChangeHu"),
+    min: z.number(),
+    max: z.number(),
+  }).strict(),
+  z.object({
+    /** Measured noise of the output over that of the input (below 1: the noise went down). */
+    measure: z.literal("noiseRatio"),
+    max: z.number().positive(),
+  }).strict(),
+  z.object({
+    /** Findings inside the lungs; reaching `max` means the model misfired, not that there are that many. */
+    measure: z.literal("findings"),
+    max: z.number().int().positive(),
+  }).strict(),
+]);
+export type OutputCheck = z.infer<typeof OutputCheck>;
+
 export const ModelManifest = z.object({
   /** Stable identifier, also the manifest's file name without .json. */
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' and '-'"),
@@ -72,8 +145,15 @@ export const ModelManifest = z.object({
     /** Tracking identifiers read "<label> 1", "<label> 2", ... */
     label: z.string().min(1).max(40).default("Nodule"),
     minVolumeMm3: z.number().nonnegative().default(10),
-    maxFindings: z.number().int().positive().default(20),
+    /** The lesions the detector is for, longest diameter in mm: stated in the SR, qualifying "no finding". */
+    diameterMm: z.object({ min: z.number().positive(), max: z.number().positive() }).strict().default({ min: 3, max: 30 }),
+    /** Findings farther than this outside the lung mask are dropped, mm. */
+    lungMarginMm: z.number().nonnegative().default(5),
   }).prefault({}),
+  /** Where the model may run; a manifest without it is refused. */
+  intendedUse: IntendedUse,
+  /** What its output must satisfy before it is stored; a manifest without checks is refused. */
+  outputChecks: z.array(OutputCheck).min(1),
   /** Optional fp16 variant of the same network (file and its sha256), used where the provider benefits. */
   fp16: z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
   /** The model card, relative to the manifest's folder. */

@@ -1,8 +1,11 @@
 /**
  * The way one job travels, top to bottom: select (the pipeline and its model, as the job names them), plan (what the
- * model's output becomes: output-plan.ts), fetch the source series over WADO-RS into an HU volume, then infer, write
- * and store as the plan does it. Every step is recorded in the ledger (stage, progress, provider, outcome); a failure
- * becomes a retry or a final error with the stage it happened in and its cause.
+ * model's output becomes: output-plan.ts), fetch the source series over WADO-RS into an HU volume, probe what it
+ * shows and judge the model's intended use on it (skipped, with the reasons, when outside it; its slab only when the
+ * volume covers more), then infer, check, write and store as the plan does it (rejected, storing nothing, when the
+ * output fails its checks). A forced job goes past intended use and checks, and its output says so. Every step is
+ * recorded in the ledger (stage, progress, provider, outcome); a failure becomes a retry or a final error with the
+ * stage it happened in and its cause.
  */
 import type { Config } from "../config.js";
 import type { Job } from "../jobs/job-records.js";
@@ -12,10 +15,13 @@ import type { InferenceService } from "../models/inference.js";
 import type { ModelRegistry } from "../models/registry.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import { asStageError, Stage, StageError } from "../stage-error.js";
+import { volumeSlab } from "../dicom/ct-volume.js";
+import { probeVolume } from "../measure/anatomy-probe.js";
+import { judgeIntendedUse } from "./intended-use.js";
 import { JobStages } from "./job-stages.js";
 import { derivedSeriesPlan } from "./outputs/derived-series.js";
 import { findingsPlan } from "./outputs/findings.js";
-import type { OutputPlan, PlanOutcome, PlanTarget } from "./outputs/output-plan.js";
+import { failedChecks, type OutputPlan, type PlanOutcome, type PlanTarget } from "./outputs/output-plan.js";
 import type { PipelineDefinition } from "./pipelines.js";
 import { fetchVolume } from "./stages/fetch-volume.js";
 import { writeJobPreview } from "./stages/preview.js";
@@ -40,11 +46,10 @@ export async function runJob(ctx: PipelineContext, queued: Job): Promise<Job> {
   const started = performance.now();
   log.info("job started", { job: job.id, pipeline: job.pipeline, series: job.sourceSeriesUid, attempt: job.attempts });
   try {
-    const summary = await runStages(ctx, job, stages);
+    const ending = await runStages(ctx, job, stages);
     stages.end();
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    ledger.jobs.finish(job.id, `${summary} in ${seconds} s`);
-    log.info("job done", { job: job.id, seconds: Number(seconds) });
+    finishAs(ctx, job, ending, seconds);
   } catch (thrown) {
     stages.end();
     const error = asStageError(stages.current, thrown);
@@ -63,7 +68,7 @@ export async function runJob(ctx: PipelineContext, queued: Job): Promise<Job> {
   return ledger.jobs.get(job.id)!;
 }
 
-async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Promise<string> {
+async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Promise<JobEnding> {
   const { ledger, orthanc } = ctx;
   const plan = outputPlanFor(selectTarget(ctx, job));
   // Recorded before storing: the outputs' own change events must be recognised as ours.
@@ -73,7 +78,7 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   const last = plan.completion(job.slicesTotal);
   if (last.instances > 0 && (await instanceCount(orthanc, last.seriesUid)) >= last.instances) {
     ledger.jobs.addEvent(job.id, "skipped-store", `series ${last.seriesUid} is already complete in Orthanc (earlier attempt)`);
-    return `output series ${plan.seriesUids[0]} was already stored by an earlier attempt`;
+    return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt` };
   }
 
   // The ledger has the source's Orthanc ID already: one request for its instance count, not a lookup by UID first.
@@ -83,20 +88,34 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   ledger.jobs.addEvent(job.id, "volume", `${volume.slices} slices ${volume.rows}x${volume.columns}, ` +
     `spacing ${volume.pixelSpacing.join("x")} x ${volume.sliceSpacing.toFixed(3)} mm`);
 
+  stages.enter(Stage.Probe);
+  const probed = await probeVolume(volume);
+  ledger.jobs.addEvent(job.id, "probe", probed.probe.summary);
+  const model = ctx.models.get(job.modelId);
+  const use = judgeIntendedUse(model.manifest, volume, probed);
+  if (!use.within && !job.forced) return { outcome: "skipped", text: use.reasons.join("; ") };
+  if (!use.within) ledger.jobs.addEvent(job.id, "forced", `outside intended use, run on request: ${use.reasons.join("; ")}`);
+  for (const note of use.within ? use.notes : []) ledger.jobs.addEvent(job.id, "intended-use", note);
+  const slab = use.within && use.slab ? use.slab : undefined;
+  const input = slab ? volumeSlab(volume, slab.first, slab.last) : volume;
+  const inputProbed = slab ? await probeVolume(input) : probed;
+
   stages.enter(Stage.Infer);
   let outcome: PlanOutcome;
   try {
-    outcome = await plan.produce(volume, {
+    outcome = await plan.produce(input, {
       inference: ctx.inference,
       endpoint: orthanc.dicomweb(),
       store: ctx.config.store,
+      probed: inputProbed,
+      overridden: job.forced ? (use.within ? [] : use.reasons) : undefined,
       onProgress: (done, total, provider) => {
         stages.setProvider(provider);
         ledger.jobs.setProgress(job.id, done, total);
       },
       onInferenceDone: (summary) => {
         stages.setProvider(summary.provider);
-        ledger.jobs.addEvent(job.id, "inferred", `${volume.slices} slices on ${summary.provider} in ` +
+        ledger.jobs.addEvent(job.id, "inferred", `${input.slices} slices on ${summary.provider} in ` +
           `${(summary.inferenceMs / 1000).toFixed(1)} s (batch ${summary.batchSize})`);
         stages.enter(Stage.Store);
       },
@@ -105,10 +124,30 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
     await removePartialOutput(ctx, job, plan);
     throw error;
   }
+  ledger.jobs.addEvent(job.id, "checks", outcome.checks.map((c) => `${c.passed ? "passed" : "FAILED"}: ${c.text}`).join("; "));
+  if (outcome.preview) recordPreview(ctx, job, outcome.preview);
+  if (outcome.rejected) return { outcome: "rejected", text: failedChecks(outcome.checks).join("; ") };
   ledger.jobs.addEvent(job.id, "stored", `${outcome.stored} instances stored, the last ` +
     `${(outcome.storeTailMs / 1000).toFixed(1)} s after the model's last slice`);
-  if (outcome.preview) recordPreview(ctx, job, outcome.preview);
-  return outcome.summary;
+  return { outcome: "done", text: outcome.summary };
+}
+
+/** How a job that ran to its end ended: done, skipped (outside intended use) or rejected (its output failed checks). */
+type JobEnding = { outcome: "done" | "skipped" | "rejected"; text: string };
+
+/** Records the ending, and for skipped and rejected jobs the decision on the series, with the reasons and figures. */
+function finishAs(ctx: PipelineContext, job: Job, ending: JobEnding, seconds: string): void {
+  const { ledger } = ctx;
+  if (ending.outcome === "done") ledger.jobs.finish(job.id, `${ending.text} in ${seconds} s`);
+  else if (ending.outcome === "skipped") ledger.jobs.skip(job.id, ending.text);
+  else ledger.jobs.reject(job.id, ending.text);
+  if (ending.outcome !== "done") {
+    const model = ctx.models.get(job.modelId).manifest;
+    const reason = ending.outcome === "skipped" ? `${ending.text} (measured; model ${model.id})` : `output of ${model.id} rejected: ${ending.text}`;
+    ledger.feed.recordDecision({ orthancSeriesId: job.sourceOrthancId, seriesUid: job.sourceSeriesUid, pipeline: job.pipeline,
+      decision: ending.outcome === "skipped" ? "skipped" : "rejected", reason });
+  }
+  log.info(`job ${ending.outcome}`, { job: job.id, seconds: Number(seconds) });
 }
 
 /** The pipeline and model the job names, still configured and still the job's model version. */

@@ -126,7 +126,7 @@ export async function compare(options: CompareOptions): Promise<CompareReport> {
   const findings = await findingsFromProbability(result.output, volume, {
     threshold,
     minVolumeMm3: manifest.findings.minVolumeMm3,
-    maxFindings: manifest.findings.maxFindings,
+    maxFindings: manifest.outputChecks.find((c) => c.measure === "findings")?.max ?? 20,
     findingCode: manifest.findings.code,
     findingSiteCode: manifest.findings.site,
     trackingNamespace: "2.25.1",

@@ -1,5 +1,6 @@
 /** What the node can do: its models, pipelines and schedules (which an operator can also run now). */
 import { z } from "zod";
+import { IntendedUse, OutputCheck } from "../../models/manifest.js";
 import { SelectionRule } from "../../pipeline/rules.js";
 import type { RouteDeps } from "../api-deps.js";
 import { route, type Route } from "../route.js";
@@ -10,13 +11,15 @@ export function catalogRoutes({ models, pipelines, schedules }: RouteDeps): Rout
     route({
       method: "get",
       path: "/models",
-      summary: "Models (id, version, task)",
+      summary: "Models: id, version, task, where each may run (intended use) and what its output must satisfy (checks)",
       answers: { 200: { description: "OK", schema: z.array(z.object({
         id: z.string(), version: z.string(), task: z.string(), name: z.string(), description: z.string(),
+        intendedUse: IntendedUse, outputChecks: z.array(OutputCheck),
       })) } },
       handle(_input, response) {
         response.json((models?.list() ?? []).map(({ manifest }) => ({
           id: manifest.id, version: manifest.version, task: manifest.task, name: manifest.name, description: manifest.description,
+          intendedUse: manifest.intendedUse, outputChecks: manifest.outputChecks,
         })));
       },
     }),

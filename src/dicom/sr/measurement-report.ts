@@ -57,6 +57,8 @@ export interface MeasurementReportInput {
   searchedFor?: CodedConcept;
   /** Where it looks; default Lung. */
   searchedSite?: CodedConcept;
+  /** The no-finding group's tracking identifier, which says what was not found, e.g. "No nodule of 3-30 mm found". */
+  noFindingLabel?: string;
 }
 
 function validateInput(input: MeasurementReportInput): void {
@@ -84,7 +86,7 @@ function measurementGroups(input: MeasurementReportInput): ContentItem[] {
     return [
       noFindingGroup(
         {
-          trackingId: `No ${searchedFor.meaning.toLowerCase()} detected`.slice(0, 64),
+          trackingId: (input.noFindingLabel ?? `No ${searchedFor.meaning.toLowerCase()} detected`).slice(0, 64),
           trackingUid: deterministicUid("ct-enhance", "no-finding", input.identity.sopInstanceUID),
           searchedFor,
           site: input.searchedSite ?? LUNG,

@@ -1,15 +1,17 @@
 /**
  * The output plan of models whose output is a CT image (synthesis, denoise): a derived CT series in the source's
- * study, on its geometry. Infer, write and store overlap: the worker streams the output batch by batch and each slice
- * is encoded and sent while the model computes the next, so the output is never held as a volume and the input leaves
- * with the worker. Kept on the side: the preview pair, the source's middle slice (copied before the input goes) and
- * the output's.
+ * study, on its geometry. The worker streams the output batch by batch; each slice is measured for the output checks
+ * and encoded while the model computes the next, and held (Part-10 bytes, about half a float volume) until the model is
+ * done. Then the checks decide: passed, the series is stored; failed, nothing is stored and the job is rejected with
+ * the figures, unless a person forced the run, and then the series says so. The input stays in shared memory for the
+ * measures; the preview pair (the middle slice before and after) is kept on the side.
  */
 import type { CtVolume } from "../../dicom/ct-volume.js";
-import { type DerivedCtWriter, derivedCtWriter } from "../../dicom/derived-ct.js";
+import { type DerivedCtWriter, derivedCtSliceHu, derivedCtWriter } from "../../dicom/derived-ct.js";
 import type { DerivedSeriesIdentity } from "../../dicom/derived-ct-modules.js";
 import { deterministicUid } from "../../dicom/uid.js";
 import { nextTurn } from "../../event-loop.js";
+import { OutputMeasures } from "../../measure/output-measures.js";
 import type { RegisteredModel } from "../../models/registry.js";
 import { asStageError, Stage } from "../../stage-error.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../../version.js";
@@ -17,7 +19,7 @@ import { OutputSliceQueue, type OutputSlices } from "../output-slices.js";
 import { type PreviewPair, previewSliceIndex } from "../stages/preview.js";
 import { storeOutputInstances } from "../stages/store-instances.js";
 import type { OutputPlan, PlanIo, PlanOutcome, PlanTarget } from "./output-plan.js";
-import { inferenceFailure, outputSeriesNumber, outputSeriesUid } from "./output-plan.js";
+import { failedChecks, inferenceFailure, outputSeriesNumber, outputSeriesUid, overrideStatement } from "./output-plan.js";
 
 export function derivedSeriesPlan(target: PlanTarget): OutputPlan {
   const seriesInstanceUID = outputSeriesUid(target.job, "series");
@@ -25,8 +27,9 @@ export function derivedSeriesPlan(target: PlanTarget): OutputPlan {
     seriesUids: [seriesInstanceUID],
     completion: (slices) => ({ seriesUid: seriesInstanceUID, instances: slices }),
     async produce(volume, io) {
-      const outcome = await streamDerivedSeries(target.model, volume, derivedSeriesIdentity(target, volume), io);
-      return { ...outcome, summary: `derived series ${seriesInstanceUID} stored` };
+      const outcome = await deriveSeries(target.model, volume, derivedSeriesIdentity(target, volume), io);
+      const summary = outcome.rejected ? "output rejected by its checks; nothing stored" : `derived series ${seriesInstanceUID} stored`;
+      return { ...outcome, summary };
     },
   };
 }
@@ -68,35 +71,41 @@ export async function* derivedCtInstances(writer: DerivedCtWriter, plane: number
   }
 }
 
-/** Runs the model with its output streamed into the store; both settle before the outcome is known. */
-export async function streamDerivedSeries(
+function writerFor(volume: CtVolume, identity: DerivedSeriesIdentity): DerivedCtWriter {
+  try {
+    return derivedCtWriter(volume, identity);
+  } catch (error) {
+    throw asStageError(Stage.Write, error);
+  }
+}
+
+/**
+ * Runs the model, measures and encodes its output as it streams in, then stores it if the checks pass (or the run
+ * was forced). Both the model and the encoding settle before the outcome is known.
+ */
+export async function deriveSeries(
   model: RegisteredModel,
   volume: CtVolume,
   identity: DerivedSeriesIdentity,
   io: PlanIo,
 ): Promise<Omit<PlanOutcome, "summary">> {
-  let writer: DerivedCtWriter;
-  try {
-    writer = derivedCtWriter(volume, identity);
-  } catch (error) {
-    throw asStageError(Stage.Write, error);
-  }
+  const writer = writerFor(volume, identity);
   const plane = volume.rows * volume.columns;
   const middle = previewSliceIndex(volume.slices);
   const before = volume.hu.slice(middle * plane, (middle + 1) * plane);
   let after: Float32Array | undefined;
-  let inferenceDone = 0;
+  const measures = new OutputMeasures(volume, io.probed, model.manifest.outputChecks);
 
   const output = new OutputSliceQueue();
   const inferring = io.inference.run(model, volume, {
     streamTo: (first, values) => {
+      measures.addSlices(first, values);
       const count = values.length / plane;
       if (middle >= first && middle < first + count) after = values.slice((middle - first) * plane, (middle - first + 1) * plane);
       output.push({ first, values });
     },
   }, { onProgress: io.onProgress }).then(
     (summary) => {
-      inferenceDone = performance.now();
       output.end();
       io.onInferenceDone(summary);
       return summary;
@@ -107,14 +116,37 @@ export async function streamDerivedSeries(
       throw failure;
     },
   );
-  const storing = storeOutputInstances(io.endpoint, volume.studyInstanceUID, derivedCtInstances(writer, plane, output), io.store);
+  const encoding = (async () => {
+    const held: Uint8Array[] = [];
+    for await (const instance of derivedCtInstances(writer, plane, output)) held.push(instance);
+    return held;
+  })();
   // The model's failure is the cause when there is one.
-  const [inferred, stored] = await Promise.allSettled([inferring, storing]);
+  const [inferred, encoded] = await Promise.allSettled([inferring, encoding]);
   if (inferred.status === "rejected") throw inferred.reason;
-  if (stored.status === "rejected") throw stored.reason;
-  return {
-    stored: stored.value,
-    storeTailMs: performance.now() - inferenceDone,
-    ...(after ? { preview: { rows: volume.rows, columns: volume.columns, before, after } satisfies PreviewPair } : {}),
-  };
+  if (encoded.status === "rejected") throw encoded.reason;
+  const inferenceDone = performance.now();
+  const preview = after ? { preview: { rows: volume.rows, columns: volume.columns, before, after } satisfies PreviewPair } : {};
+
+  const checks = measures.verdicts();
+  const failed = failedChecks(checks);
+  if (failed.length > 0 && !io.overridden) return { stored: 0, storeTailMs: 0, checks, rejected: true, ...preview };
+  let instances = encoded.value;
+  const overridden = [...(io.overridden ?? []), ...failed];
+  if (overridden.length > 0) instances = await reencode(volume, identity, overridden, instances);
+  const stored = await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances, io.store);
+  return { stored, storeTailMs: performance.now() - inferenceDone, checks, rejected: false, ...preview };
+}
+
+/** The held instances written again by a writer whose series says what was overridden (forced runs only). */
+async function reencode(volume: CtVolume, identity: DerivedSeriesIdentity, overridden: string[], held: Uint8Array[]): Promise<Uint8Array[]> {
+  const statement = overrideStatement(overridden);
+  const writer = writerFor(volume, { ...identity, derivationDescription: `${identity.derivationDescription} ${statement}`, override: statement });
+  const plane = volume.rows * volume.columns;
+  const again: Uint8Array[] = [];
+  for (let k = 0; k < held.length; k += 1) {
+    again.push(writer.instance(k, derivedCtSliceHu(held[k]!, plane)));
+    await nextTurn();
+  }
+  return again;
 }

@@ -1,22 +1,71 @@
 /**
  * The output plan of detection models: the probability map (written over the input volume: one volume in memory)
- * becomes findings, stored as a DICOM SEG (one segment per finding) and a TID 1500 SR that references it, in the
- * source study. A series with no finding still gets a report that says so. The SR is stored last: its presence means
- * the output is whole.
+ * becomes findings, kept only inside the lungs the probe found (dilated by the manifest's margin), and stored as a
+ * DICOM SEG (one segment per finding) and a TID 1500 SR that references it, in the source study. Every report states
+ * the detector's scope (lesion sizes, lungs only, threshold), so "no nodule found" never reads as "no lesion". The
+ * findings check (more than the manifest allows means the detector misfired) can reject the output: nothing is stored.
+ * A series with no finding still gets a report that says so. The SR is stored last: its presence means the output is
+ * whole.
  */
+import type { CtVolume } from "../../dicom/ct-volume.js";
 import type { AlgorithmIdentity, Finding } from "../../dicom/finding.js";
 import { encodeFindingsInstances } from "../../dicom/findings-instances.js";
 import { deterministicUid } from "../../dicom/uid.js";
+import type { ProbedVolume } from "../../measure/anatomy-probe.js";
+import { OutputMeasures } from "../../measure/output-measures.js";
+import type { ModelManifest } from "../../models/manifest.js";
 import { findingsFromProbability } from "../../models/probability-findings.js";
 import { asStageError, Stage } from "../../stage-error.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../../version.js";
 import { storeOutputInstances } from "../stages/store-instances.js";
-import { inferenceFailure, type OutputPlan, outputSeriesNumber, outputSeriesUid, type PlanTarget } from "./output-plan.js";
+import {
+  failedChecks, inferenceFailure, type OutputPlan, outputSeriesNumber, outputSeriesUid, overrideStatement, type PlanTarget,
+} from "./output-plan.js";
+
+/** What the detector looks for, as every report states it. */
+export function detectorScope(manifest: ModelManifest): string {
+  const { diameterMm, label } = manifest.findings;
+  return `scope: ${label.toLowerCase()}s of ${diameterMm.min}-${diameterMm.max} mm longest diameter inside the lungs, ` +
+    `probability above ${manifest.threshold ?? 0.5}; larger lesions (masses) and anything outside the lungs are not looked for`;
+}
+
+/** Whether a finding's centre (mean voxel) lies in the probe's lung mask, or within `marginMm` of it. */
+function inLungs(finding: Finding, volume: CtVolume, probed: ProbedVolume, marginMm: number): boolean {
+  const { coarse, anatomy } = probed;
+  let slice = 0;
+  let row = 0;
+  let column = 0;
+  let n = 0;
+  for (const { slice: k, pixels } of finding.mask) {
+    for (const p of pixels) {
+      slice += k;
+      row += Math.floor(p / volume.columns);
+      column += p % volume.columns;
+      n += 1;
+    }
+  }
+  const k0 = Math.round(slice / n);
+  const r0 = Math.floor(row / n / coarse.factor);
+  const c0 = Math.floor(column / n / coarse.factor);
+  const dk = Math.ceil(marginMm / coarse.sliceMm);
+  const dr = Math.ceil(marginMm / coarse.pixelMm[0]);
+  const dc = Math.ceil(marginMm / coarse.pixelMm[1]);
+  const plane = coarse.rows * coarse.columns;
+  for (let k = Math.max(0, k0 - dk); k <= Math.min(coarse.slices - 1, k0 + dk); k += 1) {
+    for (let r = Math.max(0, r0 - dr); r <= Math.min(coarse.rows - 1, r0 + dr); r += 1) {
+      for (let c = Math.max(0, c0 - dc); c <= Math.min(coarse.columns - 1, c0 + dc); c += 1) {
+        if (anatomy.lungs[k * plane + r * coarse.columns + c]) return true;
+      }
+    }
+  }
+  return false;
+}
 
 export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): OutputPlan {
   const { manifest } = model;
   const srSeriesUid = outputSeriesUid(job, "sr-series");
   const segSeriesUid = outputSeriesUid(job, "seg-series");
+  const cap = manifest.outputChecks.find((c) => c.measure === "findings")?.max ?? 20;
   return {
     seriesUids: [srSeriesUid, segSeriesUid],
     completion: () => ({ seriesUid: srSeriesUid, instances: 1 }),
@@ -31,56 +80,89 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
         throw inferenceFailure(model, error);
       }
       const inferenceDone = performance.now();
-      const contentDate = new Date();
-      const seriesNumber = outputSeriesNumber(volume, pipelineOrdinal);
-      const algorithm: AlgorithmIdentity = {
-        name: manifest.name,
-        version: SOFTWARE_VERSION,
-        modelId: manifest.id,
-        modelVersion: manifest.version,
-        manufacturer: SOFTWARE_NAME,
-      };
       let findings: Finding[];
-      let instances: Uint8Array[];
+      let outside: number;
       try {
-        findings = await findingsFromProbability(probability, volume, {
+        // All of them: how many there are is what tells a detector that misfired.
+        const all = await findingsFromProbability(probability, volume, {
           threshold: manifest.threshold ?? 0.5,
           minVolumeMm3: manifest.findings.minVolumeMm3,
-          maxFindings: manifest.findings.maxFindings,
+          maxFindings: Number.MAX_SAFE_INTEGER,
           findingCode: manifest.findings.code,
           findingSiteCode: manifest.findings.site,
           trackingNamespace: srSeriesUid,
           trackingLabel: manifest.findings.label,
         });
-        const seg = {
-          seriesInstanceUID: segSeriesUid,
-          sopInstanceUID: deterministicUid(SOFTWARE_NAME, "seg-instance", segSeriesUid),
-          seriesNumber: seriesNumber + 1,
-          contentDate,
-        };
-        instances = await encodeFindingsInstances({
-          volume,
-          findings,
-          algorithm,
-          sr: {
-            seriesInstanceUID: srSeriesUid,
-            sopInstanceUID: deterministicUid(SOFTWARE_NAME, "sr-instance", srSeriesUid),
-            seriesNumber,
-            contentDate,
-          },
-          ...(findings.length > 0 ? { seg } : {}),
-          searchedFor: manifest.findings.code,
-          searchedSite: manifest.findings.site,
-        });
+        findings = all.filter((f) => inLungs(f, volume, io.probed, manifest.findings.lungMarginMm));
+        outside = all.length - findings.length;
       } catch (error) {
         throw asStageError(Stage.Write, error);
       }
+      const measures = new OutputMeasures(volume, io.probed, manifest.outputChecks);
+      measures.setFindings(findings.length, outside);
+      const checks = measures.verdicts();
+      const failed = failedChecks(checks);
+      if (failed.length > 0 && !io.overridden) return { summary: `output rejected by its checks; nothing stored`, stored: 0, storeTailMs: 0, checks, rejected: true };
+      const overridden = [...(io.overridden ?? []), ...failed];
+      findings = findings.slice(0, cap); // a forced run past the cap reports the most probable, as many as allowed
+      const instances = await encode(volume, findings, manifest, {
+        srSeriesUid, segSeriesUid, seriesNumber: outputSeriesNumber(volume, pipelineOrdinal),
+        parameters: [detectorScope(manifest), ...(overridden.length > 0 ? [overrideStatement(overridden)] : [])],
+      });
       const stored = await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances, io.store);
+      const dropped = outside > 0 ? ` (${outside} outside the lungs dropped)` : "";
       return {
-        summary: `${findings.length} finding(s); SR series ${srSeriesUid}` + (findings.length > 0 ? `, SEG series ${segSeriesUid}` : ""),
+        summary: `${findings.length} finding(s)${dropped}; SR series ${srSeriesUid}` + (findings.length > 0 ? `, SEG series ${segSeriesUid}` : ""),
         stored,
         storeTailMs: performance.now() - inferenceDone,
+        checks,
+        rejected: false,
       };
     },
   };
+}
+
+/** SEG (when there are findings) and SR, encoded in a worker thread. */
+async function encode(
+  volume: CtVolume,
+  findings: Finding[],
+  manifest: ModelManifest,
+  identity: { srSeriesUid: string; segSeriesUid: string; seriesNumber: number; parameters: string[] },
+): Promise<Uint8Array[]> {
+  const contentDate = new Date();
+  const algorithm: AlgorithmIdentity = {
+    name: manifest.name,
+    version: SOFTWARE_VERSION,
+    modelId: manifest.id,
+    modelVersion: manifest.version,
+    manufacturer: SOFTWARE_NAME,
+    parameters: identity.parameters,
+  };
+  const { diameterMm, label } = manifest.findings;
+  try {
+    return await encodeFindingsInstances({
+      volume,
+      findings,
+      algorithm,
+      sr: {
+        seriesInstanceUID: identity.srSeriesUid,
+        sopInstanceUID: deterministicUid(SOFTWARE_NAME, "sr-instance", identity.srSeriesUid),
+        seriesNumber: identity.seriesNumber,
+        contentDate,
+      },
+      ...(findings.length > 0
+        ? { seg: {
+          seriesInstanceUID: identity.segSeriesUid,
+          sopInstanceUID: deterministicUid(SOFTWARE_NAME, "seg-instance", identity.segSeriesUid),
+          seriesNumber: identity.seriesNumber + 1,
+          contentDate,
+        } }
+        : {}),
+      searchedFor: manifest.findings.code,
+      searchedSite: manifest.findings.site,
+      noFindingLabel: `No ${label.toLowerCase()} of ${diameterMm.min}-${diameterMm.max} mm found in the lungs`,
+    });
+  } catch (error) {
+    throw asStageError(Stage.Write, error);
+  }
 }

@@ -15,6 +15,8 @@ import type { RegisteredModel } from "../../models/registry.js";
 import { asStageError, Stage, StageError } from "../../stage-error.js";
 import { SOFTWARE_NAME } from "../../version.js";
 import type { PipelineDefinition } from "../pipelines.js";
+import type { CheckVerdict } from "../../measure/output-measures.js";
+import type { ProbedVolume } from "../../measure/anatomy-probe.js";
 import type { PreviewPair } from "../stages/preview.js";
 import type { StoreOptions } from "../stages/store-instances.js";
 
@@ -32,8 +34,15 @@ export interface PlanIo {
   inference: InferenceService;
   endpoint: DicomwebEndpoint;
   store: StoreOptions;
+  /** What the anatomy probe measured in the volume: the output checks measure with its masks. */
+  probed: ProbedVolume;
+  /**
+   * What a person's "force" overrode, stated in the output's DICOM: the intended-use reasons, and (added by the plan)
+   * the failed checks. Undefined when the job is not forced: then a failed check stores nothing.
+   */
+  overridden: string[] | undefined;
   onProgress: ProgressListener;
-  /** The model is done; what remains is writing and storing. */
+  /** The model is done; what remains is checking, writing and storing. */
   onInferenceDone(summary: InferenceSummary): void;
 }
 
@@ -46,6 +55,9 @@ export interface PlanOutcome {
   storeTailMs: number;
   /** The before/after pair of the middle slice, when the output is an image. */
   preview?: PreviewPair;
+  /** The output checks as measured; when one failed and the job was not forced, nothing was stored. */
+  checks: CheckVerdict[];
+  rejected: boolean;
 }
 
 export interface OutputPlan {
@@ -75,4 +87,14 @@ export function outputSeriesNumber(volume: CtVolume, pipelineOrdinal: number): n
 export function inferenceFailure(model: RegisteredModel, error: unknown): StageError {
   const failure = asStageError(Stage.Infer, error);
   return new StageError(Stage.Infer, `model ${model.manifest.id}: ${failure.message}`, failure.retryable, { cause: error });
+}
+
+/** The checks that failed, in words, or an empty list. */
+export function failedChecks(checks: readonly CheckVerdict[]): string[] {
+  return checks.filter((c) => !c.passed).map((c) => c.text);
+}
+
+/** The sentence every overridden output carries in its DICOM (Derivation Description, Image Comments, the SR). */
+export function overrideStatement(overridden: readonly string[]): string {
+  return `Run on request past ct-enhance's safeguards (force): ${overridden.join("; ")}.`;
 }

@@ -1,0 +1,183 @@
+/**
+ * What a model's output must satisfy before it is stored, measured slice by slice as the output streams in (nothing
+ * is read back from Orthanc): on the input and output HU of each slice, with the masks the probe made.
+ * - bodyVoxelsChangedPercent: body voxels whose HU moved by more than N HU, per cent of the body.
+ * - tissueMeanChangeHu: the mean change of soft tissue (input -20..120 HU, in the body, not lung) outside the blood
+ *   pool, which is taken as the mediastinum between the lungs (heart, great vessels) and 30 mm around the aorta the
+ *   probe found. A synthetic CTA may brighten the blood pool; liver, spleen and muscle must stay as they were.
+ * - noiseRatio: the output's noise over the input's, measured on the same homogeneous boxes as the probe's.
+ * - findings: how many findings lie in the lungs (set by the findings plan).
+ */
+import type { CtVolume } from "../dicom/ct-volume.js";
+import type { OutputCheck } from "../models/manifest.js";
+import type { ProbedVolume } from "./anatomy-probe.js";
+import { BoxSums, homogeneousBoxes } from "./blood-and-noise.js";
+
+export interface CheckVerdict {
+  measure: OutputCheck["measure"];
+  value: number;
+  min?: number;
+  max?: number;
+  passed: boolean;
+  /** In words, with the figure and the limit: "tissue outside the blood pool changed by +148 HU on average (limit -15..15)". */
+  text: string;
+}
+
+const TISSUE_HU: [number, number] = [-20, 120];
+const AORTA_EXCLUSION_MM = 30;
+
+const sign = (v: number): string => (v > 0 ? `+${v}` : String(v));
+const round1 = (v: number): number => Math.round(v * 10) / 10;
+
+/** Accumulates the measures over output slices as they come; `verdicts()` judges them against the checks. */
+export class OutputMeasures {
+  private bodyVoxels = 0;
+  private changed = 0;
+  private tissueSum = 0;
+  private tissueCount = 0;
+  private readonly noiseIn: number[] = [];
+  private readonly noiseOut: number[] = [];
+  private findingsInLungs: number | undefined;
+  private findingsOutside = 0;
+  private readonly plane: number;
+  private readonly changeOverHu: number;
+
+  constructor(private readonly volume: CtVolume, private readonly probed: ProbedVolume, private readonly checks: readonly OutputCheck[]) {
+    this.plane = volume.rows * volume.columns;
+    const body = checks.find((c) => c.measure === "bodyVoxelsChangedPercent");
+    this.changeOverHu = body?.measure === "bodyVoxelsChangedPercent" ? body.overHu : 100;
+  }
+
+  /** Output slices [first, first + values.length / plane), HU; the input is still `volume.hu`. */
+  addSlices(first: number, values: Float32Array): void {
+    const { coarse, anatomy } = this.probed;
+    const { rows, columns } = this.volume;
+    const coarsePlane = coarse.rows * coarse.columns;
+    for (let n = 0; n < values.length / this.plane; n += 1) {
+      const k = first + n;
+      const input = this.volume.hu.subarray(k * this.plane, (k + 1) * this.plane);
+      const output = values.subarray(n * this.plane, (n + 1) * this.plane);
+      const excluded = this.bloodPoolExclusion(k);
+      for (let r = 0; r < rows; r += 1) {
+        const cr = Math.min(coarse.rows - 1, (r / coarse.factor) | 0);
+        for (let c = 0; c < columns; c += 1) {
+          const cc = Math.min(coarse.columns - 1, (c / coarse.factor) | 0);
+          const at = k * coarsePlane + cr * coarse.columns + cc;
+          if (!anatomy.body[at]) continue;
+          const i = r * columns + c;
+          const before = input[i]!;
+          const change = output[i]! - before;
+          this.bodyVoxels += 1;
+          if (change > this.changeOverHu || change < -this.changeOverHu) this.changed += 1;
+          if (before < TISSUE_HU[0] || before > TISSUE_HU[1] || anatomy.lungs[at] || excluded(r, c)) continue;
+          this.tissueSum += change;
+          this.tissueCount += 1;
+        }
+      }
+      if (this.checks.some((check) => check.measure === "noiseRatio")) this.addNoise(k, input, output);
+    }
+  }
+
+  /** For the findings plan: how many findings the lung gating kept, and how many it dropped. */
+  setFindings(inLungs: number, outside: number): void {
+    this.findingsInLungs = inLungs;
+    this.findingsOutside = outside;
+  }
+
+  verdicts(): CheckVerdict[] {
+    return this.checks.map((check) => {
+      switch (check.measure) {
+        case "bodyVoxelsChangedPercent": {
+          const value = round1((100 * this.changed) / Math.max(1, this.bodyVoxels));
+          return { measure: check.measure, value, max: check.max, passed: value <= check.max,
+            text: `${value}% of body voxels changed by more than ${check.overHu} HU (limit ${check.max}%)` };
+        }
+        case "tissueMeanChangeHu": {
+          const value = round1(this.tissueCount > 0 ? this.tissueSum / this.tissueCount : 0);
+          return { measure: check.measure, value, min: check.min, max: check.max, passed: value >= check.min && value <= check.max,
+            text: `soft tissue outside the blood pool changed by ${sign(value)} HU on average (limit ${check.min}..${check.max} HU)` };
+        }
+        case "noiseRatio": {
+          const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? Number.NaN;
+          const value = Math.round((median(this.noiseOut) / median(this.noiseIn)) * 100) / 100;
+          return { measure: check.measure, value, max: check.max, passed: value <= check.max,
+            text: `measured noise ${round1(median(this.noiseIn))} -> ${round1(median(this.noiseOut))} HU, ratio ${value} (limit ${check.max})` };
+        }
+        case "findings": {
+          const value = this.findingsInLungs ?? 0;
+          return { measure: check.measure, value, max: check.max, passed: value <= check.max,
+            text: `${value} finding(s) in the lungs (limit ${check.max}: more means the detector misfired)` +
+              (this.findingsOutside > 0 ? `; ${this.findingsOutside} outside the lungs dropped` : "") };
+        }
+      }
+    });
+  }
+
+  /** The blood pool of slice k: the mediastinum between the lungs, and a disk around the aorta of the nearest probe slice. */
+  private bloodPoolExclusion(k: number): (r: number, c: number) => boolean {
+    const { coarse, anatomy, bloodAndNoise } = this.probed;
+    const coarsePlane = coarse.rows * coarse.columns;
+    let lungLeftmost = Number.POSITIVE_INFINITY;
+    let lungRightmost = -1;
+    let lungTop = Number.POSITIVE_INFINITY;
+    let lungBottom = -1;
+    for (let i = 0; i < coarsePlane; i += 1) {
+      if (!anatomy.lungs[k * coarsePlane + i]) continue;
+      const r = (i / coarse.columns) | 0;
+      const c = i % coarse.columns;
+      lungLeftmost = Math.min(lungLeftmost, c);
+      lungRightmost = Math.max(lungRightmost, c);
+      lungTop = Math.min(lungTop, r);
+      lungBottom = Math.max(lungBottom, r);
+    }
+    // Between the lungs: the columns between the two lungs' inner edges, over the lungs' rows (both lungs seen).
+    const [midLeft, midRight] = this.innerLungEdges(k, lungLeftmost, lungRightmost);
+    const nearest = bloodAndNoise.bloodPoolSlices.reduce<(typeof bloodAndNoise.bloodPoolSlices)[number] | undefined>(
+      (best, b) => (!best || Math.abs(b.slice - k) < Math.abs(best.slice - k) ? b : best), undefined);
+    const aorta = nearest && Math.abs(nearest.slice - k) * this.volume.sliceSpacing <= 20 ? nearest : undefined;
+    const [rowMm, columnMm] = this.volume.pixelSpacing;
+    return (r, c) => {
+      const cr = (r / coarse.factor) | 0;
+      const cc = (c / coarse.factor) | 0;
+      if (midLeft < midRight && cc >= midLeft && cc <= midRight && cr >= lungTop && cr <= lungBottom) return true;
+      if (!aorta) return false;
+      const dy = (r - aorta.row) * rowMm;
+      const dx = (c - aorta.column) * columnMm;
+      return dx * dx + dy * dy <= AORTA_EXCLUSION_MM * AORTA_EXCLUSION_MM;
+    };
+  }
+
+  /** The coarse columns between the lungs on slice k: from one lung's inner edge to the other's, or an empty range. */
+  private innerLungEdges(k: number, leftmost: number, rightmost: number): [number, number] {
+    const { coarse, anatomy } = this.probed;
+    if (rightmost < 0) return [1, 0];
+    const coarsePlane = coarse.rows * coarse.columns;
+    const columnHasLung = new Uint8Array(coarse.columns);
+    for (let i = 0; i < coarsePlane; i += 1) if (anatomy.lungs[k * coarsePlane + i]) columnHasLung[i % coarse.columns] = 1;
+    // The widest run of lung-free columns between the outermost lung columns is the gap between the lungs.
+    let best: [number, number] = [1, 0];
+    let start = -1;
+    for (let c = leftmost; c <= rightmost + 1; c += 1) {
+      const free = c <= rightmost && !columnHasLung[c];
+      if (free && start < 0) start = c;
+      if (!free && start >= 0) {
+        if (c - 1 - start > best[1] - best[0]) best = [start, c - 1];
+        start = -1;
+      }
+    }
+    return best;
+  }
+
+  /** Noise of input and output on the homogeneous boxes of the probe's sampled slices. */
+  private addNoise(k: number, input: Float32Array, output: Float32Array): void {
+    const sampled = this.probed.bloodAndNoise.noiseSlices;
+    if (!sampled.includes(k)) return;
+    const { rows, columns } = this.volume;
+    const before = new BoxSums(rows, columns, input, (v) => v < -200);
+    const after = new BoxSums(rows, columns, output, () => false);
+    for (const box of homogeneousBoxes(this.volume, k, before, this.probed)) {
+      this.noiseIn.push(box.sd);
+      this.noiseOut.push(after.stats(box.row, box.column, box.half)!.sd);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Intended use judged on measured anatomy (phantoms) with the shipped models' manifests: a chest model skips a head
+ * and an abdomen with the anatomy in the reason, takes a chest, runs only on the chest slab of a stacked volume, and
+ * skips a contrast scan whose header says nothing; the denoiser takes a noisy series only when its header gives no
+ * CTDIvol.
+ */
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { probeVolume } from "../../src/measure/anatomy-probe.js";
+import { ModelRegistry } from "../../src/models/registry.js";
+import type { ModelManifest } from "../../src/models/manifest.js";
+import { judgeIntendedUse } from "../../src/pipeline/intended-use.js";
+import { phantomVolume } from "../helpers/phantom.js";
+
+let manifests: Record<string, ModelManifest>;
+beforeAll(async () => {
+  const models = await ModelRegistry.load(path.resolve(import.meta.dirname, "../../models"));
+  manifests = Object.fromEntries(models.list().map((m) => [m.manifest.id, m.manifest]));
+});
+
+async function judge(modelId: string, volume: ReturnType<typeof phantomVolume>) {
+  return judgeIntendedUse(manifests[modelId]!, volume, await probeVolume(volume));
+}
+
+describe("intended use", () => {
+  it("skips a head for every chest model, saying there are no lungs and what the model is for", async () => {
+    const head = phantomVolume({ parts: { head: 60 }, noiseSd: 5 });
+    for (const id of ["syncta-unet-small", "nodule-detector-small", "denoise-ffdnet-small"]) {
+      const verdict = await judge(id, head);
+      expect(verdict.within, id).toBe(false);
+      if (verdict.within) continue;
+      expect(verdict.reasons[0]).toMatch(/^no lungs in the volume \(0 ml\), the volume shows head \(head \d+ mm\)/);
+      expect(verdict.reasons.at(-1)).toMatch(new RegExp(`^${id} is for .*chest CT`));
+    }
+  });
+
+  it("takes a non-contrast chest whole, and only the chest slab (with its margin) of a head-chest-abdomen stack", async () => {
+    const chest = await judge("syncta-unet-small", phantomVolume({ parts: { chest: 100 }, noiseSd: 10 }));
+    expect(chest).toMatchObject({ within: true, slab: undefined });
+    const stacked = phantomVolume({ parts: { abdomen: 50, chest: 100, head: 60 }, noiseSd: 10 });
+    const verdict = await judge("syncta-unet-small", stacked);
+    expect(verdict.within).toBe(true);
+    if (!verdict.within || !verdict.slab) throw new Error("a slab was expected");
+    // The lungs span slices ~54..145; 20 mm of margin is 8 slices of 2.5 mm.
+    expect(verdict.slab.first).toBeGreaterThanOrEqual(40);
+    expect(verdict.slab.first).toBeLessThanOrEqual(50);
+    expect(verdict.slab.last).toBeGreaterThanOrEqual(148);
+    expect(verdict.slab.last).toBeLessThan(160); // the head (slices 150..209) is not processed
+    expect(verdict.notes.join(" ")).toMatch(/also shows head\+abdomen/);
+  });
+
+  it("skips a contrast scan for the non-contrast model by the blood pool, though the header names no agent", async () => {
+    const verdict = await judge("syncta-unet-small", phantomVolume({ parts: { chest: 60 }, bloodHu: 320, noiseSd: 10 }));
+    expect(verdict.within).toBe(false);
+    if (!verdict.within) expect(verdict.reasons[0]).toMatch(/^contrast \(blood pool \d+ HU\), not non-contrast/);
+  });
+
+  it("takes a noisy chest for the denoiser by its measured noise, and not when the header gives a normal CTDIvol", async () => {
+    const noisy = phantomVolume({ parts: { chest: 100 }, noiseSd: 35 });
+    const byNoise = await judge("denoise-ffdnet-small", noisy);
+    expect(byNoise.within).toBe(true);
+    if (byNoise.within) expect(byNoise.notes.join(" ")).toMatch(/low dose by measured noise 3\d(\.\d)? HU/);
+    const quiet = await judge("denoise-ffdnet-small", phantomVolume({ parts: { chest: 100 }, noiseSd: 12 }));
+    expect(quiet.within).toBe(false);
+    noisy.sliceHeaders = noisy.sliceHeaders.map((h) => ({ ...h, CTDIvol: 8.2 }));
+    const byHeader = await judge("denoise-ffdnet-small", noisy);
+    expect(byHeader.within).toBe(false);
+    if (!byHeader.within) expect(byHeader.reasons[0]).toBe("CTDIvol 8.2 mGy: not a low dose (at most 3 mGy)");
+  });
+
+  it("names the geometry it refuses", async () => {
+    const thick = phantomVolume({ parts: { chest: 100 }, noiseSd: 10 });
+    thick.sliceHeaders = thick.sliceHeaders.map((h) => ({ ...h, SliceThickness: 5 }));
+    const verdict = await judge("nodule-detector-small", thick);
+    expect(verdict.within).toBe(false);
+    if (!verdict.within) expect(verdict.reasons).toContain("slice thickness 5 mm, not 0.5-2.5 mm");
+  });
+});

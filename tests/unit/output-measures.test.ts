@@ -1,0 +1,76 @@
+/**
+ * The output checks measured on a phantom, for outputs whose effect is known: a synthetic CTA that brightens only the
+ * aorta passes; one that brightens all soft tissue fails with its figure; a smoothing denoiser lowers the noise and
+ * keeps the tissue's mean; the findings count against its cap.
+ */
+import { describe, expect, it } from "vitest";
+import { probeVolume } from "../../src/measure/anatomy-probe.js";
+import { OutputMeasures } from "../../src/measure/output-measures.js";
+import type { OutputCheck } from "../../src/models/manifest.js";
+import { PHANTOM, phantomVolume } from "../helpers/phantom.js";
+
+const SYNTHESIS: OutputCheck[] = [
+  { measure: "bodyVoxelsChangedPercent", overHu: 100, max: 8 },
+  { measure: "tissueMeanChangeHu", min: -10, max: 10 },
+];
+
+async function measure(checks: OutputCheck[], change: (hu: Float32Array, k: number) => Float32Array) {
+  const volume = phantomVolume({ parts: { chest: 40 }, bloodHu: 40, noiseSd: 15 });
+  const measures = new OutputMeasures(volume, await probeVolume(volume), checks);
+  const plane = PHANTOM.rows * PHANTOM.columns;
+  // Streamed in batches of 8, as the worker sends them.
+  for (let first = 0; first < volume.slices; first += 8) {
+    const count = Math.min(8, volume.slices - first);
+    const values = new Float32Array(count * plane);
+    for (let n = 0; n < count; n += 1) {
+      values.set(change(volume.hu.slice((first + n) * plane, (first + n + 1) * plane), first + n), n * plane);
+    }
+    measures.addSlices(first, values);
+  }
+  return measures.verdicts();
+}
+
+const isAorta = (i: number): boolean => {
+  const centre = (PHANTOM.columns - 1) / 2;
+  const x = ((i % PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+  const y = (Math.floor(i / PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+  return (x - 12) ** 2 + (y - 25) ** 2 <= 144;
+};
+
+describe("output checks", () => {
+  it("pass a synthetic CTA that brightens the aorta only", async () => {
+    const verdicts = await measure(SYNTHESIS, (hu) => hu.map((v, i) => (isAorta(i) ? v + 300 : v)));
+    expect(verdicts.every((v) => v.passed), JSON.stringify(verdicts)).toBe(true);
+    expect(verdicts[1]!.value).toBe(0);
+  });
+
+  it("fail one that brightens all soft tissue, with the figure and the limit", async () => {
+    const verdicts = await measure(SYNTHESIS, (hu) => hu.map((v) => (v > -20 && v < 120 ? v + 150 : v)));
+    expect(verdicts.map((v) => v.passed)).toEqual([false, false]);
+    expect(verdicts[1]!.value).toBeGreaterThan(140);
+    expect(verdicts[1]!.text).toMatch(/^soft tissue outside the blood pool changed by \+1\d\d(\.\d)? HU on average \(limit -10\.\.10 HU\)$/);
+    expect(verdicts[0]!.text).toMatch(/% of body voxels changed by more than 100 HU \(limit 8%\)$/);
+  });
+
+  it("see a smoothing denoiser lower the noise and keep the tissue's mean", async () => {
+    const smooth = (hu: Float32Array): Float32Array => {
+      const out = hu.slice();
+      const w = PHANTOM.columns;
+      for (let i = w + 1; i < hu.length - w - 1; i += 1) {
+        out[i] = (hu[i]! * 4 + hu[i - 1]! + hu[i + 1]! + hu[i - w]! + hu[i + w]!) / 8;
+      }
+      return out;
+    };
+    const verdicts = await measure([{ measure: "tissueMeanChangeHu", min: -5, max: 5 }, { measure: "noiseRatio", max: 0.9 }], smooth);
+    expect(verdicts.every((v) => v.passed), JSON.stringify(verdicts)).toBe(true);
+    expect(verdicts[1]!.value).toBeLessThan(0.7);
+  });
+
+  it("count findings against the cap", async () => {
+    const volume = phantomVolume({ parts: { chest: 20 } });
+    const measures = new OutputMeasures(volume, await probeVolume(volume), [{ measure: "findings", max: 20 }]);
+    measures.setFindings(22, 3);
+    expect(measures.verdicts()[0]).toMatchObject({ passed: false, value: 22 });
+    expect(measures.verdicts()[0]!.text).toBe("22 finding(s) in the lungs (limit 20: more means the detector misfired); 3 outside the lungs dropped");
+  });
+});
