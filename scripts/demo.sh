@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on an embedded default, from a fresh Debian/Ubuntu machine:
 #   Orthanc (OS packages, started from orthanc-config/ on loopback) + ct-enhance serving, a real CT series sent in,
-#   and the derived series it produces by itself. Both keep running so you can look; `scripts/demo.sh stop` ends them.
+#   and what each pipeline made of it by itself: the derived series it stored, or why it skipped the series (outside
+#   the model's intended use, measured) or rejected the model's output (its checks, with the figures). Both keep
+#   running so you can look; `scripts/demo.sh stop` ends them.
 # The series: ../shared/data/ct/lidc-idri-0002-ncct when present, else the real head CT that Debian's
 # invesalius-examples ships, converted to a DICOM series.
 # Ports (override with the variables): Orthanc HTTP 8042, DICOM 4242, ct-enhance API 8190.
@@ -23,7 +25,7 @@ stop() {
 if [ "${1:-}" = "stop" ]; then stop; echo "demo stopped (state kept in $state)"; exit 0; fi
 
 series_dir="$root/../shared/data/ct/lidc-idri-0002-ncct"
-if [ -d "$series_dir" ]; then bash scripts/install-system-deps.sh; else bash scripts/install-system-deps.sh --with-demo-data; fi
+bash scripts/install-system-deps.sh
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build --silent
@@ -61,8 +63,8 @@ source_series=$(ls "$series_dir"/*.dcm | xargs -P 4 -I{} curl -sf -u "$creds" -X
   | sed -n 's/.*"ParentSeries" *: *"\([^"]*\)".*/\1/p' | sort -u | head -1)
 source_uid=$(curl -sf -u "$creds" "$orthanc_url/series/$source_series" | sed -n 's/.*"SeriesInstanceUID" *: *"\([^"]*\)".*/\1/p')
 echo "source series: $orthanc_url/app/explorer.html#series?uuid=$source_series"
-echo "waiting for ct-enhance to process it by itself (stable after 5 s, then fetch, model, store)..."
-settled='const j = JSON.parse(require("fs").readFileSync(0, "utf8")); process.exit(j.length > 0 && j.every((x) => ["done", "failed"].includes(x.state)) ? 0 : 1)'
+echo "waiting for ct-enhance to process it by itself (stable after 5 s, then fetch, probe, model, checks, store)..."
+settled='const j = JSON.parse(require("fs").readFileSync(0, "utf8")); process.exit(j.length > 0 && j.every((x) => ["done", "failed", "skipped", "rejected"].includes(x.state)) ? 0 : 1)'
 for _ in $(seq 1 900); do
   jobs=$(curl -sf -H "Authorization: Bearer $token" "$api_url/jobs?series=$source_uid" || echo '[]')
   echo "$jobs" | node -e "$settled" && break
@@ -75,13 +77,17 @@ echo "$jobs" | ORTHANC_URL="$orthanc_url" ORTHANC_AUTH="$creds" PREVIEWS="$state
   const auth = "Basic " + Buffer.from(process.env.ORTHANC_AUTH).toString("base64");
   (async () => {
     for (const j of jobs) {
-      console.log(`job ${j.id} ${j.pipeline}: ${j.state} on ${j.provider ?? "?"}` + (j.errorMessage ? `, error: ${j.errorMessage}` : ""));
-      if (!j.outputSeriesUid) continue;
+      const why = { skipped: "outside the model's intended use", rejected: "its output failed its checks, nothing stored", failed: "error" }[j.state];
+      console.log(`job ${j.id} ${j.pipeline}: ${j.state}` + (j.provider ? ` on ${j.provider}` : "") + (why ? ` (${why}): ${j.errorMessage}` : ""));
+      if (j.state !== "done" || !j.outputSeriesUid) continue;
       const hits = await (await fetch(`${process.env.ORTHANC_URL}/tools/lookup`, { method: "POST", body: j.outputSeriesUid, headers: { Authorization: auth } })).json();
       const id = hits.find((h) => h.Type === "Series")?.ID;
       console.log(`  output series: ${process.env.ORTHANC_URL}/app/explorer.html#series?uuid=${id}`);
       const preview = `${process.env.PREVIEWS}/job-${j.id}.png`;
       if (require("fs").existsSync(preview)) console.log(`  before/after PNG of the middle slice: ${preview}`);
     }
-    process.exitCode = jobs.length > 0 && jobs.every((j) => j.state === "done") ? 0 : 1;
+    if (jobs.some((j) => j.state === "rejected")) {
+      console.log("a rejected output can be stored anyway, marked as such in its DICOM: Run again with force in Orthanc Explorer's ct-enhance panel");
+    }
+    process.exitCode = jobs.length > 0 && jobs.every((j) => ["done", "skipped", "rejected"].includes(j.state)) ? 0 : 1;
   })();'

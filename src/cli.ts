@@ -35,7 +35,10 @@ async function resolveSeries(ctx: PipelineContext, series: string): Promise<stri
   return id;
 }
 
-/** Jobs of this series to run now; with force, jobs are made (rules bypassed) or re-queued as a new run. */
+/**
+ * Jobs of this series to run now; with force, jobs are made or re-queued as a new run that goes past the rules, the
+ * model's intended use and its output checks (the output's DICOM then says which).
+ */
 async function jobsToRun(ctx: PipelineContext, orthancId: string, pipeline: string | undefined, force: boolean): Promise<Job[]> {
   const only = pipeline ? { pipeline } : undefined;
   if (pipeline && !ctx.pipelines.some((p) => p.id === pipeline)) {
@@ -52,7 +55,9 @@ async function jobsToRun(ctx: PipelineContext, orthancId: string, pipeline: stri
     const model = ctx.models.get(p.model).manifest;
     const existing = jobs.find((j) => j.pipeline === p.id && j.modelVersion === model.version);
     if (existing) {
-      if (existing.state !== JobState.Queued) ctx.ledger.jobs.requeue(existing.id, "run --force from the command line");
+      const why = "run --force from the command line";
+      if (existing.state === JobState.Queued) ctx.ledger.jobs.forceQueued(existing.id, why);
+      else ctx.ledger.jobs.requeue(existing.id, why, true);
       return ctx.ledger.jobs.get(existing.id)!;
     }
     return ctx.ledger.jobs.create({
@@ -62,7 +67,7 @@ async function jobsToRun(ctx: PipelineContext, orthancId: string, pipeline: stri
       pipeline: p.id,
       modelId: model.id,
       modelVersion: model.version,
-    }).job;
+    }, { forced: true }).job;
   });
 }
 

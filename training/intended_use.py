@@ -32,10 +32,12 @@ INTENDED_USE = {
         "contrast": "any",
     },
     "denoise-ffdnet-small": {
-        "description": "low-dose chest CT (CTDIvol at most 3 mGy, or a measured noise of 28-60 HU when the header has "
-                       "none), 0.5-3 mm slices, standard kernel: trained on simulated quarter-dose LIDC-IDRI chest",
+        "description": "low-dose chest CT with both lungs in view (CTDIvol at most 3 mGy, or a measured noise of 28-60 "
+                       "HU when the header has none), 0.5-3 mm slices, standard kernel: trained on simulated quarter-dose "
+                       "LIDC-IDRI chest",
         "modality": "CT",
         "regions": ["chest"],
+        "lungs": {"minVolumeMl": 1500, "bothSides": True, "apexToBase": False},
         "slabMarginMm": 20,
         "sliceThicknessMm": {"min": 0.5, "max": 3},
         **COMMON_GEOMETRY,
@@ -64,3 +66,88 @@ OUTPUT_CHECKS = {
 
 def manifest_fields(model_id: str) -> dict:
     return {"intendedUse": INTENDED_USE[model_id], "outputChecks": OUTPUT_CHECKS[model_id]}
+
+
+def _range(r: dict, unit: str) -> str:
+    if "min" in r and "max" in r:
+        return f"{r['min']}-{r['max']} {unit}"
+    return f"at least {r['min']} {unit}" if "min" in r else f"at most {r['max']} {unit}"
+
+
+def _check(c: dict) -> str:
+    if c["measure"] == "bodyVoxelsChangedPercent":
+        return f"at most {c['max']}% of body voxels changed by more than {c['overHu']} HU"
+    if c["measure"] == "tissueMeanChangeHu":
+        return f"soft tissue outside the blood pool changed by {c['min']}..{c['max']} HU on average"
+    if c["measure"] == "noiseRatio":
+        return f"measured noise of the output at most {c['max']} x the input's"
+    return f"at most {c['max']} findings inside the lungs (more: the detector misfired, nothing is stored)"
+
+
+# What the node did with each shared series and the model as shipped (0.1.0), measured 2026-11-30 with
+# `ct-enhance probe <series> --models` and whole jobs (`ct-enhance run`), the 2-core development machine.
+MEASURED = {
+    "syncta-unet-small": (
+        "Within its intended use on LIDC-IDRI-0002 and RICORD, and **rejected there by its own checks**: 9.5% and 9.7% of "
+        "body voxels changed by more than 100 HU, soft tissue outside the blood pool +51.9 and +64.4 HU on average "
+        "(the liver, spleen and muscle brightening the card's limits describe). Outside it: LIDC-IDRI-0001, the CPTAC chest "
+        "and the HCC arterial phases (contrast measured: blood pool 410, 143, 340, 385 HU), the HCC pre-contrast series "
+        "(5-10 mm slices, lung bases only) and the InVesalius head CT (no lungs)."),
+    "nodule-detector-small": (
+        "Within its intended use on LIDC-IDRI-0002, where it is **rejected by its check** (22 findings inside the lungs, "
+        "cap 20: it misfires on this patient, as the card's test figures foretell), and on RICORD, where its findings are "
+        "stored. Outside it: the CPTAC chest (3 mm slices), the HCC series (lung bases only, 5-10 mm slices) and the head CT."),
+    "denoise-ffdnet-small": (
+        "Outside its intended use on every shared series: none is low-dose (measured noise 20.1-22.8 HU on the chests, "
+        "no CTDIvol in their headers; the CPTAC chest's CTDIvol is 8.55 mGy), and the HCC series show lung bases only. "
+        "LIDC-IDRI-0002 with the card's simulated quarter-dose noise added measures 29.3 HU, inside the band."),
+}
+
+
+def card_section(model_id: str) -> str:
+    """The model card's section on where ct-enhance runs the model: its manifest's intended use and output checks."""
+    use = INTENDED_USE[model_id]
+    lines = [
+        "## Where ct-enhance runs it (the manifest's `intendedUse` and `outputChecks`)",
+        f"Intended use: {use['description']}. Judged on what the anatomy probe measures in each volume, not on its "
+        "headers; a series outside it is skipped with the reasons (README, \"How a series is chosen\").",
+        f"- regions: {', '.join(use['regions'])} (a volume covering more is processed on that slab, "
+        f"{use['slabMarginMm']} mm beyond it each way)",
+    ]
+    if "lungs" in use:
+        lungs = use["lungs"]
+        lines.append(f"- lungs: at least {lungs['minVolumeMl']} ml{', both sides' if lungs['bothSides'] else ''}"
+                     f"{', apex to base inside the volume' if lungs['apexToBase'] else ''}")
+    lines.append(f"- slice thickness {_range(use['sliceThicknessMm'], 'mm')}; pixel spacing {_range(use['pixelSpacingMm'], 'mm')}; "
+                 f"matrix {_range(use['matrix'], 'px')}; {_range(use['kvp'], 'kV')}")
+    lines.append(f"- contrast (measured blood pool: >= 110 HU enhanced, < 90 HU not): {use['contrast']}")
+    if "lowDose" in use:
+        low = use["lowDose"]
+        lines.append(f"- low dose: CTDIvol at most {low['ctdiVolMaxMgy']} mGy, or without one a measured noise of "
+                     f"{_range(low['noiseHu'], 'HU')}")
+    lines.append("")
+    lines.append("Output checks, before anything is stored (a failed one rejects the output: nothing stored):")
+    lines.extend(f"- {_check(c)}" for c in OUTPUT_CHECKS[model_id])
+    lines += ["", f"On the shared series: {MEASURED[model_id]}"]
+    return "\n".join(lines) + "\n"
+
+
+def put_use_section(model_id: str, models_dir: str) -> None:
+    """Writes (or replaces) the section of models/<id>.md on where ct-enhance runs the model, before its Intended use."""
+    import os
+
+    path = os.path.join(models_dir, f"{model_id}.md")
+    with open(path) as fh:
+        card = fh.read()
+    section = card_section(model_id)
+    title = "## Where ct-enhance runs it"
+    start = card.find(title)
+    if start >= 0:
+        end = card.find("\n## ", start + 1)
+        card = card[:start] + section + (card[end + 1:] if end >= 0 else "")
+    else:
+        at = card.find("\n## Intended use")
+        at = at + 1 if at >= 0 else len(card)
+        card = card[:at] + section + "\n" + card[at:]
+    with open(path, "w") as fh:
+        fh.write(card)

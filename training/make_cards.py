@@ -14,6 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from export_fp16 import put_card_section  # noqa: E402
+from intended_use import put_use_section  # noqa: E402
 
 CITATIONS = """- LIDC-IDRI: Armato III SG et al. (2015). Data From LIDC-IDRI. The Cancer Imaging Archive.
   doi:10.7937/K9/TCIA.2015.LO9QL9SX; Armato SG III et al., Medical Physics 38:915-931, 2011. Licence CC BY 3.0.
@@ -189,6 +190,7 @@ derived-series writing) with a real, small network whose behaviour is visible: i
     with open(os.path.join(C.MODELS_DIR, f"{mid}.md"), "w") as fh:
         fh.write(text)
     put_card_section(mid)  # the fp16 variant's section, when it was measured
+    put_use_section(mid, C.MODELS_DIR)  # where ct-enhance runs it: intended use and output checks
     print("wrote", mid)
 
 
@@ -375,6 +377,7 @@ Exercising and demonstrating the ct-enhance denoise pipeline on real CT with a r
     with open(os.path.join(C.MODELS_DIR, f"{mid}.md"), "w") as fh:
         fh.write(text)
     put_card_section(mid)  # the fp16 variant's section, when it was measured
+    put_use_section(mid, C.MODELS_DIR)  # where ct-enhance runs it: intended use and output checks
     print("wrote", mid)
 
 

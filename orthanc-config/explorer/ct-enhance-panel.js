@@ -34,7 +34,7 @@
       '<div class="ct-enhance-row"><label for="ct-enhance-pipeline">Pipeline</label>' +
       '<select id="ct-enhance-pipeline" data-role="none"></select></div>' +
       '<div class="ct-enhance-row"><label><input type="checkbox" id="ct-enhance-force" data-role="none"> ' +
-      'force (bypass the selection rules)</label></div>' +
+      'force (past the rules, intended use and output checks; the output says so)</label></div>' +
       '<div class="ct-enhance-row"><button type="button" id="ct-enhance-rerun" data-role="none">Run again</button></div>' +
       '<div class="ct-enhance-row" id="ct-enhance-message"></div>' +
       '<div class="ct-enhance-row" id="ct-enhance-job">looking up jobs…</div>' +
@@ -70,7 +70,8 @@
       html += '<img class="ct-enhance-preview" id="ct-enhance-preview" alt="before / after (middle slice)" ' +
         'src="../ct-enhance/jobs/' + job.id + '/preview.png?v=' + encodeURIComponent(job.run + '-' + job.state) + '" ' +
         'onerror="this.style.display=\'none\'">' +
-        '<div class="ct-enhance-note">middle slice: source (left), output (right)</div>';
+        '<div class="ct-enhance-note">middle slice: source (left), output (right)' +
+        (job.state === 'rejected' ? ', rejected by its checks: not stored' : '') + '</div>';
     }
     box.html(html);
   }

@@ -2,7 +2,8 @@
  * "Run again" for one series, as the API and the Orthanc Explorer panel ask for it: for each chosen pipeline, a job
  * that is queued or running is left as it is; one that ran (done, failed, cancelled, waiting for a retry) is
  * re-queued as a new run (new output UIDs); a series with no job gets one. Without force the pipeline's rules must
- * still select the series; with force they are bypassed. ct-enhance's own output is never processed.
+ * still select the series, and the model's intended use and output checks still apply; with force all three are
+ * bypassed, and the output's DICOM says which were. ct-enhance's own output is never processed.
  */
 import { JobState, type Job } from "../jobs/job-records.js";
 import type { Ledger } from "../jobs/ledger.js";
@@ -71,11 +72,12 @@ export async function rerunSeries(
         continue;
       }
     }
-    const why = `re-run requested by ${options.requestedBy}${options.force ? " (force: rules bypassed)" : ""}`;
-    if (existing) ledger.jobs.requeue(existing.id, why);
+    const forced = options.force === true;
+    const why = `re-run requested by ${options.requestedBy}${forced ? " (force: rules, intended use and output checks bypassed)" : ""}`;
+    if (existing) ledger.jobs.requeue(existing.id, why, forced);
     const job = existing
       ? ledger.jobs.get(existing.id)!
-      : ledger.jobs.create({ sourceOrthancId: orthancId, sourceSeriesUid: seriesUid, studyUid, pipeline: pipeline.id, modelId: model.id, modelVersion: model.version }).job;
+      : ledger.jobs.create({ sourceOrthancId: orthancId, sourceSeriesUid: seriesUid, studyUid, pipeline: pipeline.id, modelId: model.id, modelVersion: model.version }, { forced }).job;
     ledger.feed.recordDecision({ orthancSeriesId: orthancId, seriesUid, pipeline: pipeline.id, decision: "queued", reason: `${why}: job ${job.id} run ${job.run}` });
     result.jobs.push({ pipeline: pipeline.id, outcome: existing ? "requeued" : "queued", reason: why, job });
   }

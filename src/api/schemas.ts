@@ -44,7 +44,7 @@ export const DecisionSchema = z.object({
   orthancSeriesId: z.string(),
   seriesUid: z.string().nullable(),
   pipeline: z.string().nullable(),
-  decision: z.enum(["queued", "skipped"]),
+  decision: z.enum(["queued", "skipped", "rejected"]),
   reason: z.string(),
   decidedAt: z.string(),
 }) satisfies z.ZodType<Decision>;

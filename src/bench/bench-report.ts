@@ -45,6 +45,9 @@ export interface ModeSummary {
   overheadRatio: number;
   peakRssMiB: number;
   peakRssOverFloatVolume: number;
+  /** Streamed rounds: in how many the checks rejected the output, and the first round's verdicts. */
+  rejected?: number;
+  checks?: string[];
 }
 
 export interface BenchSummary {
@@ -98,9 +101,12 @@ export function summarise(rounds: BenchRound[], stowSinglePostMs?: number): Benc
         inferenceWithStore: med(streamedRounds, (p) => p.inferenceMs),
         workerInference: med(streamedRounds, (p) => p.workerInferenceMs),
         storeTail: med(streamedRounds, (p) => p.writeStoreMs),
+        probe: med(streamedRounds, (p) => p.probeMs ?? 0),
         total: med(streamedRounds, (p) => p.totalMs),
         nonModel: overhead,
       },
+      rejected: streamedRounds.filter((p) => p.rejected).length,
+      checks: streamedRounds[0]?.checks ?? [],
       overheadRatio: overhead / rawSum,
       ...memory(streamedRounds),
     };
@@ -168,16 +174,28 @@ export function markdown(r: BenchResult): string {
   ];
   if (s.streamed) {
     const m = s.streamed.medianMs;
-    out.push("", `Streamed (the service's way: the store runs while the model does), ${s.streamed.rounds} round(s):`, "",
+    out.push("", `Streamed (the service's way: the anatomy probe, then the model with its output measured for the checks and ` +
+      `encoded beside it, stored once the checks pass), ${s.streamed.rounds} round(s); checks: ` +
+      `${(s.streamed.checks ?? []).join("; ") || "none"}${(s.streamed.rejected ?? 0) > 0 ? ` (rejected in ${s.streamed.rejected} round(s): nothing stored)` : ""}:`, "",
       table(["", "s"], [
         ["fetch + volume", t(m.fetchVolume)],
+        ["anatomy probe", t(m.probe)],
         ["model (worker's own time)", t(m.workerInference)],
-        ["model start -> last output slice, store running beside it", t(m.inferenceWithStore)],
-        ["store tail after the last slice", t(m.storeTail)],
-        ["total, fetch -> last instance stored", t(m.total)],
+        ["model start -> last output slice, measured and encoded beside it", t(m.inferenceWithStore)],
+        ["checks + store after the last slice", t(m.storeTail)],
+        ["total, fetch -> last instance stored (or rejected)", t(m.total)],
         [`**non-model time** (total - model) vs raw ${t(rawSum)} s`, `${t(m.nonModel)} (**${x(s.streamed.overheadRatio)}x**)`],
         ["peak RSS MiB (x float32 volume)", `${s.streamed.peakRssMiB} (**${x(s.streamed.peakRssOverFloatVolume)}x**)`],
       ]));
+  }
+  if (s.streamed && s.serial) {
+    const streamed = s.streamed.medianMs;
+    const serialTotal = s.serial.medianMs.total ?? Number.NaN;
+    const own = (streamed.probe ?? 0) + (streamed.storeTail ?? 0);
+    out.push("", `Side by side, same rounds: the service's way with its safeguards ${t(streamed.total)} s against the stages ` +
+      `one after another without them ${t(serialTotal)} s (${x((streamed.total ?? Number.NaN) / serialTotal)}x); what the safeguards ` +
+      `add after the model or before it: probe ${t(streamed.probe)} s + checks and store after the last slice ` +
+      `${t(streamed.storeTail)} s = ${((100 * own) / (streamed.total ?? Number.NaN)).toFixed(1)}% of the streamed total.`);
   }
   if (s.serial) {
     const m = s.serial.medianMs;
@@ -218,8 +236,8 @@ function serviceSection(service: ServiceProbeResult): string[] {
       `${fmtS(service.uploadToDoneMs)} s. Stable to stored (the first job: series seen stable and queued, to its last ` +
       `instance stored): ${fmtS(service.stableToStoredMs)} s, plus up to ${service.pollIntervalMs} ms of change-feed polling.`,
     "",
-    table(["pipeline", "model", "provider", "slices", "job s", "300 slices projected s", "stages"], service.jobs.map((j) => [
-      j.pipeline, j.model, j.provider ?? "-", j.slices, fmtS(j.jobMs), j.slices > 0 ? ((j.jobMs / 1000) * (300 / j.slices)).toFixed(0) : "-",
+    table(["pipeline", "model", "provider", "ended", "slices", "job s", "300 slices projected s", "stages"], service.jobs.map((j) => [
+      j.pipeline, j.model, j.provider ?? "-", j.ending, j.slices, fmtS(j.jobMs), j.slices > 0 ? ((j.jobMs / 1000) * (300 / j.slices)).toFixed(0) : "-",
       Object.entries(j.stageMs).map(([k, v]) => `${k} ${fmtS(v)}`).join(", ")])),
     "",
     table(["GET /health", "answers", "p50 ms", "p95 ms", "max ms", "> 100 ms"], [

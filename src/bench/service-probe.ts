@@ -27,7 +27,9 @@ export interface ServiceJobResult {
   model: string;
   provider: string | null;
   slices: number;
-  /** Job started -> done, from the service's own job events. */
+  /** How the job ended: done (stored), rejected by its output checks (nothing stored), or skipped (outside intended use). */
+  ending: string;
+  /** Job started -> its end (done, rejected or skipped), from the service's own job events. */
   jobMs: number;
   stageMs: Record<string, number>;
   events: { at: string; kind: string; message: string }[];
@@ -179,7 +181,7 @@ export async function probeService(
         stage = now;
         stageStarted[now] = Date.now();
       }
-      const finished = jobs.filter((j) => j.state === "done" || j.state === "failed").length;
+      const finished = jobs.filter((j) => ENDINGS.includes(j.state) || j.state === "failed").length;
       if (jobs.length >= expectedJobs && finished === jobs.length) break;
       if (!jobs.length && Date.now() - uploadDone > 90_000 + options.orthancStableAgeSeconds * 1000) {
         throw new Error(`the service made no job within 90 s of the series becoming stable; see GET /decisions:\n${output.slice(-3000)}`);
@@ -194,7 +196,7 @@ export async function probeService(
     const results: ServiceJobResult[] = [];
     for (const listed of jobs) {
       const detail = await api<JobView>(`/jobs/${listed.id}`);
-      if (detail.state !== "done") throw new Error(`the service's job ended ${detail.state}: ${JSON.stringify(detail).slice(0, 1500)}`);
+      if (!ENDINGS.includes(detail.state)) throw new Error(`the service's job ended ${detail.state}: ${JSON.stringify(detail).slice(0, 1500)}`);
       results.push(jobTimes(detail));
     }
     return {
@@ -257,14 +259,17 @@ function firstJobQueuedToDone(jobs: ServiceJobResult[]): number {
   return first ? at(first, "done") - at(first, "queued") : Number.NaN;
 }
 
-/** A finished job's times from its own events: started -> done, and each stage until the next. */
+/** The states a job the node handled as it should ends in: stored, rejected by its checks, outside intended use. */
+const ENDINGS = ["done", "rejected", "skipped"];
+
+/** A finished job's times from its own events: started -> its end, and each stage until the next. */
 function jobTimes(job: JobView): ServiceJobResult {
   const events = job.events ?? [];
   const at = (e: { at: string }) => Date.parse(e.at);
   const started = events.filter((e) => e.kind === "started").at(-1);
-  const done = events.find((e) => e.kind === "done");
+  const done = events.find((e) => ENDINGS.includes(e.kind));
   const stageMs: Record<string, number> = {};
-  const marks = events.filter((e) => e.kind === "stage" || e.kind === "done");
+  const marks = events.filter((e) => e.kind === "stage" || ENDINGS.includes(e.kind));
   marks.forEach((e, i) => {
     const next = marks[i + 1];
     if (e.kind === "stage" && next) stageMs[e.message] = (stageMs[e.message] ?? 0) + at(next) - at(e);
@@ -275,6 +280,7 @@ function jobTimes(job: JobView): ServiceJobResult {
     model: job.modelId,
     provider: job.provider,
     slices: job.slicesTotal,
+    ending: job.state,
     jobMs: started && done ? at(done) - at(started) : Number.NaN,
     stageMs,
     events,

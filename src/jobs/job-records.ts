@@ -307,6 +307,13 @@ export class JobRecords {
     return counts;
   }
 
+  /** A queued job, made to run past the rules, intended use and output checks (no state change). */
+  forceQueued(id: number, reason: string): boolean {
+    const changed = this.db.prepare("UPDATE jobs SET forced = 1, updated_at = ? WHERE id = ? AND state = ?").run(now(), id, JobState.Queued).changes;
+    if (changed > 0) this.addEvent(id, "forced", reason);
+    return changed > 0;
+  }
+
   // --- what a running job reports (no state change) ----------------------------------------------------------------
 
   setStage(id: number, stage: string): void {

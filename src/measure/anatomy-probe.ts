@@ -13,8 +13,12 @@ import { type CoarseVolume, coarseVolume } from "./coarse-volume.js";
 export type BodyRegion = "head" | "chest" | "abdomen";
 export type ContrastState = "non-contrast" | "contrast" | "unknown";
 
-/** A slice shows lungs from this much lung cross-section on. */
+/**
+ * A slice shows lungs from this much lung cross-section on, and from this share of the largest: the airways (trachea,
+ * pharynx, nasal cavity, sinuses) are part of the lungs' air, but never this large.
+ */
 const LUNG_SLICE_CM2 = 5;
+const LUNG_SLICE_SHARE = 0.1;
 /** Blood at or above this HU is contrast-enhanced; below NON_CONTRAST_MAX_HU it is not; between, unknown. */
 export const CONTRAST_MIN_HU = 110;
 export const NON_CONTRAST_MAX_HU = 90;
@@ -37,7 +41,7 @@ export interface AnatomyProbe {
   };
   /** How far the volume extends over each region, mm (slices above the lungs count as head/neck, below as abdomen). */
   coverageMm: Record<BodyRegion, number>;
-  /** The regions the volume shows (at least 50 mm of each; chest needs lungs). */
+  /** The regions the volume shows (at least 50 mm of each, or half of a shorter volume; chest needs lungs). */
   regions: BodyRegion[];
   bloodPoolHu: number | undefined;
   contrast: ContrastState;
@@ -68,7 +72,8 @@ export async function probeVolume(volume: CtVolume): Promise<ProbedVolume> {
 
 function describe(volume: CtVolume, coarse: CoarseVolume, anatomy: BodyAndLungs, measured: BloodAndNoise): AnatomyProbe {
   const { slices } = volume;
-  const lungSlices = anatomy.lungAreaCm2.flatMap((area, k) => (area >= LUNG_SLICE_CM2 ? [k] : []));
+  const largest = Math.max(0, ...anatomy.lungAreaCm2);
+  const lungSlices = anatomy.lungAreaCm2.flatMap((area, k) => (area >= Math.max(LUNG_SLICE_CM2, LUNG_SLICE_SHARE * largest) ? [k] : []));
   const hasLungs = lungSlices.length > 0 && anatomy.lungMl >= 100;
   const firstSlice = hasLungs ? lungSlices[0]! : -1;
   const lastSlice = hasLungs ? lungSlices[lungSlices.length - 1]! : -1;
@@ -87,14 +92,17 @@ function describe(volume: CtVolume, coarse: CoarseVolume, anatomy: BodyAndLungs,
     else if (belowLungs || areas[k]! >= TRUNK_MIN_CM2) coverageMm.abdomen += volume.sliceSpacing;
     else coverageMm.head += volume.sliceSpacing;
   }
-  const regions = (Object.keys(coverageMm) as BodyRegion[]).filter((r) => coverageMm[r] >= 50);
+  // A region counts from 50 mm of it on, or from half of a shorter volume (a 30 mm slab of chest is chest).
+  const counted = Math.min(50, (volume.sliceSpacing * slices) / 2);
+  const regions = (Object.keys(coverageMm) as BodyRegion[]).filter((r) => coverageMm[r] >= counted);
   const bloodPoolHu = measured.bloodPoolHu;
   const contrast: ContrastState = bloodPoolHu === undefined
     ? "unknown"
     : bloodPoolHu >= CONTRAST_MIN_HU ? "contrast" : bloodPoolHu < NON_CONTRAST_MAX_HU ? "non-contrast" : "unknown";
   // Structure only adds to a box's spread: the quieter of the two is the nearer to the noise.
-  const noises = [measured.fatNoiseHu, measured.tissueNoiseHu].filter((n): n is number => n !== undefined);
-  const noiseHu = noises.length > 0 ? Math.min(...noises) : undefined;
+  const quieter = (a: number | undefined, b: number | undefined): number | undefined =>
+    a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  const noiseHu = quieter(measured.fatNoiseHu, measured.tissueNoiseHu);
   const sortedAreas = areas.filter((a) => a >= 20).sort((a, b) => a - b);
   const probe: AnatomyProbe = {
     slices,

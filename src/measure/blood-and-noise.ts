@@ -1,7 +1,8 @@
 /**
  * On sampled full-resolution slices (every ~15 mm where the body is): image noise and the blood pool's HU.
  * - Noise: the median standard deviation of small boxes (6 x 6 mm) of homogeneous fat (mean -150..-50 HU), and of
- *   soft tissue (mean 20..80 HU). Structure edges inflate a few boxes; the median ignores them.
+ *   soft tissue (mean 20..80 HU). Structure edges inflate a few boxes; the median ignores them. The noise depends on
+ *   the reconstruction kernel as much as on the dose (README, "How a series is chosen").
  * - Blood pool: the aorta lies just in front of the spine. Where a slice has a spine (bone above 200 HU near the
  *   posterior midline), the brightest homogeneous 10 x 10 mm box in a window just in front of the vertebral body
  *   (and not behind a cortical-bone wall, which would put it inside a vertebra) is taken as the slice's blood value;

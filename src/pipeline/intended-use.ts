@@ -19,9 +19,10 @@ const rangeText = (range: Range, unit: string): string =>
   range.min !== undefined && range.max !== undefined ? `${range.min}-${range.max} ${unit}`
     : range.min !== undefined ? `at least ${range.min} ${unit}` : `at most ${range.max} ${unit}`;
 
+/** A header's number, to 2 decimals (DS values carry binary noise: 8.549999999999999). */
 const number = (value: unknown): number | undefined => {
   const n = Number(Array.isArray(value) ? value[0] : value);
-  return value === undefined || value === null || value === "" || !Number.isFinite(n) ? undefined : n;
+  return value === undefined || value === null || value === "" || !Number.isFinite(n) ? undefined : Math.round(n * 100) / 100;
 };
 
 /** The header's word on contrast: an agent or route, or a description that names contrast. */

@@ -52,3 +52,22 @@ export function filesInPositionOrder(files: string[]): string[] {
   };
   return files.map((file) => ({ file, z: z(file) })).sort((a, b) => a.z - b.z).map((s) => s.file);
 }
+
+/**
+ * The demo's head CT (Debian's invesalius-examples, converted to a DICOM series once per test run), as a folder; or
+ * undefined with a printed reason outside CI; in CI its absence fails.
+ */
+export async function headCtFolder(): Promise<string | undefined> {
+  const { existsSync: exists, mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { convertInvesalius, DEFAULT_INV3 } = await import("../../src/tools/invesalius-series.js");
+  if (!exists(DEFAULT_INV3)) {
+    const message = `missing ${DEFAULT_INV3}: run scripts/install-system-deps.sh (package invesalius-examples)`;
+    if (process.env.CI) throw new Error(`${message}; CI must have it`);
+    console.warn(`skipping: ${message}`);
+    return undefined;
+  }
+  headFolder ??= convertInvesalius({ outDir: mkdtempSync(path.join(tmpdir(), "ct-enhance-head-")) }).files[0]!.replace(/\/[^/]+$/, "");
+  return headFolder;
+}
+let headFolder: string | undefined;

@@ -9,8 +9,15 @@ import path from "node:path";
 import { freePort, REPO_ROOT, type TestOrthanc } from "./orthanc.js";
 import { localServiceEnvironment } from "../../src/bench/service-probe.js";
 
-/** One pipeline (NCCT -> Syn-CTA): tests of the operator's API and panel want exactly one job per series. */
-export const SYNTHESIS_ONLY_PIPELINES = path.join(REPO_ROOT, "tests", "fixtures", "pipelines-syncta-only.json");
+/**
+ * One pipeline (any CT without contrast in its header -> the reference Syn-CTA network under safeguards that let any
+ * CT through): the tests of the operator's API, the panel, reconcile and the streamed store want exactly one job per
+ * series that ends done, whatever the reference model's checks would say of a 24-slice subset.
+ */
+export const OPERATOR_TEST_PIPELINES = {
+  CT_ENHANCE_PIPELINES_FILE: path.join(REPO_ROOT, "tests", "fixtures", "pipelines-syncta-only.json"),
+  CT_ENHANCE_MODELS_DIR: path.join(REPO_ROOT, "tests", "fixtures", "operator-models"),
+};
 
 export interface TestService {
   apiUrl: string;

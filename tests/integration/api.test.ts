@@ -7,7 +7,7 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCtData } from "../helpers/ct-data.js";
 import { contiguousSubset, type SeriesSubset } from "../helpers/ct-subset.js";
-import { startService, waitFor, type TestService, SYNTHESIS_ONLY_PIPELINES } from "../helpers/ct-service.js";
+import { startService, waitFor, type TestService, OPERATOR_TEST_PIPELINES } from "../helpers/ct-service.js";
 import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
 import { requireOrthanc } from "../helpers/system-tools.js";
 
@@ -25,7 +25,7 @@ describe.runIf(ready)("the ct-enhance API (real Orthanc, built service)", () => 
   beforeAll(async () => {
     subset = contiguousSubset("lidc-idri-0002-ncct", 24);
     orthanc = await startOrthanc({ stableAgeSeconds: 2 });
-    service = await startService(orthanc, { CT_ENHANCE_PIPELINES_FILE: SYNTHESIS_ONLY_PIPELINES });
+    service = await startService(orthanc, { ...OPERATOR_TEST_PIPELINES });
     await orthanc.uploadFolder(subset.folder);
     job = await waitFor("the 24-slice job to be done", async () => {
       const jobs = await service.api<Job[]>("/jobs");

@@ -11,7 +11,7 @@ import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCtData } from "../helpers/ct-data.js";
 import { contiguousSubset, type SeriesSubset } from "../helpers/ct-subset.js";
-import { startService, waitFor, type TestService, SYNTHESIS_ONLY_PIPELINES } from "../helpers/ct-service.js";
+import { startService, waitFor, type TestService, OPERATOR_TEST_PIPELINES } from "../helpers/ct-service.js";
 import { freePort, REPO_ROOT, startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
 import { requireOrthanc, requireTools } from "../helpers/system-tools.js";
 
@@ -64,7 +64,7 @@ describe.runIf(ready)("Orthanc Explorer's ct-enhance panel (real Orthanc + plugi
     service = await startService(orthanc, {
       CT_ENHANCE_PORT: String(port),
       CT_ENHANCE_API_TOKEN: token,
-      CT_ENHANCE_PIPELINES_FILE: SYNTHESIS_ONLY_PIPELINES,
+      ...OPERATOR_TEST_PIPELINES,
     });
     [sourceId] = (await orthanc.uploadFolder(subset.folder)) as [string];
     firstJob = await doneJob("the first job (by itself, from the feed)", () => true);

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCtData } from "../helpers/ct-data.js";
 import { contiguousSubset, type SeriesSubset } from "../helpers/ct-subset.js";
-import { startService, waitFor, type TestService, SYNTHESIS_ONLY_PIPELINES } from "../helpers/ct-service.js";
+import { startService, waitFor, type TestService, OPERATOR_TEST_PIPELINES } from "../helpers/ct-service.js";
 import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
 import { requireOrthanc } from "../helpers/system-tools.js";
 
@@ -37,7 +37,7 @@ describe.runIf(ready)("reconcile after a crash (real Orthanc, built service, SIG
     orthanc = await startOrthanc({ stableAgeSeconds: 2 });
     // Reconcile at start only: the quarter-hourly run, if the clock passes :00/:15/:30/:45 during the test, would be
     // the "last run" the test reads, and it finds nothing new.
-    service = await startService(orthanc, { CT_ENHANCE_PIPELINES_FILE: SYNTHESIS_ONLY_PIPELINES, CT_ENHANCE_RECONCILE_CRON: "off" });
+    service = await startService(orthanc, { ...OPERATOR_TEST_PIPELINES, CT_ENHANCE_RECONCILE_CRON: "off" });
   }, 120_000);
 
   afterAll(async () => {

@@ -1,10 +1,11 @@
 /**
- * The derived series is stored while the model still runs. Against a real Orthanc, with the runner in this process
- * and a stand-in for the inference worker (an identity "model" that streams its output like the real worker):
- * - a model that fails half-way leaves no half series behind: the slices already stored are deleted again, and the
- *   job waits for its retry with the model's reason;
+ * The derived series is measured and encoded while the model still runs, and stored once its checks pass. Against a
+ * real Orthanc, with the runner in this process and a stand-in for the inference worker (an identity "model" that
+ * streams its output like the real worker):
+ * - a model that fails half-way leaves nothing behind, and the job waits for its retry with the model's reason;
  * - the retry streams every slice, in batches, into a complete series whose pixels are the source's (the identity
- *   model), slice for slice, so the streamed order and positions are right.
+ *   model), slice for slice, so the streamed order and positions are right;
+ * - a defect in the model stage fails the job there, for good.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,7 +22,7 @@ import { type PipelineContext, runJob } from "../../src/pipeline/runner.js";
 import { openContext } from "../../src/service/service.js";
 import { requireCtData } from "../helpers/ct-data.js";
 import { contiguousSubset, type SeriesSubset } from "../helpers/ct-subset.js";
-import { SYNTHESIS_ONLY_PIPELINES } from "../helpers/ct-service.js";
+import { OPERATOR_TEST_PIPELINES } from "../helpers/ct-service.js";
 import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
 import { requireOrthanc } from "../helpers/system-tools.js";
 
@@ -51,7 +52,7 @@ function identityModel(batch: number, failAfter?: number, failure: Error = new I
   return { run } as unknown as InferenceService;
 }
 
-describe.runIf(ready)("derived series stored while the model runs (real Orthanc, stand-in model)", () => {
+describe.runIf(ready)("derived series measured while the model runs, stored once checked (real Orthanc, stand-in model)", () => {
   let orthanc: TestOrthanc;
   let subset: SeriesSubset;
   let dataDir: string;
@@ -72,7 +73,7 @@ describe.runIf(ready)("derived series stored while the model runs (real Orthanc,
       CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
       CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
       CT_ENHANCE_DATA_DIR: dataDir,
-      CT_ENHANCE_PIPELINES_FILE: SYNTHESIS_ONLY_PIPELINES,
+      ...OPERATOR_TEST_PIPELINES,
     }));
     const series = await ctx.orthanc.series(seriesId!);
     const study = await ctx.orthanc.study(series!.ParentStudy);
@@ -95,14 +96,12 @@ describe.runIf(ready)("derived series stored while the model runs (real Orthanc,
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it("deletes what a model that fails half-way had stored, and waits for the retry with the model's reason", async () => {
-    // 16 slices (one STOW-RS request at the default 16 a request) are stored before the stand-in fails.
+  it("stores nothing of a model that fails half-way, and waits for the retry with the model's reason", async () => {
+    // 16 slices are measured and encoded before the stand-in fails; none of them may reach Orthanc.
     ctx.inference = identityModel(8, 16);
     const failed = await runJob(ctx, job);
     expect(failed).toMatchObject({ state: JobState.RetryWait, errorStage: "infer", errorRetryable: true });
     expect(failed.errorMessage).toMatch(/cuda out of memory at batch 1 \(stand-in\)/);
-    const kinds = ctx.ledger.jobs.events(job.id).map((e) => e.kind);
-    expect(kinds).toContain("partial-output-removed");
     expect(await derivedSeriesId()).toBeUndefined();
   }, 120_000);
 
@@ -119,7 +118,7 @@ describe.runIf(ready)("derived series stored while the model runs (real Orthanc,
       worst = Math.max(worst, Math.abs(derived.hu[i]! - expected));
     }
     expect(worst).toBeLessThanOrEqual(0.5);
-    expect(ctx.ledger.jobs.events(job.id).map((e) => e.kind)).toEqual(expect.arrayContaining(["inferred", "stored", "preview", "done"]));
+    expect(ctx.ledger.jobs.events(job.id).map((e) => e.kind)).toEqual(expect.arrayContaining(["probe", "inferred", "checks", "stored", "preview", "done"]));
   }, 120_000);
 
   it("fails a run whose model stage hits a defect (a TypeError) in that stage, for good, with what it was", async () => {

@@ -74,7 +74,8 @@ describe("API routes declared with zod", () => {
     const limit = list.parameters.find((p) => p.name === "limit")!;
     expect(limit).toMatchObject({ in: "query", required: false, description: "only the last N" });
     expect(limit.schema).toMatchObject({ type: "integer", exclusiveMinimum: 0 });
-    expect(list.parameters.find((p) => p.name === "state")!.schema.enum).toEqual(["queued", "running", "retry-wait", "done", "failed", "cancelled"]);
+    expect(list.parameters.find((p) => p.name === "state")!.schema.enum)
+      .toEqual(["queued", "running", "retry-wait", "done", "failed", "cancelled", "skipped", "rejected"]);
     expect(document.paths["/jobs/{id}"]!.get!.parameters).toEqual([expect.objectContaining({ name: "id", in: "path", required: true })]);
     expect(Object.keys(document.paths["/jobs/{id}/retry"]!.post!.responses)).toEqual(["202", "404", "409"]);
     expect(document.paths["/series/{series}/rerun"]!.post!.requestBody).toBeDefined();

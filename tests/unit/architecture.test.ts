@@ -15,8 +15,8 @@ export const FLOORS: Record<string, number> = {
   "log.ts": 0, "stage-error.ts": 0, "version.ts": 0, "config.ts": 0, "event-loop.ts": 0, "compiled-worker.ts": 0, "types/": 0,
   // 1: DICOM objects: Part 10, volumes, the writers
   "dicom/": 1,
-  // 2: what talks to Orthanc, runs models, keeps the record
-  "dicomweb/": 2, "orthanc/": 2, "models/": 2, "jobs/": 2,
+  // 2: what talks to Orthanc, runs models, measures volumes, keeps the record
+  "dicomweb/": 2, "orthanc/": 2, "models/": 2, "measure/": 2, "jobs/": 2,
   // 3: the way a series travels: selection, output plans, stages, the runner
   "pipeline/": 3,
   // 4: the HTTP API

@@ -8,9 +8,11 @@ import {
   runSliceBatches,
   toFloat16Bits,
 } from "../../src/models/slice-batches.js";
+import { ANY_CT } from "../helpers/manifest-fields.js";
 
 /** 2.5D (3 slices of context), padded to a multiple of 4: enough to catch a wrong batch, offset or in-place order. */
 const manifest = ModelManifest.parse({
+  ...ANY_CT,
   id: "t", version: "1", task: "synthesis", name: "test", file: "t.onnx", sha256: "0".repeat(64),
   input: { name: "input", layout: "NCHW", contextSlices: 3, spatialMultiple: 4 },
   output: { name: "output", meaning: "hu-image" },

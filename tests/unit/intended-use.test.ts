@@ -8,7 +8,7 @@ import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { probeVolume } from "../../src/measure/anatomy-probe.js";
 import { ModelRegistry } from "../../src/models/registry.js";
-import type { ModelManifest } from "../../src/models/manifest.js";
+import { ModelManifest } from "../../src/models/manifest.js";
 import { judgeIntendedUse } from "../../src/pipeline/intended-use.js";
 import { phantomVolume } from "../helpers/phantom.js";
 
@@ -23,6 +23,13 @@ async function judge(modelId: string, volume: ReturnType<typeof phantomVolume>) 
 }
 
 describe("intended use", () => {
+  it("is required of every manifest: one without it, or without output checks, is refused with the key named", () => {
+    const { intendedUse: _use, outputChecks: _checks, ...bare } = manifests["syncta-unet-small"]!;
+    const parsed = ModelManifest.safeParse(bare);
+    expect(parsed.success).toBe(false);
+    if (!parsed.success) expect(parsed.error.issues.map((i) => i.path.join("."))).toEqual(["intendedUse", "outputChecks"]);
+  });
+
   it("skips a head for every chest model, saying there are no lungs and what the model is for", async () => {
     const head = phantomVolume({ parts: { head: 60 }, noiseSd: 5 });
     for (const id of ["syncta-unet-small", "nodule-detector-small", "denoise-ffdnet-small"]) {

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ModelManifest } from "../../src/models/manifest.js";
 import { fillInputBatch, huToNetwork, networkGeometry, networkToHu, readOutputBatch } from "../../src/models/slice-batches.js";
+import { ANY_CT } from "../helpers/manifest-fields.js";
 
 const manifest = ModelManifest.parse({
+  ...ANY_CT,
   id: "t", version: "1", task: "synthesis", name: "test", file: "t.onnx", sha256: "0".repeat(64),
   input: { name: "input", layout: "NCHW", contextSlices: 3, spatialMultiple: 4 },
   output: { name: "output", meaning: "hu-image" },
