@@ -7,17 +7,20 @@
  *   posterior midline), the brightest homogeneous 10 x 10 mm box in a window just in front of the vertebral body
  *   (and not behind a cortical-bone wall, which would put it inside a vertebra) is taken as the slice's blood value;
  *   the median over slices is the series'. Non-contrast blood is 30-60 HU, arterial-phase aorta 200-400 HU.
- * Boxes are summed through integral images, so a slice costs a few milliseconds.
+ * Boxes are summed through integral images (box-sums.ts), so a slice costs a few milliseconds.
  */
 import type { CtVolume } from "../dicom/ct-volume.js";
 import { turnTaker } from "../event-loop.js";
 import type { BodyAndLungs } from "./body-and-lungs.js";
+import { BoxSums, boxStats } from "./box-sums.js";
 import { fillHoles } from "./body-mask.js";
 import type { CoarseVolume } from "./coarse-volume.js";
 
 const SAMPLE_EVERY_MM = 15;
 const FAT_HU: [number, number] = [-150, -50];
 const TISSUE_HU: [number, number] = [20, 80];
+/** Below this a pixel is air or lung: a box holding one is at an edge, not in homogeneous tissue. */
+export const AIR_HU = -200;
 /** Trabecular bone, blurred by thick slices, stays above this; the cortex far above. */
 const BONE_HU = 150;
 /** Cortical bone: contrast-filled vessels stay below it. */
@@ -36,56 +39,6 @@ export interface BloodAndNoise {
   noiseSlices: number[];
   /** Slices the blood pool was measured on, and the per-slice values (for the timeline and for tests). */
   bloodPoolSlices: { slice: number; hu: number; row: number; column: number }[];
-}
-
-/** Sums over boxes in O(1): integral images of a slice's values, squares and an indicator. */
-export class BoxSums {
-  private readonly sum: Float64Array;
-  private readonly squares: Float64Array;
-  private readonly marks: Float64Array;
-  constructor(private readonly rows: number, private readonly columns: number, values: Float32Array, mark: (v: number) => boolean) {
-    const size = (rows + 1) * (columns + 1);
-    this.sum = new Float64Array(size);
-    this.squares = new Float64Array(size);
-    this.marks = new Float64Array(size);
-    const w = columns + 1;
-    for (let r = 0; r < rows; r += 1) {
-      let s = 0;
-      let q = 0;
-      let m = 0;
-      for (let c = 0; c < columns; c += 1) {
-        const v = values[r * columns + c]!;
-        s += v;
-        q += v * v;
-        m += mark(v) ? 1 : 0;
-        const at = (r + 1) * w + c + 1;
-        this.sum[at] = this.sum[at - w]! + s;
-        this.squares[at] = this.squares[at - w]! + q;
-        this.marks[at] = this.marks[at - w]! + m;
-      }
-    }
-  }
-
-  private box(table: Float64Array, r0: number, c0: number, r1: number, c1: number): number {
-    const w = this.columns + 1;
-    return table[r1 * w + c1]! - table[r0 * w + c1]! - table[r1 * w + c0]! + table[r0 * w + c0]!;
-  }
-
-  /** Whether any pixel of rows [r0, r1) x columns [c0, c1) (clipped to the slice) is marked. */
-  hasMarked(r0: number, c0: number, r1: number, c1: number): boolean {
-    const [a, b, c, d] = [Math.max(0, r0), Math.max(0, c0), Math.min(this.rows, r1), Math.min(this.columns, c1)];
-    return a < c && b < d && this.box(this.marks, a, b, c, d) > 0;
-  }
-
-  /** Mean, SD and marked count of the box centred on (r, c) with half-size h, or undefined off the slice. */
-  stats(r: number, c: number, h: number): { mean: number; sd: number; marked: number; n: number } | undefined {
-    const [r0, c0, r1, c1] = [r - h, c - h, r + h + 1, c + h + 1];
-    if (r0 < 0 || c0 < 0 || r1 > this.rows || c1 > this.columns) return undefined;
-    const n = (r1 - r0) * (c1 - c0);
-    const mean = this.box(this.sum, r0, c0, r1, c1) / n;
-    const variance = Math.max(0, this.box(this.squares, r0, c0, r1, c1) / n - mean * mean);
-    return { mean, sd: Math.sqrt(variance), marked: this.box(this.marks, r0, c0, r1, c1), n };
-  }
 }
 
 const median = (values: number[]): number | undefined => {
@@ -117,12 +70,12 @@ function bodyTest(coarse: CoarseVolume, anatomy: BodyAndLungs): (k: number, r: n
 
 /**
  * The noise boxes of slice k: 6 x 6 mm on a 6 mm grid inside the body, without air or lung, whose mean is fat or
- * soft tissue. `sums` are the slice's box sums (the ones marking air, for the probe; the output's, for a check).
+ * soft tissue. `slice` is slice k of the volume (the input; an output is measured on the input's boxes).
  */
 export function homogeneousBoxes(
   volume: CtVolume,
   k: number,
-  sums: BoxSums,
+  slice: Float32Array,
   probed: { coarse: CoarseVolume; anatomy: BodyAndLungs },
 ): NoiseBox[] {
   const inBody = bodyTest(probed.coarse, probed.anatomy);
@@ -131,7 +84,7 @@ export function homogeneousBoxes(
   for (let r = h; r < volume.rows - h; r += 2 * h + 1) {
     for (let c = h; c < volume.columns - h; c += 2 * h + 1) {
       if (!inBody(k, r, c)) continue;
-      const box = sums.stats(r, c, h)!;
+      const box = boxStats(slice, volume.columns, r, c, h, AIR_HU);
       if (box.marked > 0) continue; // air or lung in it: an edge, not noise
       const kind = box.mean >= FAT_HU[0] && box.mean <= FAT_HU[1] ? "fat"
         : box.mean >= TISSUE_HU[0] && box.mean <= TISSUE_HU[1] ? "tissue" : undefined;
@@ -161,8 +114,7 @@ export async function bloodAndNoise(volume: CtVolume, coarse: CoarseVolume, anat
     await takeTurn();
     noiseSlices.push(k);
     const slice = volume.hu.subarray(k * plane, (k + 1) * plane) as Float32Array;
-    const soft = new BoxSums(rows, columns, slice, (v) => v < -200);
-    const boxes = homogeneousBoxes(volume, k, soft, { coarse, anatomy });
+    const boxes = homogeneousBoxes(volume, k, slice, { coarse, anatomy });
     const sliceFat = boxes.filter((b) => b.kind === "fat").map((b) => b.sd);
     fatSd.push(...sliceFat);
     tissueSd.push(...boxes.filter((b) => b.kind === "tissue").map((b) => b.sd));
@@ -170,7 +122,7 @@ export async function bloodAndNoise(volume: CtVolume, coarse: CoarseVolume, anat
     const homogeneousSd = Math.max(45, 1.5 * (median(sliceFat) ?? 0));
     // A head or neck has no aorta in front of its spine: only trunk slices (lungs, or a trunk's cross-section).
     const trunk = (anatomy.lungAreaCm2[k] ?? 0) >= 5 || area >= TRUNK_MIN_CM2;
-    const found = trunk && bloodPool(slice, rows, columns, midlineColumn, leftward, rowMm, columnMm, (r, c) => inBody(k, r, c), soft, homogeneousSd);
+    const found = trunk && bloodPool(slice, rows, columns, midlineColumn, leftward, rowMm, columnMm, (r, c) => inBody(k, r, c), homogeneousSd);
     if (found) blood.push({ slice: k, ...found });
   }
   return {
@@ -192,7 +144,6 @@ function bloodPool(
   rowMm: number,
   columnMm: number,
   inBody: (r: number, c: number) => boolean,
-  soft: BoxSums,
   homogeneousSd: number,
 ): { hu: number; row: number; column: number } | undefined {
   const px = (v: number): number => Math.round(v / columnMm);
@@ -216,8 +167,12 @@ function bloodPool(
   const front = boneRows[Math.floor(boneRows.length * 0.05)]!; // the vertebral body's anterior edge
   const inner = px(5);
   // A box with bone just in front of it is inside a vertebra (its trabecular bone, walled by the anterior cortex).
-  const walls = new BoxSums(rows, columns, slice, (v) => v > WALL_HU);
   const wallDepth = py(15);
+  // The tables cover what the search below asks of them: its boxes and the wall strip above each.
+  const reach = Math.max(px(20), px(40)) + inner + 1;
+  const window = { r0: front - py(35) - inner - wallDepth, r1: front - py(2) + 1, c0: midline - reach, c1: midline + reach + 1 };
+  const soft = new BoxSums(rows, columns, slice, { below: AIR_HU }, { window });
+  const walls = new BoxSums(rows, columns, slice, { above: WALL_HU }, { values: false, window });
   let best: { hu: number; row: number; column: number } | undefined;
   const grid = Math.max(1, px(2));
   // Boxes wholly in front of the vertebral body, close to it (the aorta lies against it, never inside), from a little

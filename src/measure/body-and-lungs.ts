@@ -50,11 +50,13 @@ export async function bodyAndLungs(coarse: CoarseVolume): Promise<BodyAndLungs> 
     fillHoles(slice, rows, columns);
     body.set(slice, at);
     let area = 0;
-    for (let i = 0; i < plane; i += 1) {
-      if (!slice[i]) continue;
-      area += 1;
-      sumX += coarse.columnXMm[i % columns]!;
-      if (hu[at + i]! < AIR_HU) candidate[at + i] = 1;
+    for (let r = 0, i = 0; r < rows; r += 1) {
+      for (let c = 0; c < columns; c += 1, i += 1) {
+        if (!slice[i]) continue;
+        area += 1;
+        sumX += coarse.columnXMm[c]!;
+        if (hu[at + i]! < AIR_HU) candidate[at + i] = 1;
+      }
     }
     bodyVoxels += area;
     bodyAreaCm2.push(area * pixelCm2);
@@ -66,11 +68,13 @@ export async function bodyAndLungs(coarse: CoarseVolume): Promise<BodyAndLungs> 
   let right = 0;
   for (let k = 0; k < slices; k += 1) {
     let area = 0;
-    for (let i = 0; i < plane; i += 1) {
-      if (!lungs[k * plane + i]) continue;
-      area += 1;
-      if (coarse.columnXMm[i % columns]! > midlineXMm) left += 1;
-      else right += 1;
+    for (let r = 0, i = k * plane; r < rows; r += 1) {
+      for (let c = 0; c < columns; c += 1, i += 1) {
+        if (!lungs[i]) continue;
+        area += 1;
+        if (coarse.columnXMm[c]! > midlineXMm) left += 1;
+        else right += 1;
+      }
     }
     lungAreaCm2.push(area * pixelCm2);
   }
@@ -87,7 +91,8 @@ async function lungComponents(coarse: CoarseVolume, candidate: Uint8Array, voxel
   const label = new Int32Array(candidate.length);
   const stack = new Int32Array(candidate.length);
   const lungs = new Uint8Array(candidate.length);
-  const members = new Int32Array(candidate.length);
+  /** Per label (1-based), whether its component is a lung. */
+  const isLung: boolean[] = [false];
   const neighbours = new Int32Array(6);
   const takeTurn = turnTaker();
   let next = 0;
@@ -102,7 +107,7 @@ async function lungComponents(coarse: CoarseVolume, candidate: Uint8Array, voxel
     label[start] = next;
     while (top > 0) {
       const i = stack[--top]!;
-      members[size++] = i;
+      size += 1;
       const v = hu[i]!;
       if (v >= PARENCHYMA_HU[0] && v <= PARENCHYMA_HU[1]) parenchyma += 1;
       const k = (i / plane) | 0;
@@ -122,9 +127,8 @@ async function lungComponents(coarse: CoarseVolume, candidate: Uint8Array, voxel
         stack[top++] = j;
       }
     }
-    if (size * voxelMl >= MIN_LUNG_ML && parenchyma / size >= MIN_PARENCHYMA_FRACTION) {
-      for (let m = 0; m < size; m += 1) lungs[members[m]!] = 1;
-    }
+    isLung.push(size * voxelMl >= MIN_LUNG_ML && parenchyma / size >= MIN_PARENCHYMA_FRACTION);
   }
+  for (let i = 0; i < label.length; i += 1) if (label[i] && isLung[label[i]!]) lungs[i] = 1;
   return lungs;
 }
