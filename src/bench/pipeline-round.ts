@@ -1,16 +1,18 @@
 /**
  * One timed pass of the pipeline's stages, in a process of its own (so its peak RSS is the pipeline's alone), called
  * as the runner calls them: WADO-RS retrieve + volume assembly, then either
- * - "streamed" (what the service does): inference in the worker with the derived CT written and stored over
- *   the anatomy probe, then inference in the worker with the derived CT measured for the output checks and encoded
- *   while the model runs, and stored over STOW-RS once the checks pass (deriveSeries, the derived-series output
- *   plan's own routine; a rejected output stores nothing), or
+ * - "streamed" (what the service does): the anatomy probe, then inference in the worker with the derived CT measured
+ *   for the output checks and encoded while the model runs (held on disk), and stored over STOW-RS once the checks
+ *   pass (deriveSeries, the derived-series output plan's own routine; a rejected output stores nothing), or
  * - "serial": inference into a whole output volume, then write + store, one stage after the other, so each stage's
  *   own cost can be set against its raw baseline.
  * Prints one JSON line (PipelineRoundResult) on stdout.
  *
  * node dist/bench/pipeline-round.js '<PipelineRoundRequest as JSON>'
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { derivedCtWriter, writeDerivedCtSeries } from "../dicom/derived-ct.js";
 import type { DerivedSeriesIdentity } from "../dicom/derived-ct-modules.js";
 import { deterministicUid } from "../dicom/uid.js";
@@ -134,6 +136,8 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
   memory.end();
 
   const identity = benchIdentity(request.seriesInstanceUID, request.round, model.manifest);
+  // On disk, as the service's `<dataDir>/spool` is (os.tmpdir() may be a RAM disk elsewhere: say so with TMPDIR).
+  const spoolDir = mkdtempSync(path.join(os.tmpdir(), "ct-enhance-bench-spool-"));
   const store = { instancesPerRequest: request.instancesPerRequest, parallelRequests: request.parallelRequests };
   const cpu = process.cpuUsage();
   let summary: InferenceSummary | undefined;
@@ -158,6 +162,7 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
       inference,
       endpoint,
       store,
+      spoolDir,
       probed,
       overridden: undefined,
       onProgress: () => undefined,
@@ -197,6 +202,7 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   const sampled = memory.stop();
   await inference.close();
+  rmSync(spoolDir, { recursive: true, force: true });
   const derivedBytes = rejected ? 0 : await seriesBytes(endpoint, volume.studyInstanceUID, identity.seriesInstanceUID);
 
   return {

@@ -45,7 +45,7 @@ function parseOptions(argv: string[]): Options {
     sweepSlices: 16,
     skipSweep: false,
     skipService: false,
-    store: { instancesPerRequest: 16, parallelRequests: 2 },
+    store: { instancesPerRequest: 16, parallelRequests: 4 },
     out: path.join(PACKAGE_ROOT, "bench-results"),
   };
   for (const { name: flag, value, count } of flags(argv, USAGE)) {

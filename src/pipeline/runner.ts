@@ -7,6 +7,7 @@
  * recorded in the ledger (stage, progress, provider, outcome); a failure becomes a retry or a final error with the
  * stage it happened in and its cause.
  */
+import path from "node:path";
 import type { Config } from "../config.js";
 import type { Job } from "../jobs/job-records.js";
 import type { Ledger } from "../jobs/ledger.js";
@@ -107,6 +108,7 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
       inference: ctx.inference,
       endpoint: orthanc.dicomweb(),
       store: ctx.config.store,
+      spoolDir: spoolDirOf(ctx.config),
       probed: inputProbed,
       overridden: job.forced ? (use.within ? [] : use.reasons) : undefined,
       onProgress: (done, total, provider) => {
@@ -131,6 +133,9 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
     `${(outcome.storeTailMs / 1000).toFixed(1)} s after the model's last slice`);
   return { outcome: "done", text: outcome.summary };
 }
+
+/** Where derived series wait for their checks, in the data folder (on disk, beside the ledger). */
+export const spoolDirOf = (config: Config): string => path.join(config.dataDir, "spool");
 
 /** How a job that ran to its end ended: done, skipped (outside intended use) or rejected (its output failed checks). */
 type JobEnding = { outcome: "done" | "skipped" | "rejected"; text: string };

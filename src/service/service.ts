@@ -13,7 +13,8 @@ import { ModelRegistry } from "../models/registry.js";
 import { ChangeFeed } from "../orthanc/change-feed.js";
 import { OrthancClient } from "../orthanc/rest.js";
 import { loadPipelines } from "../pipeline/pipelines.js";
-import type { PipelineContext } from "../pipeline/runner.js";
+import { clearStaleSpool } from "../pipeline/outputs/held-instances.js";
+import { type PipelineContext, spoolDirOf } from "../pipeline/runner.js";
 import { watchSeriesOnce } from "../pipeline/series-watcher.js";
 import { SOFTWARE_VERSION } from "../version.js";
 import { JobQueue } from "./job-queue.js";
@@ -49,6 +50,8 @@ export async function startService(config: Config): Promise<RunningService> {
   checkApiAccess(config);
   const ctx = await openContext(config);
   const { ledger, orthanc, models, pipelines } = ctx;
+  const stale = clearStaleSpool(spoolDirOf(config));
+  if (stale > 0) log.info("removed derived series left waiting by a process that ended", { files: stale });
   for (const pipeline of pipelines.filter((p) => p.enabled)) {
     const warm = await ctx.inference.warmup(models.get(pipeline.model));
     log.info("model ready", { model: pipeline.model, provider: warm.provider, warmupMs: Math.round(warm.warmupMs) });

@@ -1,8 +1,8 @@
 /**
  * The output plan of models whose output is a CT image (synthesis, denoise): a derived CT series in the source's
  * study, on its geometry. The worker streams the output batch by batch; each slice is measured for the output checks
- * and encoded while the model computes the next, and held (Part-10 bytes, about half a float volume) until the model is
- * done. Then the checks decide: passed, the series is stored; failed, nothing is stored and the job is rejected with
+ * and encoded while the model computes the next, and held on disk (held-instances.ts: Part-10 bytes, about half a
+ * float volume) until the model is done. Then the checks decide: passed, the series is stored; failed, nothing is stored and the job is rejected with
  * the figures, unless a person forced the run, and then the series says so. The input stays in shared memory for the
  * measures; the preview pair (the middle slice before and after) is kept on the side.
  */
@@ -17,6 +17,7 @@ import { asStageError, Stage } from "../../stage-error.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../../version.js";
 import { OutputSliceQueue, type OutputSlices } from "../output-slices.js";
 import { type PreviewPair, previewSliceIndex } from "../stages/preview.js";
+import { HeldInstances } from "./held-instances.js";
 import { storeOutputInstances } from "../stages/store-instances.js";
 import type { OutputPlan, PlanIo, PlanOutcome, PlanTarget } from "./output-plan.js";
 import { failedChecks, inferenceFailure, outputSeriesNumber, outputSeriesUid, overrideStatement } from "./output-plan.js";
@@ -116,37 +117,44 @@ export async function deriveSeries(
       throw failure;
     },
   );
-  const encoding = (async () => {
-    const held: Uint8Array[] = [];
-    for await (const instance of derivedCtInstances(writer, plane, output)) held.push(instance);
-    return held;
-  })();
-  // The model's failure is the cause when there is one.
-  const [inferred, encoded] = await Promise.allSettled([inferring, encoding]);
-  if (inferred.status === "rejected") throw inferred.reason;
-  if (encoded.status === "rejected") throw encoded.reason;
-  const inferenceDone = performance.now();
-  const preview = after ? { preview: { rows: volume.rows, columns: volume.columns, before, after } satisfies PreviewPair } : {};
+  const held = await HeldInstances.open(io.spoolDir, identity.seriesInstanceUID);
+  try {
+    const encoding = (async () => {
+      for await (const instance of derivedCtInstances(writer, plane, output)) await held.add(instance);
+    })();
+    // The model's failure is the cause when there is one.
+    const [inferred, encoded] = await Promise.allSettled([inferring, encoding]);
+    if (inferred.status === "rejected") throw inferred.reason;
+    if (encoded.status === "rejected") throw encoded.reason;
+    const inferenceDone = performance.now();
+    const preview = after ? { preview: { rows: volume.rows, columns: volume.columns, before, after } satisfies PreviewPair } : {};
 
-  const checks = measures.verdicts();
-  const failed = failedChecks(checks);
-  if (failed.length > 0 && !io.overridden) return { stored: 0, storeTailMs: 0, checks, rejected: true, ...preview };
-  let instances = encoded.value;
-  const overridden = [...(io.overridden ?? []), ...failed];
-  if (overridden.length > 0) instances = await reencode(volume, identity, overridden, instances);
-  const stored = await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances, io.store);
-  return { stored, storeTailMs: performance.now() - inferenceDone, checks, rejected: false, ...preview };
+    const checks = measures.verdicts();
+    const failed = failedChecks(checks);
+    if (failed.length > 0 && !io.overridden) return { stored: 0, storeTailMs: 0, checks, rejected: true, ...preview };
+    const overridden = [...(io.overridden ?? []), ...failed];
+    const instances = overridden.length > 0 ? reencoded(volume, identity, overridden, held.take()) : held.take();
+    const stored = await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances, io.store);
+    return { stored, storeTailMs: performance.now() - inferenceDone, checks, rejected: false, ...preview };
+  } finally {
+    await held.discard();
+  }
 }
 
 /** The held instances written again by a writer whose series says what was overridden (forced runs only). */
-async function reencode(volume: CtVolume, identity: DerivedSeriesIdentity, overridden: string[], held: Uint8Array[]): Promise<Uint8Array[]> {
+async function* reencoded(
+  volume: CtVolume,
+  identity: DerivedSeriesIdentity,
+  overridden: string[],
+  held: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
   const statement = overrideStatement(overridden);
   const writer = writerFor(volume, { ...identity, derivationDescription: `${identity.derivationDescription} ${statement}`, override: statement });
   const plane = volume.rows * volume.columns;
-  const again: Uint8Array[] = [];
-  for (let k = 0; k < held.length; k += 1) {
-    again.push(writer.instance(k, derivedCtSliceHu(held[k]!, plane)));
+  let k = 0;
+  for await (const instance of held) {
+    yield writer.instance(k, derivedCtSliceHu(instance, plane));
+    k += 1;
     await nextTurn();
   }
-  return again;
 }

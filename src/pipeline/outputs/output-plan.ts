@@ -34,6 +34,8 @@ export interface PlanIo {
   inference: InferenceService;
   endpoint: DicomwebEndpoint;
   store: StoreOptions;
+  /** Where a derived series waits on disk for its checks (held-instances.ts): `<dataDir>/spool`. */
+  spoolDir: string;
   /** What the anatomy probe measured in the volume: the output checks measure with its masks. */
   probed: ProbedVolume;
   /**
