@@ -234,7 +234,8 @@ function serviceSection(service: ServiceProbeResult): string[] {
     `Service (ct-enhance serve, provider ${service.config.provider}, every reference model on the series): wait for stable ` +
       `${fmtS(service.waitForStableMs)} s (Orthanc StableAge ${service.config.orthancStableAgeSeconds} s), upload to the last job done ` +
       `${fmtS(service.uploadToDoneMs)} s. Stable to stored (the first job: series seen stable and queued, to its last ` +
-      `instance stored): ${fmtS(service.stableToStoredMs)} s, plus up to ${service.pollIntervalMs} ms of change-feed polling.`,
+      `instance stored, or to its decision when it stored nothing): ${fmtS(service.stableToEnd.ms)} s (${service.stableToEnd.ending}), ` +
+      `plus up to ${service.pollIntervalMs} ms of change-feed polling.`,
     "",
     table(["pipeline", "model", "provider", "ended", "slices", "job s", "300 slices projected s", "stages"], service.jobs.map((j) => [
       j.pipeline, j.model, j.provider ?? "-", j.ending, j.slices, fmtS(j.jobMs), j.slices > 0 ? ((j.jobMs / 1000) * (300 / j.slices)).toFixed(0) : "-",

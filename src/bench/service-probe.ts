@@ -42,9 +42,10 @@ export interface ServiceProbeResult {
   uploadToDoneMs: number;
   /**
    * Issue 5's "stable to stored": the first job's queued event (the service saw the series stable and chose it) to
-   * its done event (its last instance stored). The feed's poll interval (CT_ENHANCE_POLL_INTERVAL_MS) comes on top.
+   * its end: done (its last instance stored), or rejected or skipped (nothing stored: the time to the decision).
+   * The feed's poll interval (CT_ENHANCE_POLL_INTERVAL_MS) comes on top.
    */
-  stableToStoredMs: number;
+  stableToEnd: { ms: number; ending: string };
   pollIntervalMs: number;
   jobs: ServiceJobResult[];
   /** Stages are named pipeline/stage ("ncct-syncta/infer"), of the job running when the request was sent. */
@@ -202,7 +203,7 @@ export async function probeService(
     return {
       waitForStableMs: Math.min(...jobs.map((j) => Date.parse(j.createdAt))) - uploadDone,
       uploadToDoneMs: doneAt - uploadDone,
-      stableToStoredMs: firstJobQueuedToDone(results),
+      stableToEnd: firstJobQueuedToEnd(results),
       pollIntervalMs: LOCAL_SERVICE_POLL_INTERVAL_MS,
       jobs: results,
       health: {
@@ -252,11 +253,14 @@ function pipelineCount(file: string): number {
   return (JSON.parse(readFileSync(file, "utf8")) as { pipelines: unknown[] }).pipelines.length;
 }
 
-/** The earliest-queued job's queued -> done, from its events (NaN when it has no such events). */
-function firstJobQueuedToDone(jobs: ServiceJobResult[]): number {
-  const at = (job: ServiceJobResult, kind: string) => Date.parse(job.events.find((e) => e.kind === kind)?.at ?? "");
-  const first = [...jobs].sort((a, b) => at(a, "queued") - at(b, "queued"))[0];
-  return first ? at(first, "done") - at(first, "queued") : Number.NaN;
+/**
+ * The earliest-queued job's queued -> its end (done: its last instance stored; rejected or skipped: the decision),
+ * from its events (NaN when it has no such events).
+ */
+function firstJobQueuedToEnd(jobs: ServiceJobResult[]): { ms: number; ending: string } {
+  const at = (job: ServiceJobResult, kinds: string[]) => Date.parse(job.events.find((e) => kinds.includes(e.kind))?.at ?? "");
+  const first = [...jobs].sort((a, b) => at(a, ["queued"]) - at(b, ["queued"]))[0];
+  return first ? { ms: at(first, ENDINGS) - at(first, ["queued"]), ending: first.ending } : { ms: Number.NaN, ending: "none" };
 }
 
 /** The states a job the node handled as it should ends in: stored, rejected by its checks, outside intended use. */

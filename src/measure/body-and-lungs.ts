@@ -67,6 +67,7 @@ export async function bodyAndLungs(coarse: CoarseVolume): Promise<BodyAndLungs> 
   let left = 0;
   let right = 0;
   for (let k = 0; k < slices; k += 1) {
+    await takeTurn();
     let area = 0;
     for (let r = 0, i = k * plane; r < rows; r += 1) {
       for (let c = 0; c < columns; c += 1, i += 1) {
@@ -108,6 +109,7 @@ async function lungComponents(coarse: CoarseVolume, candidate: Uint8Array, voxel
     while (top > 0) {
       const i = stack[--top]!;
       size += 1;
+      if ((size & 0xffff) === 0) await takeTurn(); // a lung is ~400k coarse voxels: the API gets its turns meanwhile
       const v = hu[i]!;
       if (v >= PARENCHYMA_HU[0] && v <= PARENCHYMA_HU[1]) parenchyma += 1;
       const k = (i / plane) | 0;
@@ -129,6 +131,9 @@ async function lungComponents(coarse: CoarseVolume, candidate: Uint8Array, voxel
     }
     isLung.push(size * voxelMl >= MIN_LUNG_ML && parenchyma / size >= MIN_PARENCHYMA_FRACTION);
   }
-  for (let i = 0; i < label.length; i += 1) if (label[i] && isLung[label[i]!]) lungs[i] = 1;
+  for (let i = 0; i < label.length; i += 1) {
+    if (label[i] && isLung[label[i]!]) lungs[i] = 1;
+    if ((i & 0xffff) === 0) await takeTurn();
+  }
   return lungs;
 }
