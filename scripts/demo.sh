@@ -72,22 +72,4 @@ for _ in $(seq 1 900); do
 done
 echo "Orthanc login: $creds (in $state/credentials); API: $api_url (token in $token_file)"
 echo "logs: $state/orthanc.log, $state/ct-enhance.log; stop with: bash scripts/demo.sh stop"
-echo "$jobs" | ORTHANC_URL="$orthanc_url" ORTHANC_AUTH="$creds" PREVIEWS="$state/ct-enhance/previews" node -e '
-  const jobs = JSON.parse(require("fs").readFileSync(0, "utf8"));
-  const auth = "Basic " + Buffer.from(process.env.ORTHANC_AUTH).toString("base64");
-  (async () => {
-    for (const j of jobs) {
-      const why = { skipped: "outside the model's intended use", rejected: "its output failed its checks, nothing stored", failed: "error" }[j.state];
-      console.log(`job ${j.id} ${j.pipeline}: ${j.state}` + (j.provider ? ` on ${j.provider}` : "") + (why ? ` (${why}): ${j.errorMessage}` : ""));
-      if (j.state !== "done" || !j.outputSeriesUid) continue;
-      const hits = await (await fetch(`${process.env.ORTHANC_URL}/tools/lookup`, { method: "POST", body: j.outputSeriesUid, headers: { Authorization: auth } })).json();
-      const id = hits.find((h) => h.Type === "Series")?.ID;
-      console.log(`  output series: ${process.env.ORTHANC_URL}/app/explorer.html#series?uuid=${id}`);
-      const preview = `${process.env.PREVIEWS}/job-${j.id}.png`;
-      if (require("fs").existsSync(preview)) console.log(`  before/after PNG of the middle slice: ${preview}`);
-    }
-    if (jobs.some((j) => j.state === "rejected")) {
-      console.log("a rejected output can be stored anyway, marked as such in its DICOM: Run again with force in Orthanc Explorer's ct-enhance panel");
-    }
-    process.exitCode = jobs.length > 0 && jobs.every((j) => ["done", "skipped", "rejected"].includes(j.state)) ? 0 : 1;
-  })();'
+echo "$jobs" | ORTHANC_URL="$orthanc_url" ORTHANC_AUTH="$creds" PREVIEWS="$state/ct-enhance/previews" node scripts/demo-summary.mjs
