@@ -2,8 +2,8 @@
  * The output plan of models whose output is a CT image (synthesis, denoise): a derived CT series in the source's
  * study, on its geometry. The worker streams the output batch by batch; each slice is measured for the output checks
  * and encoded while the model computes the next, and held on disk (held-instances.ts: Part-10 bytes, about half a
- * float volume) until the model is done. Then the checks decide: passed, the series is stored; failed, nothing is stored and the job is rejected with
- * the figures, unless a person forced the run, and then the series says so. The input stays in shared memory for the
+ * float volume) until the model is done. Then the checks decide: passed, the series is stored; failed, nothing is
+ * stored and the job is rejected with the figures, unless a person forced the run, and then the series says so. The input stays in shared memory for the
  * measures; the preview pair (the middle slice before and after) is kept on the side.
  */
 import type { CtVolume } from "../../dicom/ct-volume.js";
@@ -96,6 +96,8 @@ export async function deriveSeries(
   const before = volume.hu.slice(middle * plane, (middle + 1) * plane);
   let after: Float32Array | undefined;
   const measures = new OutputMeasures(volume, io.probed, model.manifest.outputChecks);
+  // Opened before the model starts: a spool that cannot be written fails the job before any inference.
+  const held = await HeldInstances.open(io.spoolDir, identity.seriesInstanceUID);
 
   const output = new OutputSliceQueue();
   const inferring = io.inference.run(model, volume, {
@@ -117,7 +119,6 @@ export async function deriveSeries(
       throw failure;
     },
   );
-  const held = await HeldInstances.open(io.spoolDir, identity.seriesInstanceUID);
   try {
     const encoding = (async () => {
       for await (const instance of derivedCtInstances(writer, plane, output)) await held.add(instance);
