@@ -70,6 +70,35 @@ export async function probeVolume(volume: CtVolume): Promise<ProbedVolume> {
   return { probe: describe(volume, coarse, anatomy, measured), coarse, anatomy, bloodAndNoise: measured };
 }
 
+/**
+ * The probe of slices first..last of a probed volume (the slab a model runs on), cut from the whole volume's masks
+ * rather than measured again: the same lungs and body, slice for slice, at no cost. `probe` stays the whole volume's
+ * description (what the decision was made on); the blood-pool and noise slices are renumbered from the slab's start.
+ */
+export function probedSlab(probed: ProbedVolume, first: number, last: number): ProbedVolume {
+  const { coarse, anatomy, bloodAndNoise: measured } = probed;
+  if (!(first >= 0 && last < coarse.slices && first <= last)) throw new RangeError(`slab ${first}..${last} is not within ${coarse.slices} slices`);
+  const plane = coarse.rows * coarse.columns;
+  const cut = (mask: Uint8Array): Uint8Array => mask.subarray(first * plane, (last + 1) * plane);
+  const inSlab = (k: number): boolean => k >= first && k <= last;
+  return {
+    probe: probed.probe,
+    coarse: { ...coarse, slices: last - first + 1, hu: coarse.hu.subarray(first * plane, (last + 1) * plane), zMm: coarse.zMm.slice(first, last + 1) },
+    anatomy: {
+      ...anatomy,
+      body: cut(anatomy.body),
+      lungs: cut(anatomy.lungs),
+      bodyAreaCm2: anatomy.bodyAreaCm2.slice(first, last + 1),
+      lungAreaCm2: anatomy.lungAreaCm2.slice(first, last + 1),
+    },
+    bloodAndNoise: {
+      ...measured,
+      noiseSlices: measured.noiseSlices.filter(inSlab).map((k) => k - first),
+      bloodPoolSlices: measured.bloodPoolSlices.filter((b) => inSlab(b.slice)).map((b) => ({ ...b, slice: b.slice - first })),
+    },
+  };
+}
+
 function describe(volume: CtVolume, coarse: CoarseVolume, anatomy: BodyAndLungs, measured: BloodAndNoise): AnatomyProbe {
   const { slices } = volume;
   const largest = Math.max(0, ...anatomy.lungAreaCm2);

@@ -17,7 +17,7 @@ import type { ModelRegistry } from "../models/registry.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import { asStageError, Stage, StageError } from "../stage-error.js";
 import { volumeSlab } from "../dicom/ct-volume.js";
-import { probeVolume } from "../measure/anatomy-probe.js";
+import { probedSlab, probeVolume } from "../measure/anatomy-probe.js";
 import { judgeIntendedUse } from "./intended-use.js";
 import { JobStages } from "./job-stages.js";
 import { derivedSeriesPlan } from "./outputs/derived-series.js";
@@ -99,7 +99,7 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   for (const note of use.within ? use.notes : []) ledger.jobs.addEvent(job.id, "intended-use", note);
   const slab = use.within && use.slab ? use.slab : undefined;
   const input = slab ? volumeSlab(volume, slab.first, slab.last) : volume;
-  const inputProbed = slab ? await probeVolume(input) : probed;
+  const inputProbed = slab ? probedSlab(probed, slab.first, slab.last) : probed;
 
   stages.enter(Stage.Infer);
   let outcome: PlanOutcome;

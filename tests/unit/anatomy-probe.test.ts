@@ -4,7 +4,9 @@
  * head-chest-abdomen volume.
  */
 import { describe, expect, it } from "vitest";
-import { probeVolume } from "../../src/measure/anatomy-probe.js";
+import { volumeSlab } from "../../src/dicom/ct-volume.js";
+import { probedSlab, probeVolume } from "../../src/measure/anatomy-probe.js";
+import { OutputMeasures } from "../../src/measure/output-measures.js";
 import { phantomLungMl, phantomVolume } from "../helpers/phantom.js";
 
 describe("anatomy probe", () => {
@@ -52,8 +54,32 @@ describe("anatomy probe", () => {
   it("says when the lungs are cut: a scan starting below the apex", async () => {
     const volume = phantomVolume({ parts: { abdomen: 40, chest: 100 }, noiseSd: 5 });
     // Keep the lower 110 slices only: the lungs reach the top slice.
-    const { volumeSlab } = await import("../../src/dicom/ct-volume.js");
     const { probe } = await probeVolume(volumeSlab(volume, 0, 109));
     expect(probe.lungs).toMatchObject({ apexInside: false, baseInside: true });
+  });
+
+  it("cuts a slab's probe from the whole volume's masks, renumbering the sampled slices, and the checks measure on it", async () => {
+    const volume = phantomVolume({ parts: { abdomen: 50, chest: 100, head: 60 }, bloodHu: 40, noiseSd: 10 });
+    const probed = await probeVolume(volume);
+    const [first, last] = [40, 159];
+    const slab = probedSlab(probed, first, last);
+    const plane = probed.coarse.rows * probed.coarse.columns;
+    expect(slab.coarse.slices).toBe(120);
+    expect(Array.from(slab.anatomy.lungs)).toEqual(Array.from(probed.anatomy.lungs.subarray(first * plane, (last + 1) * plane)));
+    expect(Array.from(slab.anatomy.body)).toEqual(Array.from(probed.anatomy.body.subarray(first * plane, (last + 1) * plane)));
+    const sampled = probed.bloodAndNoise.noiseSlices.filter((k) => k >= first && k <= last).map((k) => k - first);
+    expect(slab.bloodAndNoise.noiseSlices).toEqual(sampled);
+    expect(sampled.length).toBeGreaterThan(3);
+    expect(slab.bloodAndNoise.bloodPoolSlices.every((b) => b.slice >= 0 && b.slice < 120)).toBe(true);
+    expect(slab.bloodAndNoise.bloodPoolSlices.length).toBeGreaterThan(0);
+    // The output checks on the slab volume: an unchanged output changes nothing and keeps the noise.
+    const input = volumeSlab(volume, first, last);
+    const checks = new OutputMeasures(input, slab, [
+      { measure: "tissueMeanChangeHu", min: -1, max: 1 },
+      { measure: "noiseRatio", max: 1 },
+    ]);
+    checks.addSlices(0, input.hu.slice());
+    expect(checks.verdicts().map((v) => v.value)).toEqual([0, 1]);
+    expect(() => probedSlab(probed, 100, 300)).toThrow(RangeError);
   });
 });
