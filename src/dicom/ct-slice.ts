@@ -6,8 +6,12 @@
  */
 import { data } from "dcmjs";
 import type { NaturalizedDataset, Vector3 } from "./ct-volume.js";
+import { silenceDcmjsVrGuesses } from "./dcmjs-log.js";
 import { VolumeError } from "./dicom-errors.js";
 import { SopClass } from "./part10.js";
+
+// An Implicit VR instance would print "Invalid vr type xs/ox" once per file (see dcmjs-log.ts); refusals are ours.
+silenceDcmjsVrGuesses();
 
 /** Transfer syntaxes whose pixel data is stored uncompressed (dcmjs inflates the deflated one). */
 const NATIVE_TRANSFER_SYNTAXES: Record<string, string> = {

@@ -51,8 +51,12 @@ declare module "dcmjs" {
     }
   }
 
-  export const log: {
+  /** A loglevel logger (dcmjs bundles loglevel 1.x). getLevel: 0 trace .. 4 error, 5 silent. */
+  interface Logger {
     setLevel(level: "trace" | "debug" | "info" | "warn" | "error" | "silent"): void;
     getLevel(): number;
-  };
+  }
+
+  /** The root logger; `getLogger(name)` returns the named one, the same object each time. */
+  export const log: Logger & { getLogger(name: string): Logger };
 }
