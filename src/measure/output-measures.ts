@@ -5,6 +5,8 @@
  * - tissueMeanChangeHu: the mean change of soft tissue (input -20..120 HU, in the body, not lung) outside the blood
  *   pool, which is taken as the mediastinum between the lungs (heart, great vessels) and 30 mm around the aorta the
  *   probe found. A synthetic CTA may brighten the blood pool; liver, spleen and muscle must stay as they were.
+ * - tissueBrightenedPercent: the share of that same soft tissue brightened by more than N HU: a false enhancement
+ *   confined to a blob (in the liver, a kidney, a muscle) that the mean over all tissue dilutes.
  * - noiseRatio: the output's noise over the input's, measured on the same homogeneous boxes as the probe's.
  * - findings: how many findings lie in the lungs (set by the findings plan).
  */
@@ -38,12 +40,14 @@ export class OutputMeasures {
   private changed = 0;
   private tissueSum = 0;
   private tissueCount = 0;
+  private tissueBrightened = 0;
   private readonly noiseIn: number[] = [];
   private readonly noiseOut: number[] = [];
   private findingsInLungs: number | undefined;
   private findingsOutside = 0;
   private readonly plane: number;
   private readonly changeOverHu: number;
+  private readonly brightenedOverHu: number;
   private readonly measuresVoxels: boolean;
   /** The coarse column of each full-resolution column. */
   private readonly coarseColumn: Int32Array;
@@ -51,8 +55,10 @@ export class OutputMeasures {
   constructor(private readonly volume: CtVolume, private readonly probed: ProbedVolume, private readonly checks: readonly OutputCheck[]) {
     this.plane = volume.rows * volume.columns;
     const body = checks.find((c) => c.measure === "bodyVoxelsChangedPercent");
-    this.measuresVoxels = checks.some((c) => c.measure === "bodyVoxelsChangedPercent" || c.measure === "tissueMeanChangeHu");
+    const brightened = checks.find((c) => c.measure === "tissueBrightenedPercent");
+    this.measuresVoxels = checks.some((c) => ["bodyVoxelsChangedPercent", "tissueMeanChangeHu", "tissueBrightenedPercent"].includes(c.measure));
     this.changeOverHu = body?.measure === "bodyVoxelsChangedPercent" ? body.overHu : 100;
+    this.brightenedOverHu = brightened?.measure === "tissueBrightenedPercent" ? brightened.overHu : 100;
     const { coarse } = probed;
     this.coarseColumn = Int32Array.from({ length: volume.columns }, (_, c) => Math.min(coarse.columns - 1, (c / coarse.factor) | 0));
   }
@@ -94,6 +100,7 @@ export class OutputMeasures {
         if ((c >= m0 && c <= m1) || (c >= a0 && c <= a1)) continue;
         this.tissueSum += change;
         this.tissueCount += 1;
+        if (change > this.brightenedOverHu) this.tissueBrightened += 1;
       }
     }
   }
@@ -116,6 +123,11 @@ export class OutputMeasures {
           const value = round1(this.tissueCount > 0 ? this.tissueSum / this.tissueCount : 0);
           return { measure: check.measure, value, min: check.min, max: check.max, passed: value >= check.min && value <= check.max,
             text: `soft tissue outside the blood pool changed by ${sign(value)} HU on average (limit ${check.min}..${check.max} HU)` };
+        }
+        case "tissueBrightenedPercent": {
+          const value = round1((100 * this.tissueBrightened) / Math.max(1, this.tissueCount));
+          return { measure: check.measure, value, max: check.max, passed: value <= check.max,
+            text: `${value}% of soft tissue outside the blood pool brightened by more than ${check.overHu} HU (limit ${check.max}%)` };
         }
         case "noiseRatio": {
           const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? Number.NaN;

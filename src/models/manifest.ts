@@ -80,6 +80,15 @@ export const OutputCheck = z.discriminatedUnion("measure", [
     max: z.number(),
   }).strict(),
   z.object({
+    /**
+     * Share of that soft tissue brightened by more than `overHu`, percent: a local false enhancement (a blob in the
+     * liver, a muscle, a kidney) that a mean over all tissue hides.
+     */
+    measure: z.literal("tissueBrightenedPercent"),
+    overHu: z.number().positive(),
+    max: z.number().min(0).max(100),
+  }).strict(),
+  z.object({
     /** Measured noise of the output over that of the input (below 1: the noise went down). */
     measure: z.literal("noiseRatio"),
     max: z.number().positive(),

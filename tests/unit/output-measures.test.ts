@@ -52,6 +52,24 @@ describe("output checks", () => {
     expect(verdicts[0]!.text).toMatch(/% of body voxels changed by more than 100 HU \(limit 8%\)$/);
   });
 
+  it("fail one that brightens a blob of soft tissue only, which the tissue's mean dilutes", async () => {
+    const checks: OutputCheck[] = [...SYNTHESIS, { measure: "tissueBrightenedPercent", overHu: 100, max: 1 }];
+    // A 20 mm disk of paraspinal soft tissue, far from the aorta, raised by 200 HU: a false "enhancing lesion".
+    const centre = (PHANTOM.columns - 1) / 2;
+    const inBlob = (i: number): boolean => {
+      const x = ((i % PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      const y = (Math.floor(i / PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      return (x + 45) ** 2 + (y - 78) ** 2 <= 100;
+    };
+    const verdicts = await measure(checks, (hu) => hu.map((v, i) => (inBlob(i) && v > -20 && v < 120 ? v + 200 : v)));
+    const [body, mean, blob] = verdicts;
+    expect(body!.passed && mean!.passed, JSON.stringify(verdicts)).toBe(true);
+    expect(blob!.passed, JSON.stringify(verdicts)).toBe(false);
+    expect(blob!.text).toMatch(/^\d+(\.\d)?% of soft tissue outside the blood pool brightened by more than 100 HU \(limit 1%\)$/);
+    const aortaOnly = await measure(checks, (hu) => hu.map((v, i) => (isAorta(i) ? v + 300 : v)));
+    expect(aortaOnly[2]).toMatchObject({ value: 0, passed: true });
+  });
+
   it("see a smoothing denoiser lower the noise and keep the tissue's mean", async () => {
     const smooth = (hu: Float32Array): Float32Array => {
       const out = hu.slice();
