@@ -122,11 +122,13 @@ def psnr(a, b, data_range=HU_RANGE):
 
 
 def ssim(a, b, data_range=HU_RANGE):
-    """scikit-image structural_similarity on one 2D slice: 7x7 uniform window, K1=0.01, K2=0.03,
-    data_range = the HU range (default 4095), no Gaussian weighting."""
+    """SSIM of one 2D slice as `ct-enhance eval` (default --ssim-window uniform7) and the CTA-GAN / RegGAN code compute
+    it: scikit-image structural_similarity, 7x7 uniform window, K1=0.01, K2=0.03, on the HU slices clipped to
+    [HU_MIN, HU_MAX] and mapped to [-1, 1] (data range 2). `data_range` is kept for the signature: the mapping uses
+    the full HU range."""
     from skimage.metrics import structural_similarity
 
-    return float(structural_similarity(np.asarray(a, np.float64), np.asarray(b, np.float64), data_range=data_range,
+    return float(structural_similarity(hu_to_net(a).astype(np.float64), hu_to_net(b).astype(np.float64), data_range=2.0,
                                        win_size=7, gaussian_weights=False))
 
 

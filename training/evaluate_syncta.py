@@ -1,123 +1,174 @@
 #!/usr/bin/env python3
-"""Evaluate models/syncta-unet-small.onnx with onnxruntime-node (the service's runtime).
+"""Evaluate Syn-CTA v2 (and v1 beside it) with onnxruntime-node, the service's runtime.
 
-1. Held-out slices of lidc-idri-0001-cect (same split as train_syncta.py): NMAE, PSNR, SSIM of input (simulated
-   NCCT) vs target (real CECT) and of output (Syn-CTA) vs target, on whole 512x512 slices and inside the body;
-   MAE (HU) inside the de-enhanced voxels and in the rest of the body.
-2. The real non-contrast series lidc-idri-0002-ncct: mean HU before/after in a descending-aorta ROI and in muscle,
-   fat and lung ROIs (placed by common.find_uniform_roi around fixed coordinates, see ROIS), and the mean absolute
-   change over the whole body of the evaluated slices.
-3. models/syncta-unet-small.png: slice 130 (of 261) of lidc-idri-0002 before | after, W400/L40.
+1. Leave-one-patient-out on the real HCC pairs (syncta_pairs.py): for each patient, the fold model trained without
+   that patient (train_syncta.py --holdout) against the registered real arterial phase, beside "unchanged input"
+   and v1 (the model at commit b8b9192). Metrics as the CTA-GAN / RegGAN code computes them: per slice, HU clipped
+   to [-1024, 3071], NMAE = MAE / 4095, PSNR = 10 log10(4095^2 / MSE), SSIM = scikit-image structural_similarity with
+   a 7x7 uniform window (data range 4095) on the whole slice, then the mean over slices; NMAE and PSNR also without
+   the background (voxels where the target is <= -1024 HU, as RegGAN's code drops target == -1) and inside the
+   body. Regions: the blood pool (the arterial phase's enhanced blood pool, simulate.blood_pool_mask, where the
+   non-contrast slice is not already bright: syncta_pairs.iv_blood_pool drops oral contrast and calcification) and the tissue
+   outside it (body minus the blood pool dilated 2 px): MAE against the target and mean signed change from input.
+2. Tissue preservation on real non-contrast chest CT no model here was trained on (LIDC-IDRI-0002, RICORD) with the
+   shipped v2 (trained on all three patients) and v1: per tissue ROI (training/syncta_rois.json: liver, spleen,
+   muscle, fat placed by hand away from vessels; aorta) mean change and 95th percentile of |change|; share of body
+   voxels changed by more than 100 HU on the ROI slices.
+3. Kernel consistency: the same chest smoothed (Gaussian sigma 1 px) and sharpened (unsharp mask, amount 1, sigma
+   1 px), as a softer and a sharper kernel would reconstruct it: aortic ROI mean after the model, per version.
+4. models/syncta-unet-small.png: held-out HCC slice (input | v2 | real arterial) and LIDC-IDRI-0002 (input | v2),
+   W400/L40.
 
-  /usr/bin/python3 training/evaluate_syncta.py [--data ../shared/data/ct] [--out /tmp/ct-cache/syncta_eval.json]
+  /usr/bin/python3 training/evaluate_syncta.py [--v1 /tmp/ct-cache/syncta-v1.onnx]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
+from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from simulate import body_mask  # noqa: E402
-from train_syncta import MODEL_ID, load_pairs, split  # noqa: E402
+from syncta_pairs import PATIENTS, decoded_folder, iv_blood_pool, load_pair  # noqa: E402
+from train_syncta import MODEL_ID  # noqa: E402
 
-NCCT = "lidc-idri-0002-ncct"
-# name: (search centre (row, col) on the 512x512 slice, search half-width px, ROI radius px, allowed mean HU range)
-ROIS = {
-    "descending aorta": ((290, 296), 12, 6, (0.0, 100.0)),
-    "paraspinal muscle": ((395, 230), 15, 5, (20.0, 90.0)),
-    "subcutaneous fat (anterior)": ((110, 200), 25, 5, (-150.0, -50.0)),
-    "right lung": ((250, 130), 20, 8, (-950.0, -700.0)),
-}
-NCCT_SLICES = list(range(120, 191, 5))  # slice indices (inferior->superior) of lidc-idri-0002 evaluated
-PNG_SLICE = 130
+V1_COMMIT = "b8b9192"
+NCCT_CHESTS = ["lidc-idri-0002-ncct", "ricord-ncct-jpegls"]
+ROI_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "syncta_rois.json")
 
 
 def run_model(onnx_path, hu):
-    x = C.hu_to_net(hu)[:, None]
-    return C.net_to_hu(C.ort_run(onnx_path, x)[:, 0])
+    return C.net_to_hu(C.ort_run(onnx_path, C.hu_to_net(hu)[:, None])[:, 0])
+
+
+def v1_onnx(path):
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(subprocess.run(["git", "-C", C.REPO_ROOT, "show", f"{V1_COMMIT}:models/{MODEL_ID}.onnx"],
+                                   check=True, stdout=subprocess.PIPE).stdout)
+    return path
+
+
+def pair_metrics(out, tgt, inp, body, pool):
+    out, tgt, inp = (np.clip(a, C.HU_MIN, C.HU_MAX).astype(np.float64) for a in (out, tgt, inp))
+    per = []
+    for o, t, b in zip(out, tgt, body):
+        fg = t > C.HU_MIN
+        per.append([C.nmae(o, t), C.psnr(o, t), C.ssim(o, t), C.nmae(o[fg], t[fg]), C.psnr(o[fg], t[fg]),
+                    C.nmae(o[b], t[b]), C.psnr(o[b], t[b])])
+    per = np.array(per)
+    tissue = body & ~np.stack([ndi.binary_dilation(p, iterations=2) for p in pool])
+    names = ["nmae", "psnr", "ssim", "nmae_foreground", "psnr_foreground", "nmae_body", "psnr_body"]
+    res = {n: float(per[:, i].mean()) for i, n in enumerate(names)}
+    res["bloodpool"] = {"mae_hu": float(np.abs(out - tgt)[pool].mean()), "mean_hu": float(out[pool].mean()),
+                        "target_mean_hu": float(tgt[pool].mean()), "voxels": int(pool.sum())}
+    res["tissue"] = {"mae_hu": float(np.abs(out - tgt)[tissue].mean()),
+                     "mean_change_from_input_hu": float((out - inp)[tissue].mean()),
+                     "p95_abs_change_from_input_hu": float(np.percentile(np.abs(out - inp)[tissue], 95))}
+    return res
+
+
+def leave_one_out(data, v1):
+    res, png = {}, None
+    for patient in PATIENTS:
+        fold = os.path.join(C.CACHE_DIR, f"syncta-v2-fold-{patient}.onnx")
+        if not os.path.exists(fold):
+            print(f"no fold model {fold}: run train_syncta.py --holdout {patient}", file=sys.stderr)
+            continue
+        pair = load_pair(data, patient)
+        inp, tgt, body, pool = pair["ncct"], pair["arterial"], pair["body"], iv_blood_pool(pair)
+        outs = {"unchanged input": inp, "v1": run_model(v1, inp), "v2 (fold without this patient)": run_model(fold, inp)}
+        res[patient] = {"slices": int(inp.shape[0]), "thickness_mm": json.loads(str(pair["report"]))["ncct_thickness_mm"],
+                        **{k: pair_metrics(o, tgt, inp, body, pool) for k, o in outs.items()}}
+        if png is None:
+            k = int(np.argmax(pool.sum(axis=(1, 2))))
+            png = [inp[k], outs["v2 (fold without this patient)"][k], tgt[k]]
+    return res, png
+
+
+def chest_volume(data, name):
+    hu, meta = C.load_series_hu(decoded_folder(os.path.join(data, name)))
+    return hu
+
+
+def roi_values(img, rois):
+    vals = [img[r["slice"]][C.disk(img.shape[1:], (r["row"], r["col"]), r["radius"])] for r in rois]
+    return np.concatenate(vals)
+
+
+def tissue_preservation(data, models, rois):
+    res, png = {}, None
+    for name in NCCT_CHESTS:
+        if name not in rois:
+            continue
+        hu = chest_volume(data, name)
+        series_rois = {t: v for t, v in rois[name].items() if isinstance(v, list) and v}
+        slices = sorted({r["slice"] for v in series_rois.values() for r in v})
+        idx = {z: i for i, z in enumerate(slices)}
+        before = np.clip(hu[slices], C.HU_MIN, C.HU_MAX)
+        body = body_mask(before)
+        res[name] = {"roi_slices": len(slices)}
+        for label, onnx in models.items():
+            after = run_model(onnx, before)
+            d = after - before
+            local = lambda v: [{**r, "slice": idx[r["slice"]]} for r in v]  # noqa: E731
+            res[name][label] = {
+                "body_changed_gt_100hu_percent": float(100 * (np.abs(d)[body] > 100).mean()),
+                **{t: {"mean_before": float(roi_values(before, local(v)).mean()),
+                       "mean_change": float(roi_values(d, local(v)).mean()),
+                       "p95_abs_change": float(np.percentile(np.abs(roi_values(d, local(v))), 95))}
+                   for t, v in series_rois.items()}}
+            if label == "v2" and png is None and "aorta" in series_rois:
+                k = idx[series_rois["aorta"][0]["slice"]]
+                png = [before[k], after[k]]
+        res[name]["kernel_consistency"] = kernel_consistency(before, models, local(series_rois.get("aorta", [])))
+    return res, png
+
+
+def kernel_consistency(before, models, aorta):
+    if not aorta:
+        return None
+    smooth = np.stack([ndi.gaussian_filter(s, 1.0) for s in before])
+    sharp = before + (before - smooth)
+    out = {}
+    for label, onnx in models.items():
+        means = {k: float(roi_values(run_model(onnx, v), aorta).mean()) for k, v in
+                 (("original", before), ("smoothed", smooth), ("sharpened", sharp))}
+        out[label] = {**means, "spread_hu": max(means.values()) - min(means.values())}
+    return out
 
 
 def main():
     ap = C.data_arg(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    ap.add_argument("--holdout", type=int, nargs=2, default=[56, 80])
-    ap.add_argument("--gap", type=int, default=2)
+    ap.add_argument("--v1", default=os.path.join(C.CACHE_DIR, "syncta-v1.onnx"))
     ap.add_argument("--out", default=os.path.join(C.CACHE_DIR, "syncta_eval.json"))
     args = ap.parse_args()
-    onnx_path = os.path.join(C.MODELS_DIR, f"{MODEL_ID}.onnx")
-    res = {"model": MODEL_ID, "sha256": C.sha256_file(onnx_path)}
-
-    # 1. held-out simulated pairs
-    hu, sim, core, changed, _ = load_pairs(args.data)
-    _, held = split(hu.shape[0], args.holdout[0], args.holdout[1], args.gap)
-    tgt = np.clip(hu[held], C.HU_MIN, C.HU_MAX)
-    inp = np.clip(sim[held], C.HU_MIN, C.HU_MAX)
-    out = run_model(onnx_path, sim[held])
-    body = body_mask(hu[held])
-    ch = changed[held]
-    res["heldout_slices"] = [held[0], held[-1]]
-    res["heldout_whole"] = {"input": C.slice_metrics(inp, tgt), "output": C.slice_metrics(out, tgt)}
-
-    def masked(a, b, m):
-        return float(np.abs(a - b)[m].mean())
-
-    res["heldout_mae_hu"] = {
-        "deenhanced_voxels": {"input": masked(inp, tgt, ch), "output": masked(out, tgt, ch), "n": int(ch.sum())},
-        "body_not_deenhanced": {"input": masked(inp, tgt, body & ~ch), "output": masked(out, tgt, body & ~ch)},
-        "body": {"input": masked(inp, tgt, body), "output": masked(out, tgt, body)},
-    }
-    # mean HU in the de-enhanced voxels (target ~ contrast blood)
-    res["heldout_mean_hu_deenhanced"] = {"input": float(inp[ch].mean()), "output": float(out[ch].mean()),
-                                         "target": float(tgt[ch].mean())}
-    # NMAE / PSNR inside the body only (SSIM is a windowed whole-image measure, so only whole-slice values)
-    res["heldout_body"] = {
-        "input": {"nmae": masked(inp, tgt, body) / C.HU_RANGE,
-                  "psnr": float(10 * np.log10(C.HU_RANGE ** 2 / np.mean((inp - tgt)[body] ** 2)))},
-        "output": {"nmae": masked(out, tgt, body) / C.HU_RANGE,
-                   "psnr": float(10 * np.log10(C.HU_RANGE ** 2 / np.mean((out - tgt)[body] ** 2)))},
-    }
-
-    # 2. real NCCT
-    nhu, _ = C.load_series_hu(os.path.join(args.data, NCCT))
-    sl = NCCT_SLICES
-    before = np.clip(nhu[sl], C.HU_MIN, C.HU_MAX)
-    after = run_model(onnx_path, nhu[sl])
-    rois = {}
-    for name, (centre, search, radius, rng) in ROIS.items():
-        b_vals, a_vals, centres = [], [], []
-        for k, z in enumerate(sl):
-            p = C.find_uniform_roi(before[k], centre, search, radius, rng)
-            if p is None:
-                continue
-            m = C.disk(before[k].shape, p, radius)
-            b_vals.append(before[k][m])
-            a_vals.append(after[k][m])
-            centres.append([z, int(p[0]), int(p[1])])
-        b, a = np.concatenate(b_vals), np.concatenate(a_vals)
-        rois[name] = {"before_mean": float(b.mean()), "after_mean": float(a.mean()), "before_sd": float(b.std()),
-                      "after_sd": float(a.std()), "mean_abs_change": float(np.abs(a - b).mean()),
-                      "radius_px": radius, "slices_used": len(centres), "centres_z_row_col": centres}
-    res["ncct_rois"] = rois
-    nbody = body_mask(nhu[sl])
-    d = np.abs(after - before)
-    res["ncct_body"] = {"slices": [sl[0], sl[-1], 5], "mean_abs_change": float(d[nbody].mean()),
-                        "frac_changed_gt_20hu": float((d[nbody] > 20).mean()),
-                        "frac_changed_gt_100hu": float((d[nbody] > 100).mean())}
-
-    # 3. PNG
-    k = sl.index(PNG_SLICE)
-    img = np.concatenate([C.window(before[k]), np.full((512, 4), 255, np.uint8), C.window(after[k])], axis=1)
-    C.write_png_gray(os.path.join(C.MODELS_DIR, f"{MODEL_ID}.png"), img)
-    res["png"] = {"slice": PNG_SLICE, "window": "W400/L40", "layout": "left = input NCCT, right = Syn-CTA output"}
-
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    v1 = v1_onnx(args.v1)
+    v2 = os.path.join(C.MODELS_DIR, f"{MODEL_ID}.onnx")
+    with open(ROI_FILE) as f:
+        rois = json.load(f)
+    res = {"model": MODEL_ID, "sha256": C.sha256_file(v2), "v1_commit": V1_COMMIT,
+           "ssim": "skimage structural_similarity, 7x7 uniform window, data_range 4095, per slice"}
+    res["leave_one_patient_out"], png_pair = leave_one_out(args.data, v1)
+    res["real_ncct_chest"], png_chest = tissue_preservation(args.data, {"v1": v1, "v2": v2}, rois)
+    rows = []
+    if png_pair is not None:
+        rows.append(np.concatenate([C.window(png_pair[0]), C.window(png_pair[1]), C.window(png_pair[2])], axis=1))
+    if png_chest is not None:
+        rows.append(np.concatenate([C.window(png_chest[0]), C.window(png_chest[1]), np.zeros((512, 512), np.uint8)], axis=1))
+    if rows:
+        C.write_png_gray(os.path.join(C.MODELS_DIR, f"{MODEL_ID}.png"), np.concatenate(rows, axis=0))
+        res["png"] = ("top: held-out HCC patient (first fold evaluated), input | v2 fold model | registered real arterial; "
+                      "bottom: LIDC-IDRI-0002 input | v2; W400/L40")
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)
-    print(json.dumps({k: v for k, v in res.items()}, indent=1))
+    print(json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":
