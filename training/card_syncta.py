@@ -92,6 +92,12 @@ output, 1 slice (no context), HU [-1024, 3071] -> [-1, 1] (the CTA-GAN mapping),
 only and brightened any smooth soft tissue on real NCCT (liver +148 HU); the figures of both are below, on the same
 folds.
 
+**Verdict: not yet a working Syn-CTA.** On the held-out patients the folds either learnt nothing (the identity) or
+brightened tissue beside the blood pool (see the leave-one-out table); the shipped model, trained on all three,
+brightens the aorta of the two unseen chests by 210-250 HU and leaves liver, muscle and fat alone, but also lights up
+parts of the stomach, spleen, kidneys and paraspinal muscle. ct-enhance's output checks reject everything it made on
+the shared series (below, "Where ct-enhance runs it"), so none of it reaches a PACS.
+
 | | |
 |---|---|
 | file | `{m['file']}` ({size / 1e6:.2f} MB, sha256 `{sha}`) |
@@ -143,8 +149,8 @@ weight on the real pairs; L1 in network units weighted 1 + {a['vessel_weight']:g
 {a['brightening_weight']:g} x the output's excess over the target outside it (a false enhancement costs more than an under-enhanced
 vessel; it makes a voxel brighten only where the network is more than two-thirds sure: two drafts without this term
 brightened the paraspinal muscle, kidneys and blobs in the liver of held-out patients, one with weight 4 learnt
-nothing, the identity); Adam, lr {a['lr']:g} with cosine decay over a wall-clock budget; last conv zero-initialised (starts as identity). CPU, 1 torch thread, two
-runs side by side on the 2-core machine. Shipped model (all three patients): {final['iters']} iterations in
+nothing, the identity); Adam, lr {a['lr']:g} with cosine decay over a wall-clock budget; last conv zero-initialised (starts as identity). CPU, 1 torch thread; the runs
+below went four side by side on the 2-core machine (`syncta_all.sh` runs two at a time, so more iterations). Shipped model (all three patients): {final['iters']} iterations in
 {f(final['train_minutes'], 1)} min. Folds: {fold_runs}.
 
 ## Leave-one-patient-out on the real pairs

@@ -16,8 +16,8 @@
    voxels changed by more than 100 HU on the ROI slices.
 3. Kernel consistency: the same chest smoothed (Gaussian sigma 1 px) and sharpened (unsharp mask, amount 1, sigma
    1 px), as a softer and a sharper kernel would reconstruct it: aortic ROI mean after the model, per version.
-4. models/syncta-unet-small.png: held-out HCC slice (input | v2 | real arterial) and LIDC-IDRI-0002 (input | v2),
-   W400/L40.
+4. models/syncta-unet-small.png: held-out HCC slice (input | v2 fold | real arterial) and the LIDC-IDRI-0002 ROI slice
+   v2 changes most (input | v2 | change), W400/L40.
 
   /usr/bin/python3 training/evaluate_syncta.py [--v1 /tmp/ct-cache/syncta-v1.onnx]
 """
@@ -124,9 +124,9 @@ def tissue_preservation(data, models, rois):
                        "mean_change": float(roi_values(d, local(v)).mean()),
                        "p95_abs_change": float(np.percentile(np.abs(roi_values(d, local(v))), 95))}
                    for t, v in series_rois.items()}}
-            if label == "v2" and png is None and "aorta" in series_rois:
-                k = idx[series_rois["aorta"][0]["slice"]]
-                png = [before[k], after[k]]
+            if label == "v2" and png is None:
+                k = int(np.argmax([np.abs(d[i])[body[i]].mean() for i in range(len(slices))]))  # the slice it changes most
+                png = [before[k], after[k], slices[k]]
         res[name]["kernel_consistency"] = kernel_consistency(before, models, local(series_rois.get("aorta", [])))
     return res, png
 
@@ -161,11 +161,13 @@ def main():
     if png_pair is not None:
         rows.append(np.concatenate([C.window(png_pair[0]), C.window(png_pair[1]), C.window(png_pair[2])], axis=1))
     if png_chest is not None:
-        rows.append(np.concatenate([C.window(png_chest[0]), C.window(png_chest[1]), np.zeros((512, 512), np.uint8)], axis=1))
+        rows.append(np.concatenate([C.window(png_chest[0]), C.window(png_chest[1]),
+                                    C.window(png_chest[1] - png_chest[0], 400, 0)], axis=1))
     if rows:
         C.write_png_gray(os.path.join(C.MODELS_DIR, f"{MODEL_ID}.png"), np.concatenate(rows, axis=0))
         res["png"] = ("top: held-out HCC patient (first fold evaluated), input | v2 fold model | registered real arterial; "
-                      "bottom: LIDC-IDRI-0002 input | v2; W400/L40")
+                      f"bottom: LIDC-IDRI-0002 slice {png_chest[2] + 1 if png_chest else '-'} of 261 (of the ROI slices, the one v2 changes "
+                      "most) input | v2 | change (W400/L0); W400/L40")
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)
     print(json.dumps(res, indent=1))

@@ -10,13 +10,13 @@ COMMON_GEOMETRY = {
 
 INTENDED_USE = {
     "syncta-unet-small": {
-        "description": "non-contrast chest CT with both lungs in view, 0.5-3 mm slices: the kind of series it was "
-                       "trained on (LIDC-IDRI chest)",
+        "description": "non-contrast CT of the chest and/or upper abdomen, 0.5-10 mm slices: what v2 was trained on "
+                       "(real abdominal non-contrast/arterial pairs at 5-10 mm, blood-pool-simulated chest and abdomen "
+                       "pairs at 2.5-3 mm); not head, neck or pelvis-only series, not contrast series",
         "modality": "CT",
-        "regions": ["chest"],
-        "lungs": {"minVolumeMl": 1000, "bothSides": True, "apexToBase": False},
+        "regions": ["chest", "abdomen"],
         "slabMarginMm": 20,
-        "sliceThicknessMm": {"min": 0.5, "max": 3},
+        "sliceThicknessMm": {"min": 0.5, "max": 10},
         **COMMON_GEOMETRY,
         "contrast": "non-contrast",
     },
@@ -52,6 +52,7 @@ OUTPUT_CHECKS = {
     "syncta-unet-small": [
         {"measure": "bodyVoxelsChangedPercent", "overHu": 100, "max": 8},
         {"measure": "tissueMeanChangeHu", "min": -10, "max": 10},
+        {"measure": "tissueBrightenedPercent", "overHu": 100, "max": 2},
     ],
     "nodule-detector-small": [
         {"measure": "findings", "max": 20},
@@ -79,20 +80,25 @@ def _check(c: dict) -> str:
         return f"at most {c['max']}% of body voxels changed by more than {c['overHu']} HU"
     if c["measure"] == "tissueMeanChangeHu":
         return f"soft tissue outside the blood pool changed by {c['min']}..{c['max']} HU on average"
+    if c["measure"] == "tissueBrightenedPercent":
+        return f"at most {c['max']}% of that soft tissue brightened by more than {c['overHu']} HU (a false enhancement confined to a blob)"
     if c["measure"] == "noiseRatio":
         return f"measured noise of the output at most {c['max']} x the input's"
     return f"at most {c['max']} findings inside the lungs (more: the detector misfired, nothing is stored)"
 
 
-# What the node did with each shared series and the model as shipped (0.1.0), measured 2026-11-30 with
+# What the node did with each shared series and the models as shipped, measured 2026-11-30 with
 # `ct-enhance probe <series> --models` and whole jobs (`ct-enhance run`), the 2-core development machine.
 MEASURED = {
     "syncta-unet-small": (
-        "Within its intended use on LIDC-IDRI-0002 and RICORD, and **rejected there by its own checks**: 9.5% and 9.6% of "
-        "body voxels changed by more than 100 HU, soft tissue outside the blood pool +52.1 and +64.3 HU on average "
-        "(the liver, spleen and muscle brightening the card's limits describe). Outside it: LIDC-IDRI-0001, the CPTAC chest "
-        "and the HCC arterial phases (contrast measured: blood pool 410, 143, 340, 385 HU), the HCC pre-contrast series "
-        "(5-10 mm slices, lung bases only) and the InVesalius head CT (no lungs)."),
+        "v2 (0.2.0) is within its intended use on LIDC-IDRI-0002, RICORD and the HCC pre-contrast series, and **rejected "
+        "there by its own checks**: soft tissue outside the blood pool brightened by more than 100 HU on 7.6% (LIDC-IDRI-0002, "
+        "also +15.6 HU on average), 3.9% (RICORD), 2.5% (HCC_005) and 2.7% (HCC_009) of its voxels, limit 2%. It brightens "
+        "the aorta (+210-250 HU in the aorta ROIs of the two chests) but also parts of the stomach, spleen, kidneys and "
+        "paraspinal muscle (the card's images and ROI table), so nothing it makes is stored. Outside it: LIDC-IDRI-0001, "
+        "the CPTAC chest and the HCC arterial phases (contrast measured: blood pool 410, 143, 340, 385 HU), HCC_007's "
+        "pre-contrast series (18 slices: below the pipeline's 20-instance rule) and the InVesalius head CT (no chest, no "
+        "abdomen)."),
     "nodule-detector-small": (
         "Within its intended use on LIDC-IDRI-0002, where it is **rejected by its check** (22 findings inside the lungs, "
         "cap 20: it misfires on this patient, as the card's test figures foretell), and on RICORD, where its findings are "

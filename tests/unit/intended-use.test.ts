@@ -1,6 +1,6 @@
 /**
  * Intended use judged on measured anatomy (phantoms) with the shipped models' manifests: a chest model skips a head
- * and an abdomen with the anatomy in the reason, takes a chest, runs only on the chest slab of a stacked volume, and
+ * and an abdomen with the anatomy in the reason, takes a chest, runs only on its regions' slab of a stacked volume, and
  * skips a contrast scan whose header says nothing; the denoiser takes a noisy series only when its header gives no
  * CTDIvol.
  */
@@ -37,23 +37,29 @@ describe("intended use", () => {
       expect(verdict.within, id).toBe(false);
       if (verdict.within) continue;
       expect(verdict.reasons[0]).toMatch(/^no lungs in the volume \(0 ml\), the volume shows head \(head \d+ mm\)/);
-      expect(verdict.reasons.at(-1)).toMatch(new RegExp(`^${id} is for .*chest CT`));
+      expect(verdict.reasons.at(-1)).toMatch(new RegExp(`^${id} is for .*chest`));
     }
   });
 
-  it("takes a non-contrast chest whole, and only the chest slab (with its margin) of a head-chest-abdomen stack", async () => {
+  it("takes a non-contrast chest whole, and only the slab of its regions (with a margin) of a head-chest-abdomen stack", async () => {
     const chest = await judge("syncta-unet-small", phantomVolume({ parts: { chest: 100 }, noiseSd: 10 }));
     expect(chest).toMatchObject({ within: true, slab: undefined });
     const stacked = phantomVolume({ parts: { abdomen: 50, chest: 100, head: 60 }, noiseSd: 10 });
-    const verdict = await judge("syncta-unet-small", stacked);
-    expect(verdict.within).toBe(true);
-    if (!verdict.within || !verdict.slab) throw new Error("a slab was expected");
-    // The lungs span slices ~54..145; 20 mm of margin is 8 slices of 2.5 mm.
-    expect(verdict.slab.first).toBeGreaterThanOrEqual(40);
-    expect(verdict.slab.first).toBeLessThanOrEqual(50);
-    expect(verdict.slab.last).toBeGreaterThanOrEqual(148);
-    expect(verdict.slab.last).toBeLessThan(160); // the head (slices 150..209) is not processed
-    expect(verdict.notes.join(" ")).toMatch(/also shows head\+abdomen/);
+    // The lungs span slices ~54..145; 20 mm of margin is 8 slices of 2.5 mm. The detector is for the chest only.
+    const detector = await judge("nodule-detector-small", stacked);
+    if (!detector.within || !detector.slab) throw new Error("a slab was expected");
+    expect(detector.slab.first).toBeGreaterThanOrEqual(40);
+    expect(detector.slab.first).toBeLessThanOrEqual(50);
+    expect(detector.slab.last).toBeGreaterThanOrEqual(148);
+    expect(detector.slab.last).toBeLessThan(160); // the head (slices 150..209) is not processed
+    expect(detector.notes.join(" ")).toMatch(/also shows head\+abdomen/);
+    // Syn-CTA v2 is for chest and abdomen: from the first slice to the chest's top, never the head.
+    const syncta = await judge("syncta-unet-small", stacked);
+    if (!syncta.within || !syncta.slab) throw new Error("a slab was expected");
+    expect(syncta.slab.first).toBe(0);
+    expect(syncta.slab.last).toBeGreaterThanOrEqual(148);
+    expect(syncta.slab.last).toBeLessThan(160);
+    expect(syncta.notes.join(" ")).toMatch(/\(chest\+abdomen; the volume also shows head\)/);
   });
 
   it("skips a contrast scan for the non-contrast model by the blood pool, though the header names no agent", async () => {
