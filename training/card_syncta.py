@@ -110,8 +110,10 @@ the shared series (below, "Where ct-enhance runs it"), so none of it reaches a P
 - **Real pairs** (three patients, HCC-TACE-Seg, one visit each, GE, 120 kV, STANDARD kernel): a non-contrast liver
   series (5 or 10 mm) and its arterial phase (2.5 mm); HCC_007's arterial phase is acquisition 2 of a series that
   also holds the portal phase (acquisition 3).
-- **Contrast series for simulated pairs** (augmentation): LIDC-IDRI-0001 chest (GE, 2.5 mm), CPTAC C3N-00247 chest
-  (Siemens, B70f sharp kernel, 100 kV, 3 mm), and the training patients' HCC arterial (and portal) phases.
+- **Contrast series for simulated pairs** (augmentation): LIDC-IDRI-0001 chest (GE, 2.5 mm) and the HCC_005 and
+  HCC_007 arterial phases (each left out with its patient's fold). Not used, because the blood-pool segmentation
+  failed on them when looked at: CPTAC C3N-00247 (B70f sharp kernel, weak 143 HU enhancement: the vertebral marrow
+  passed as the aorta), HCC_009's arterial phase (the same) and HCC_007's portal phase (a kidney taken in).
 - **Evaluation only, never trained on**: LIDC-IDRI-0002 (chest NCCT, 1.25 mm) and MIDRC-RICORD-1A (chest NCCT,
   1.25 mm); and, per fold, the held-out HCC patient.
 - Citations (required by the licences):
@@ -134,9 +136,13 @@ slice-wise registration cannot undo (through-plane motion inside a 5-10 mm slab)
   non-contrast slice itself elsewhere. So the network learns where the blood pool is on a plain CT and how bright it
   becomes, and to leave everything else as it was; parenchymal arterial enhancement (liver +10-20 HU, pancreas,
   bowel wall) and registration residue are deliberately not learnt.
-- Blood pool (simulate.blood_pool_mask): smooth 150-600 HU voxels outside bone, a texture limit that scales with the
-  series' own noise (sharp kernels), 3D components of at least 1000 voxels: aorta and branches, heart chambers,
-  pulmonary arteries, portal/renal veins, renal cortex.
+- Blood pool (simulate.blood_pool_mask), by HU, connectivity and position: smooth 150-600 HU voxels outside bone (a
+  texture limit that scales with the series' own noise), thin connections cut by a 5 px erosion, seeded by round
+  components in front of the spine (the aorta), grown back; components enclosed by bone dropped. On LIDC-IDRI-0001:
+  aorta, heart chambers, pulmonary arteries and the great veins; on the HCC arterial phases: the aorta and its large
+  branches (the heart only in part: the arch is outside their field). Spleen, renal cortex, tumours and bowel with
+  oral contrast stay out (an earlier version that kept every large component took them in, and its model brightened
+  the spleen and a blob in the liver of an unseen chest).
 - Simulated pairs (augmentation only): the blood pool of each contrast series set to 40 HU with its own noise kept
   (simulate.de_enhance); target = the real contrast series. **Not simulated**: enhancing organs are not set to
   literature non-contrast values; they keep their contrast values in input and target (taught as identity).
