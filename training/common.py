@@ -50,6 +50,31 @@ def set_threads(n: int = 2) -> None:
 # DICOM
 # ----------------------------------------------------------------------------------------------------------------
 
+# dcmtk's decoder for each compressed transfer syntax in the shared series
+COMPRESSED = {"1.2.840.10008.1.2.4.80": "dcmdjpls", "1.2.840.10008.1.2.4.81": "dcmdjpls",
+              "1.2.840.10008.1.2.4.70": "dcmdjpeg", "1.2.840.10008.1.2.4.57": "dcmdjpeg"}
+
+
+def decoded_folder(folder: str) -> str:
+    """The series in an uncompressed transfer syntax: pydicom here has no JPEG-LS / JPEG Lossless decoder, so
+    compressed files are decoded once with dcmtk into $CT_CACHE/decoded/<series> (outside the repository)."""
+    import subprocess
+
+    import pydicom
+
+    files = sorted(glob.glob(os.path.join(folder, "*.dcm")))
+    ts = str(pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID)
+    if ts not in COMPRESSED:
+        return folder
+    out = os.path.join(CACHE_DIR, "decoded", os.path.basename(os.path.normpath(folder)))
+    os.makedirs(out, exist_ok=True)
+    for fn in files:
+        dst = os.path.join(out, os.path.basename(fn))
+        if not os.path.exists(dst):
+            subprocess.run([COMPRESSED[ts], fn, dst], check=True)
+    return out
+
+
 def load_series_hu(folder: str, use_cache: bool = True):
     """Read every .dcm in `folder`, sort by position along the slice normal (ascending: for these axial series,
     index 0 is the most inferior slice), return (hu[z,y,x] float32, meta dict).

@@ -11,18 +11,15 @@ Nothing here is for diagnostic use.
 from __future__ import annotations
 
 import os
-import subprocess
 import xml.etree.ElementTree as ET
 
 import numpy as np
 from scipy import ndimage
 
-from common import DEFAULT_DATA, load_series_hu
+from common import DEFAULT_DATA, decoded_folder, load_series_hu
 
 # Network intensity mapping of the detector (a lung window): HU [-1000, 400] -> [0, 1].
 DET_HU_MIN, DET_HU_MAX = -1000.0, 400.0
-
-RICORD_DECODED = os.environ.get("RICORD_DECODED", "/tmp/detector-data/ricord-ncct-jpegls-decoded")
 
 
 def det_norm(hu: np.ndarray) -> np.ndarray:
@@ -30,17 +27,8 @@ def det_norm(hu: np.ndarray) -> np.ndarray:
 
 
 def decode_ricord(data_dir: str = DEFAULT_DATA) -> str:
-    """pydicom here has no JPEG Lossless decoder (no pylibjpeg / gdcm): decompress the RICORD series with dcmtk's
-    dcmdjpeg into a scratch folder (outside the repository) once."""
-    src = os.path.join(data_dir, "ricord-ncct-jpegls")
-    os.makedirs(RICORD_DECODED, exist_ok=True)
-    for name in sorted(os.listdir(src)):
-        if not name.endswith(".dcm"):
-            continue
-        out = os.path.join(RICORD_DECODED, name)
-        if not os.path.exists(out):
-            subprocess.run(["dcmdjpeg", os.path.join(src, name), out], check=True)
-    return RICORD_DECODED
+    """The RICORD series decompressed (JPEG Lossless; pydicom here has no decoder for it): common.decoded_folder."""
+    return decoded_folder(os.path.join(data_dir, "ricord-ncct-jpegls"))
 
 
 def series_geometry(folder: str):

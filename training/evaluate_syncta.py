@@ -35,7 +35,7 @@ from scipy import ndimage as ndi
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from simulate import body_mask  # noqa: E402
-from syncta_pairs import PATIENTS, decoded_folder, iv_blood_pool, load_pair  # noqa: E402
+from syncta_pairs import PATIENTS, iv_blood_pool, load_pair  # noqa: E402
 from train_syncta import MODEL_ID  # noqa: E402
 
 V1_COMMIT = "b8b9192"
@@ -93,7 +93,7 @@ def leave_one_out(data, v1):
 
 
 def chest_volume(data, name):
-    hu, meta = C.load_series_hu(decoded_folder(os.path.join(data, name)))
+    hu, meta = C.load_series_hu(C.decoded_folder(os.path.join(data, name)))
     return hu
 
 

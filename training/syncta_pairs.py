@@ -27,7 +27,6 @@ import argparse
 import glob
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -45,26 +44,6 @@ PATIENTS = {
 }
 CLIP = (-300.0, 100.0)
 ENHANCED_HU = 150.0
-COMPRESSED = {"1.2.840.10008.1.2.4.80": "dcmdjpls", "1.2.840.10008.1.2.4.81": "dcmdjpls",
-              "1.2.840.10008.1.2.4.70": "dcmdjpeg", "1.2.840.10008.1.2.4.57": "dcmdjpeg"}
-
-
-def decoded_folder(folder: str) -> str:
-    """The series in an uncompressed transfer syntax: pydicom here has no JPEG-LS / JPEG Lossless decoder, so
-    compressed files are decoded once with dcmtk into $CT_CACHE/decoded/<series> (outside the repository)."""
-    import pydicom
-
-    files = sorted(glob.glob(os.path.join(folder, "*.dcm")))
-    ts = str(pydicom.dcmread(files[0], stop_before_pixels=True).file_meta.TransferSyntaxUID)
-    if ts not in COMPRESSED:
-        return folder
-    out = os.path.join(C.CACHE_DIR, "decoded", os.path.basename(os.path.normpath(folder)))
-    os.makedirs(out, exist_ok=True)
-    for fn in files:
-        dst = os.path.join(out, os.path.basename(fn))
-        if not os.path.exists(dst):
-            subprocess.run([COMPRESSED[ts], fn, dst], check=True)
-    return out
 
 
 def load_axial(folder: str, acquisition: int | None = None):
@@ -78,7 +57,7 @@ def load_axial(folder: str, acquisition: int | None = None):
         z = np.load(cache)
         return {k: z[k] for k in z.files}
     rows = []
-    for fn in sorted(glob.glob(os.path.join(decoded_folder(folder), "*.dcm"))):
+    for fn in sorted(glob.glob(os.path.join(C.decoded_folder(folder), "*.dcm"))):
         ds = pydicom.dcmread(fn)
         if acquisition is not None and int(ds.get("AcquisitionNumber", -1)) != acquisition:
             continue
