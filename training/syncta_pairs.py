@@ -182,8 +182,8 @@ def load_pair(data: str, patient: str):
     """(ncct, registered arterial, blood pool of the arterial, body) on the non-contrast grid, cached."""
     cache = os.path.join(C.CACHE_DIR, f"syncta_pair_{patient}.npz")
     if os.path.exists(cache):
-        z = np.load(cache)
-        return {k: z[k] for k in z.files}
+        z = np.load(cache)  # int16 images where syncta_pack.py packed it for the GPU machine
+        return {k: z[k].astype(np.float32) if z[k].dtype == np.int16 else z[k] for k in z.files}
     n_name, a_name, acq = PATIENTS[patient]
     nc_vol = load_axial(os.path.join(data, n_name))
     art_vol = load_axial(os.path.join(data, a_name), acq)

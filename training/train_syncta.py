@@ -48,8 +48,9 @@ from networks import SYNCTA_CHANNELS as CHANNELS  # noqa: E402
 from simulate import blood_pool_mask, body_mask, de_enhance  # noqa: E402
 from syncta_pairs import PATIENTS, iv_blood_pool, load_axial, load_pair  # noqa: E402
 
+
 MODEL_ID = "syncta-unet-small"
-VERSION = "0.2.0"
+VERSION = "0.2.1"
 # contrast series de-enhanced for the simulated pairs: (folder, AcquisitionNumber, HCC patient it belongs to)
 CONTRAST = [
     ("lidc-idri-0001-cect", None, None),
@@ -68,7 +69,12 @@ def simulated_pair(data: str, folder: str, acquisition):
     cache = os.path.join(C.CACHE_DIR, f"syncta_sim_v2_{name}.npz")
     if os.path.exists(cache):
         z = np.load(cache)
-        return z["sim"], z["hu"], z["core"]
+        hu, core = z["hu"].astype(np.float32), z["core"]
+        if "sim_in_core" not in z.files:
+            return z["sim"], hu, core
+        sim = hu.copy()  # packed by syncta_pack.py: the simulation differs from the contrast CT only in its core
+        sim[core] = z["sim_in_core"]
+        return sim, hu, core
     hu = load_axial(os.path.join(data, folder), acquisition)["hu"]
     core = blood_pool_mask(hu)
     sim, _, changed = de_enhance(hu, core=core)
@@ -106,22 +112,49 @@ class Sampler:
         x0 = int(np.clip(cx - P // 2 + self.rng.integers(-P // 4, P // 4 + 1), 0, W - P))
         x = s["x"][z, y0:y0 + P, x0:x0 + P]
         y = s["y"][z, y0:y0 + P, x0:x0 + P]
-        x, y = self.kernel_and_noise(x, y)
         return x, y, 1.0 + self.vw * s["w"][z, y0:y0 + P, x0:x0 + P]
 
-    def kernel_and_noise(self, x, y):
-        r = self.rng.random()
-        if r < 0.25:
-            sigma = self.rng.uniform(0.5, 1.2)
-            x, y = ndi.gaussian_filter(x, sigma), ndi.gaussian_filter(y, sigma)
-        elif r < 0.45:
-            amount = self.rng.uniform(0.3, 1.0)
-            x = x + amount * (x - ndi.gaussian_filter(x, 1.0))
-            y = y + amount * (y - ndi.gaussian_filter(y, 1.0))
-        if self.rng.random() < 0.4:
-            n = self.rng.normal(0.0, self.rng.uniform(2.0, 12.0), x.shape).astype(np.float32)
-            x, y = x + n, y + n
-        return x, y
+
+def gaussian_kernels(torch, sigmas, radius: int = 4):
+    """One normalised 1D Gaussian per sample [B, 2 radius + 1]; sigma 0 gives the identity (a delta)."""
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=sigmas.device)
+    k = torch.exp(-0.5 * (t[None] / sigmas.clamp(min=1e-3)[:, None]) ** 2)
+    k = torch.where(sigmas[:, None] > 0, k, (t[None] == 0).float())
+    return k / k.sum(dim=1, keepdim=True)
+
+
+def blur(torch, img, sigmas):
+    """Per-sample separable Gaussian blur of img [B, 1, H, W], reflected edges (as scipy.ndimage.gaussian_filter)."""
+    import torch.nn.functional as F
+
+    k = gaussian_kernels(torch, sigmas)
+    b, r = img.shape[0], k.shape[1] // 2
+    x = img.transpose(0, 1)  # [1, B, H, W]: one group per sample
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k[:, None, None, :], groups=b)
+    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k[:, None, :, None], groups=b)
+    return x.transpose(0, 1)
+
+
+def kernel_and_noise(torch, rng, x, y):
+    """Kernel and noise augmentation of a batch in HU [B, 1, P, P], the same for input and target, on the training
+    device: a quarter of the crops blurred (sigma 0.5-1.2 px: a softer kernel), a fifth sharpened (unsharp mask,
+    amount 0.3-1.0, sigma 1 px: a sharper one), 40 % given the same Gaussian noise (sigma 2-12 HU)."""
+    b = x.shape[0]
+    r = rng.random(b)
+    dev = x.device
+    soft = np.where(r < 0.25, rng.uniform(0.5, 1.2, b), 0.0)
+    amount = torch.tensor(np.where((r >= 0.25) & (r < 0.45), rng.uniform(0.3, 1.0, b), 0.0), dtype=torch.float32,
+                          device=dev)[:, None, None, None]
+    sig = torch.tensor(soft, dtype=torch.float32, device=dev)
+    one = torch.ones(b, device=dev)
+    x = blur(torch, x, sig)
+    y = blur(torch, y, sig)
+    x = x + amount * (x - blur(torch, x, one))
+    y = y + amount * (y - blur(torch, y, one))
+    noisy = torch.tensor(rng.random(b) < 0.4, device=dev)[:, None, None, None]
+    sd = torch.tensor(rng.uniform(2.0, 12.0, b), dtype=torch.float32, device=dev)[:, None, None, None]
+    n = torch.randn_like(x) * sd * noisy
+    return x + n, y + n
 
 
 def build_sampler(data, holdout, rng, args):
@@ -143,45 +176,41 @@ def build_sampler(data, holdout, rng, args):
     return sampler, used
 
 
-def main():
-    ap = C.data_arg(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
-    ap.add_argument("--holdout", default=None, choices=list(PATIENTS), help="leave this HCC patient out (a fold)")
-    ap.add_argument("--minutes", type=float, default=18.0, help="wall-clock training budget")
-    ap.add_argument("--max-iters", type=int, default=100000)
-    ap.add_argument("--patch", type=int, default=160)
-    ap.add_argument("--batch", type=int, default=6)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--real-weight", type=float, default=0.5, help="share of crops from the real pairs")
-    ap.add_argument("--vessel-weight", type=float, default=4.0, help="extra L1 weight in the (dilated) blood pool")
-    ap.add_argument("--vessel-frac", type=float, default=0.5, help="share of crops centred on the blood pool")
-    ap.add_argument("--brightening-weight", type=float, default=1.0,
-                    help="extra L1 weight on output above the target outside the blood pool (false enhancement)")
-    args = ap.parse_args()
+def output_names(args) -> tuple[str, str]:
+    """(suffix of the cache files, the ONNX path): a fold's model stays in the cache, the all-patient one is shipped."""
+    suffix = (f"_{args.tag}" if args.tag else "") + (f"_fold-{args.holdout}" if args.holdout else "")
+    if args.holdout or args.tag:
+        return suffix, os.path.join(C.CACHE_DIR, f"syncta-v2{suffix.replace('_', '-')}.onnx")
+    return suffix, os.path.join(C.MODELS_DIR, f"{MODEL_ID}.onnx")
 
-    import torch
 
-    C.set_threads(args.threads)
-    C.seed_everything(args.seed)
-    rng = np.random.default_rng(args.seed)
-    sampler, used = build_sampler(args.data, args.holdout, rng, args)
-    print("training on:", "; ".join(used), flush=True)
+def hu_to_net_torch(t):
+    """common.hu_to_net for a tensor: HU clipped to [HU_MIN, HU_MAX] -> [-1, 1]."""
+    return (t.clamp(C.HU_MIN, C.HU_MAX) - C.HU_MIN) / C.HU_RANGE * 2.0 - 1.0
 
+
+def train(args, sampler, torch):
+    dev = torch.device(args.device)
+    rng = np.random.default_rng(args.seed + 1)
     model = C.build_unet(channels=CHANNELS, residual=True)
-    torch.nn.init.zeros_(model.outc.weight)  # start as identity
-    torch.nn.init.zeros_(model.outc.bias)
+    if args.init_state:  # go on from an earlier run of the same configuration and fold
+        model.load_state_dict(torch.load(args.init_state, map_location="cpu"))
+    else:
+        torch.nn.init.zeros_(model.outc.weight)  # start as identity
+        torch.nn.init.zeros_(model.outc.bias)
+    model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     timer, log, it = C.Timer(), [], 0
     model.train()
     while it < args.max_iters and timer.minutes() < args.minutes:
-        frac = min(timer.minutes() / args.minutes, 1.0)
+        frac = max(min(timer.minutes() / args.minutes, 1.0), it / args.max_iters)
         lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         xs, ys, ws = zip(*(sampler.crop() for _ in range(args.batch)))
-        f = lambda a: torch.from_numpy(np.stack(a)[:, None].astype(np.float32))  # noqa: E731
-        xb, yb, wb = f([C.hu_to_net(x) for x in xs]), f([C.hu_to_net(y) for y in ys]), f(ws)
+        f = lambda a: torch.from_numpy(np.stack(a)[:, None].astype(np.float32)).to(dev)  # noqa: E731
+        xh, yh = kernel_and_noise(torch, rng, f(xs), f(ys))
+        xb, yb, wb = hu_to_net_torch(xh), hu_to_net_torch(yh), f(ws)
         out = model(xb)
         outside = (wb == 1.0).float()
         false_enhancement = (torch.relu(out - yb) * outside).sum() / outside.sum().clamp(min=1.0)
@@ -192,20 +221,75 @@ def main():
         it += 1
         if it % 50 == 0:
             log.append({"iter": it, "min": round(timer.minutes(), 2), "loss": float(loss), "lr": lr})
-            print(f"iter {it} {timer.minutes():.1f} min loss {float(loss):.5f} lr {lr:.2e}", flush=True)
-
+            if it % 500 == 0 or args.device == "cpu":
+                print(f"iter {it} {timer.minutes():.1f} min loss {float(loss):.5f} lr {lr:.2e}", flush=True)
     model.eval()
-    suffix = f"_fold-{args.holdout}" if args.holdout else ""
-    torch.save(model.state_dict(), os.path.join(C.CACHE_DIR, f"syncta_v2{suffix}.pt"))
-    if args.holdout:
-        onnx_path = os.path.join(C.CACHE_DIR, f"syncta-v2-fold-{args.holdout}.onnx")
+    return model.cpu(), {"iters": it, "train_minutes": timer.minutes(), "log": log, "device": args.device,
+                         "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"}
+
+
+def main():
+    ap = C.data_arg(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    ap.add_argument("--holdout", default=None, choices=list(PATIENTS), help="leave this HCC patient out (a fold)")
+    ap.add_argument("--tag", default="", help="name of a configuration being compared (files get _TAG)")
+    ap.add_argument("--minutes", type=float, default=18.0, help="wall-clock training budget")
+    ap.add_argument("--max-iters", type=int, default=100000)
+    ap.add_argument("--patch", type=int, default=160)
+    ap.add_argument("--batch", type=int, default=6)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--real-weight", type=float, default=0.5, help="share of crops from the real pairs")
+    ap.add_argument("--vessel-weight", type=float, default=4.0, help="extra L1 weight in the (dilated) blood pool")
+    ap.add_argument("--vessel-frac", type=float, default=0.5, help="share of crops centred on the blood pool")
+    ap.add_argument("--brightening-weight", type=float, default=1.0,
+                    help="extra L1 weight on output above the target outside the blood pool (false enhancement)")
+    ap.add_argument("--state-only", action="store_true",
+                    help="save the weights (.pt) and the log, no ONNX (the GPU machine's torch exports differently)")
+    ap.add_argument("--init-state", default=None, help="start from these weights (.pt, with its _train.json)")
+    ap.add_argument("--from-state", default=None,
+                    help="skip training: export this .pt (and its _train.json log) to ONNX, and the manifest")
+    args = ap.parse_args()
+
+    import torch
+
+    C.set_threads(args.threads)
+    C.seed_everything(args.seed)
+    suffix, onnx_path = output_names(args)
+    if args.from_state:
+        model = C.build_unet(channels=CHANNELS, residual=True)
+        model.load_state_dict(torch.load(args.from_state, map_location="cpu"))
+        model.eval()
+        with open(args.from_state[:-3] + "_train.json") as f:
+            info = json.load(f)
+        probe_hu = load_pair(args.data, list(PATIENTS)[0])["ncct"][:2]
     else:
-        onnx_path = os.path.join(C.MODELS_DIR, f"{MODEL_ID}.onnx")
+        rng = np.random.default_rng(args.seed)
+        sampler, used = build_sampler(args.data, args.holdout, rng, args)
+        print("training on:", "; ".join(used), flush=True)
+        model, run = train(args, sampler, torch)
+        info = {"model": MODEL_ID, "version": VERSION, "holdout": args.holdout, "tag": args.tag, "data": used,
+                **run, "args": {k: v for k, v in vars(args).items() if k != "data"},
+                "params": C.count_params(model), "torch": torch.__version__}
+        if args.init_state:
+            with open(args.init_state[:-3] + "_train.json") as f:
+                before = json.load(f)
+            info["continued_from"] = {k: before.get(k) for k in ("iters", "train_minutes", "device_name", "args",
+                                                                 "continued_from")}
+            info["total_iters"] = run["iters"] + (before.get("total_iters") or before["iters"])
+        pt = os.path.join(C.CACHE_DIR, f"syncta_v2{suffix}.pt")
+        torch.save(model.state_dict(), pt)
+        with open(pt[:-3] + "_train.json", "w") as f:
+            json.dump(info, f, indent=1)
+        probe_hu = sampler.sources[0]["x"][:2]
+        if args.state_only:
+            print(json.dumps({k: v for k, v in info.items() if k != "log"}, indent=1))
+            return
     C.export_onnx(model, onnx_path, in_ch=1, opset=13)
-    probe = C.hu_to_net(sampler.sources[0]["x"][:2])[:, None].copy()
-    chk = C.check_onnx_against_torch(model, onnx_path, probe)
+    chk = C.check_onnx_against_torch(model, onnx_path, C.hu_to_net(probe_hu)[:, None].copy())
     print("onnx check", chk)
-    if not args.holdout:
+    if not (args.holdout or args.tag):
         C.write_manifest(
             MODEL_ID, version=VERSION, task="synthesis", name="Syn-CTA U-Net small v2 (real-pair reference model)",
             context=1, spatial_multiple=2 ** (len(CHANNELS) - 1), meaning="hu-image", batch_size=8,
@@ -213,10 +297,8 @@ def main():
                         "three real non-contrast/arterial pairs (HCC-TACE-Seg, registered) with blood-pool-only "
                         "simulated pairs as augmentation. Demonstration only; not for diagnostic use.",
         )
-    info = {"model": MODEL_ID, "version": VERSION, "holdout": args.holdout, "data": used, "iters": it,
-            "train_minutes": timer.minutes(), "args": {k: v for k, v in vars(args).items() if k != "data"},
-            "params": C.count_params(model), "onnx": onnx_path, "onnx_bytes": os.path.getsize(onnx_path),
-            "onnx_check": chk, "log": log, "torch": torch.__version__}
+    info.update({"onnx": onnx_path, "onnx_bytes": os.path.getsize(onnx_path), "onnx_check": chk,
+                 "exported_with_torch": torch.__version__})
     with open(os.path.join(C.CACHE_DIR, f"syncta_train{suffix}.json"), "w") as f:
         json.dump(info, f, indent=1)
     print(json.dumps({k: v for k, v in info.items() if k != "log"}, indent=1))

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Choose among Syn-CTA v2 training configurations by their leave-one-patient-out results, with a rule written down
+before the runs (syncta_gpu.sh trains every configuration's three fold models and its all-patient model):
+
+  1. every fold keeps the held-out patient's tissue outside the blood pool within 10 HU mean change from the input
+     (the intended-use check's limit);
+  2. among those, the lowest mean NMAE over the three held-out patients (CTA-GAN's definition, whole slice);
+  3. if none passes 1, the one with the smallest worst-fold |tissue mean change|.
+
+The real NCCT chests (LIDC-IDRI-0002, RICORD) and the kernel test are not used here: they stay an unseen test of the
+chosen model (evaluate_syncta.py). Inference here is PyTorch on the training device; the card's figures are
+recomputed with onnxruntime-node by evaluate_syncta.py.
+
+  python3 training/syncta_select.py --tags bw05 bw1 bw2 [--device cuda] > select.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common as C  # noqa: E402
+from evaluate_syncta import pair_metrics  # noqa: E402
+from networks import SYNCTA_CHANNELS  # noqa: E402
+from syncta_pairs import PATIENTS, iv_blood_pool, load_pair  # noqa: E402
+
+TISSUE_LIMIT_HU = 10.0
+
+
+def run_state(torch, pt, hu, device):
+    model = C.build_unet(channels=SYNCTA_CHANNELS, residual=True)
+    model.load_state_dict(torch.load(pt, map_location="cpu"))
+    model.eval().to(device)
+    with torch.no_grad():
+        x = torch.from_numpy(C.hu_to_net(hu)[:, None]).to(device)
+        y = torch.cat([model(x[i:i + 8]) for i in range(0, x.shape[0], 8)]).cpu().numpy()[:, 0]
+    return C.net_to_hu(y)
+
+
+def summary(folds):
+    return {"mean_nmae": float(np.mean([f["nmae"] for f in folds.values()])),
+            "mean_bloodpool_mae_hu": float(np.mean([f["bloodpool"]["mae_hu"] for f in folds.values()])),
+            "worst_tissue_change_hu": float(max(abs(f["tissue"]["mean_change_from_input_hu"]) for f in folds.values()))}
+
+
+def choose(results):
+    scored = {t: r["summary"] for t, r in results.items() if t != "unchanged input"}
+    passing = [t for t, s in scored.items() if s["worst_tissue_change_hu"] <= TISSUE_LIMIT_HU]
+    if passing:
+        return min(passing, key=lambda t: scored[t]["mean_nmae"]), "rule 2: tissue within 10 HU on every fold, lowest NMAE"
+    return min(scored, key=lambda t: scored[t]["worst_tissue_change_hu"]), "rule 3: no configuration kept tissue within 10 HU"
+
+
+def main():
+    ap = C.data_arg(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    ap.add_argument("--tags", nargs="+", required=True)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    import torch
+
+    pairs = {p: load_pair(args.data, p) for p in PATIENTS}
+    results = {"unchanged input": {"folds": {}}}
+    for tag in args.tags:
+        results[tag] = {"folds": {}}
+        for p, pair in pairs.items():
+            pt = os.path.join(C.CACHE_DIR, f"syncta_v2_{tag}_fold-{p}.pt")
+            if not os.path.exists(pt):
+                print(f"missing {pt}", file=sys.stderr)
+                continue
+            inp, pool = pair["ncct"], iv_blood_pool(pair)
+            metrics = lambda out: pair_metrics(out, pair["arterial"], inp, pair["body"], pool)  # noqa: E731
+            results[tag]["folds"][p] = metrics(run_state(torch, pt, inp, args.device))
+            if p not in results["unchanged input"]["folds"]:
+                results["unchanged input"]["folds"][p] = metrics(inp)
+            with open(pt[:-3] + "_train.json") as f:
+                results[tag]["folds"][p]["iters"] = json.load(f)["iters"]
+    for r in results.values():
+        r["summary"] = summary(r["folds"]) if r["folds"] else None
+    results = {t: r for t, r in results.items() if r["summary"]}
+    chosen, why = choose(results)
+    print(json.dumps({"chosen": chosen, "why": why, "rule": __doc__.split("\n\n")[1], "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
