@@ -78,6 +78,21 @@ const Config = z.object({
     /** First retry delay, seconds; doubles per attempt. */
     retryDelaySeconds: z.number().positive().default(30),
   }).prefault({}),
+  /**
+   * Result notification: a signed HTTP POST to a RIS/worklist when a job ends done, failed or rejected. Off while
+   * url is unset; secret is required once it is set (HMAC-SHA256 key, never logged).
+   */
+  webhook: z.object({
+    url: z.string().url().refine((text) => /^https?:\/\//i.test(text), "must be an http:// or https:// URL").optional(),
+    secret: z.string().min(16, "must be at least 16 characters (an HMAC-SHA256 key)").optional(),
+    /** Milliseconds to wait for the receiver's answer before the attempt counts as failed (and is retried). */
+    timeoutMs: z.number().int().positive().default(10_000),
+    /** Attempts per notification, the first included, before it is given up (logged, counted in /metrics). */
+    maxAttempts: z.number().int().positive().default(12),
+    /** First retry delay, seconds; doubles per attempt up to maxRetryDelaySeconds (a 429/503 Retry-After is honoured). */
+    retryDelaySeconds: z.number().positive().default(5),
+    maxRetryDelaySeconds: z.number().positive().default(900),
+  }).prefault({}),
   /** node-cron expressions (5 fields, or 6 with seconds first); "off" disables a schedule. */
   schedules: z.object({
     /** Look for series the change feed missed or that changed while the service was down, and queue them. */
@@ -117,6 +132,12 @@ const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" | "
   CT_ENHANCE_RETRY_CRON: { key: ["schedules", "retry"], kind: "string" },
   CT_ENHANCE_RETENTION_CRON: { key: ["schedules", "retention"], kind: "string" },
   CT_ENHANCE_RETENTION_DAYS: { key: ["schedules", "retentionDays"], kind: "number" },
+  CT_ENHANCE_WEBHOOK_URL: { key: ["webhook", "url"], kind: "string" },
+  CT_ENHANCE_WEBHOOK_SECRET: { key: ["webhook", "secret"], kind: "string" },
+  CT_ENHANCE_WEBHOOK_TIMEOUT_MS: { key: ["webhook", "timeoutMs"], kind: "number" },
+  CT_ENHANCE_WEBHOOK_MAX_ATTEMPTS: { key: ["webhook", "maxAttempts"], kind: "number" },
+  CT_ENHANCE_WEBHOOK_RETRY_DELAY_SECONDS: { key: ["webhook", "retryDelaySeconds"], kind: "number" },
+  CT_ENHANCE_WEBHOOK_MAX_RETRY_DELAY_SECONDS: { key: ["webhook", "maxRetryDelaySeconds"], kind: "number" },
 };
 
 export class ConfigError extends Error {
@@ -182,7 +203,18 @@ export function loadConfig(file?: string, environment: NodeJS.ProcessEnv = proce
       `config key api.token (env CT_ENHANCE_API_TOKEN): required when the API listens on ${config.api.host}, which is not loopback`,
     );
   }
+  if (config.webhook.url && !config.webhook.secret) {
+    throw new ConfigError(
+      "config key webhook.secret (env CT_ENHANCE_WEBHOOK_SECRET): required when webhook.url is set (the receiver checks the signature with it)",
+    );
+  }
   return config;
+}
+
+/** The webhook settings when result notification is on (a URL and its secret), else undefined. */
+export function webhookSettings(config: Config): (Config["webhook"] & { url: string; secret: string }) | undefined {
+  const { url, secret } = config.webhook;
+  return url && secret ? { ...config.webhook, url, secret } : undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * /metrics in the Prometheus text exposition format (version 0.0.4): jobs by state, queue depth, stage durations
- * and inference time per execution provider (histograms, from the ledger, so they survive restarts), the feed
- * cursor and the schedules' last runs.
+ * and inference time per execution provider (histograms, from the ledger, so they survive restarts), result
+ * notifications by outcome (also from the ledger), the feed cursor and the schedules' last runs.
  */
 import { JobState } from "../jobs/job-records.js";
 import type { Ledger } from "../jobs/ledger.js";
@@ -85,6 +85,16 @@ export function renderMetrics({ ledger, schedules, jobRunning, eventLoopDelayMax
     out.family("ct_enhance_event_loop_delay_max_seconds", "gauge", "Worst delay of this process's event loop over the last minute.")
       .sample("ct_enhance_event_loop_delay_max_seconds", {}, eventLoopDelayMaxMs() / 1000);
   }
+
+  const notified = ledger.notifications.totals();
+  out.family("ct_enhance_webhook_deliveries_total", "counter",
+    "Result notifications (webhook) by final outcome: delivered, or failed (refused by the receiver or out of attempts).");
+  out.sample("ct_enhance_webhook_deliveries_total", { outcome: "delivered" }, notified.delivered);
+  out.sample("ct_enhance_webhook_deliveries_total", { outcome: "failed" }, notified.failed);
+  out.family("ct_enhance_webhook_retries_total", "counter", "Webhook attempts that failed and were scheduled again (no answer, 408, 429, 5xx).")
+    .sample("ct_enhance_webhook_retries_total", {}, notified.retried);
+  out.family("ct_enhance_webhook_pending", "gauge", "Result notifications waiting to be delivered.")
+    .sample("ct_enhance_webhook_pending", {}, ledger.notifications.pendingCount());
 
   const timings = ledger.stageDurations.stats();
   out.family("ct_enhance_stage_duration_seconds", "histogram", "Seconds a job spent in each stage (fetch, infer, store).");

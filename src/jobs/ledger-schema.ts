@@ -69,10 +69,24 @@ function v2(db: Database.Database): void {
 /** Version 3: whether a person forced a job past its rules, intended use and output checks. */
 const V3 = "ALTER TABLE jobs ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;";
 
+/**
+ * Version 4: the outbox of result notifications (webhook), written with the job's end state, and the totals of
+ * their outcomes for /metrics (not touched by retention, so counters never go backwards).
+ */
+const V4 = `
+CREATE TABLE result_notifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, job_id INTEGER NOT NULL, event TEXT NOT NULL, delivery_id TEXT UNIQUE,
+  body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL,
+  last_result TEXT, created_at TEXT NOT NULL, settled_at TEXT);
+CREATE INDEX result_notifications_due ON result_notifications (state, next_attempt_at);
+CREATE INDEX result_notifications_job ON result_notifications (job_id);
+CREATE TABLE result_notification_totals (outcome TEXT PRIMARY KEY, count INTEGER NOT NULL);`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, what: "the schema of 0.1.0", apply: (db) => db.exec(V1_SCHEMA) },
   { version: 2, what: "stage durations as histograms; indexes on job state and decision UID", apply: v2 },
   { version: 3, what: "jobs.forced", apply: (db) => db.exec(V3) },
+  { version: 4, what: "result notification outbox and its totals", apply: (db) => db.exec(V4) },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -8,17 +8,19 @@
  * stage it happened in and its cause.
  */
 import path from "node:path";
-import type { Config } from "../config.js";
+import { type Config, webhookSettings } from "../config.js";
 import type { Job } from "../jobs/job-records.js";
 import type { Ledger } from "../jobs/ledger.js";
 import { logger } from "../log.js";
 import type { InferenceService } from "../models/inference.js";
 import type { ModelRegistry } from "../models/registry.js";
 import type { OrthancClient } from "../orthanc/rest.js";
+import type { StoredSeries } from "../notify/result-notification.js";
 import { asStageError, Stage, StageError } from "../stage-error.js";
 import { volumeSlab } from "../dicom/ct-volume.js";
 import { probedSlab, probeVolume } from "../measure/anatomy-probe.js";
 import { judgeIntendedUse } from "./intended-use.js";
+import { endJob, type JobResult, NO_RESULT } from "./job-notification.js";
 import { JobStages } from "./job-stages.js";
 import { derivedSeriesPlan } from "./outputs/derived-series.js";
 import { findingsPlan } from "./outputs/findings.js";
@@ -57,7 +59,8 @@ export async function runJob(ctx: PipelineContext, queued: Job): Promise<Job> {
     const canRetry = error.retryable && job.attempts < ctx.config.jobs.maxAttempts;
     const delayMs = ctx.config.jobs.retryDelaySeconds * 1000 * 2 ** (job.attempts - 1);
     const nextRetryAt = canRetry ? new Date(Date.now() + delayMs) : null;
-    ledger.jobs.fail(job.id, { stage: error.stage, message: error.message, retryable: error.retryable }, nextRetryAt);
+    endJob(ledger, notifying(ctx), job.id,
+      () => ledger.jobs.fail(job.id, { stage: error.stage, message: error.message, retryable: error.retryable }, nextRetryAt), NO_RESULT);
     log.warn(canRetry ? "job failed; will retry" : "job failed", {
       job: job.id,
       stage: error.stage,
@@ -79,7 +82,9 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   const last = plan.completion(job.slicesTotal);
   if (last.instances > 0 && (await instanceCount(orthanc, last.seriesUid)) >= last.instances) {
     ledger.jobs.addEvent(job.id, "skipped-store", `series ${last.seriesUid} is already complete in Orthanc (earlier attempt)`);
-    return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt` };
+    const outputs: StoredSeries[] = [];
+    for (const series of plan.outputSeries) if (await orthanc.seriesIdOf(series.seriesInstanceUID)) outputs.push(series);
+    return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt`, result: { outputs, findings: null } };
   }
 
   // The ledger has the source's Orthanc ID already: one request for its instance count, not a lookup by UID first.
@@ -94,7 +99,7 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   ledger.jobs.addEvent(job.id, "probe", probed.probe.summary);
   const model = ctx.models.get(job.modelId);
   const use = judgeIntendedUse(model.manifest, volume, probed);
-  if (!use.within && !job.forced) return { outcome: "skipped", text: use.reasons.join("; ") };
+  if (!use.within && !job.forced) return { outcome: "skipped", text: use.reasons.join("; "), result: NO_RESULT };
   if (!use.within) ledger.jobs.addEvent(job.id, "forced", `outside intended use, run on request: ${use.reasons.join("; ")}`);
   for (const note of use.within ? use.notes : []) ledger.jobs.addEvent(job.id, "intended-use", note);
   const slab = use.within && use.slab ? use.slab : undefined;
@@ -128,24 +133,35 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   }
   ledger.jobs.addEvent(job.id, "checks", outcome.checks.map((c) => `${c.passed ? "passed" : "FAILED"}: ${c.text}`).join("; "));
   if (outcome.preview) recordPreview(ctx, job, outcome.preview);
-  if (outcome.rejected) return { outcome: "rejected", text: failedChecks(outcome.checks).join("; ") };
+  if (outcome.rejected) return { outcome: "rejected", text: failedChecks(outcome.checks).join("; "), result: { ...NO_RESULT, checks: outcome.checks } };
   ledger.jobs.addEvent(job.id, "stored", `${outcome.stored} instances stored, the last ` +
     `${(outcome.storeTailMs / 1000).toFixed(1)} s after the model's last slice`);
-  return { outcome: "done", text: outcome.summary };
+  return { outcome: "done", text: outcome.summary, result: { outputs: outcome.outputs, findings: outcome.findings ?? null } };
 }
 
 /** Where derived series wait for their checks, in the data folder (on disk, beside the ledger). */
 export const spoolDirOf = (config: Config): string => path.join(config.dataDir, "spool");
 
-/** How a job that ran to its end ended: done, skipped (outside intended use) or rejected (its output failed checks). */
-type JobEnding = { outcome: "done" | "skipped" | "rejected"; text: string };
+/**
+ * How a job that ran to its end ended: done, skipped (outside intended use) or rejected (its output failed checks),
+ * and what it produced, for its result notification.
+ */
+type JobEnding = { outcome: "done" | "skipped" | "rejected"; text: string; result: JobResult };
 
-/** Records the ending, and for skipped and rejected jobs the decision on the series, with the reasons and figures. */
+/** Whether job ends are to be notified (a webhook is configured): their notifications are queued with the end. */
+const notifying = (ctx: PipelineContext): boolean => webhookSettings(ctx.config) !== undefined;
+
+/**
+ * Records the ending (with its result notification, when one is configured), and for skipped and rejected jobs the
+ * decision on the series, with the reasons and figures.
+ */
 function finishAs(ctx: PipelineContext, job: Job, ending: JobEnding, seconds: string): void {
   const { ledger } = ctx;
-  if (ending.outcome === "done") ledger.jobs.finish(job.id, `${ending.text} in ${seconds} s`);
-  else if (ending.outcome === "skipped") ledger.jobs.skip(job.id, ending.text);
-  else ledger.jobs.reject(job.id, ending.text);
+  endJob(ledger, notifying(ctx), job.id, () => {
+    if (ending.outcome === "done") return ledger.jobs.finish(job.id, `${ending.text} in ${seconds} s`);
+    if (ending.outcome === "skipped") return ledger.jobs.skip(job.id, ending.text);
+    return ledger.jobs.reject(job.id, ending.text);
+  }, ending.result);
   if (ending.outcome !== "done") {
     const model = ctx.models.get(job.modelId).manifest;
     const reason = ending.outcome === "skipped" ? `${ending.text} (measured; model ${model.id})` : `output of ${model.id} rejected: ${ending.text}`;

@@ -14,7 +14,12 @@ export class JobQueue {
   private wake: (() => void) | undefined;
   private current: Job | undefined;
 
-  constructor(private readonly ctx: PipelineContext, private readonly idleMs = 1000) {}
+  constructor(
+    private readonly ctx: PipelineContext,
+    private readonly idleMs = 1000,
+    /** Called after each job run (e.g. to send its result notification now rather than at the next poll). */
+    private readonly afterJob: () => void = () => undefined,
+  ) {}
 
   start(): void {
     if (this.running) return;
@@ -60,6 +65,7 @@ export class JobQueue {
         log.error("unexpected error around a job", { job: job.id, error: (error as Error).message });
       } finally {
         this.current = undefined;
+        this.afterJob();
       }
     }
   }

@@ -149,8 +149,9 @@ export class Schedules implements ScheduleControl {
     const cutoff = new Date(Date.now() - days * 86_400_000);
     const jobs = this.deps.ledger.jobs.deleteFinishedBefore(cutoff);
     const decisions = this.deps.ledger.feed.deleteDecisionsBefore(cutoff);
+    const notifications = this.deps.ledger.notifications.deleteSettledBefore(cutoff);
     for (const job of jobs) rmSync(previewPath(this.deps.config.dataDir, job.id), { force: true });
     if (jobs.length > 0) log.info("old job records deleted", { jobs: jobs.length, decisions, days });
-    return { deletedJobs: jobs.map((job) => job.id), deletedDecisions: decisions, olderThanDays: days };
+    return { deletedJobs: jobs.map((job) => job.id), deletedDecisions: decisions, deletedNotifications: notifications, olderThanDays: days };
   }
 }

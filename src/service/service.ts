@@ -1,10 +1,11 @@
 /**
  * The service (`ct-enhance serve`), wired in one place: change feed -> series watcher (stability, selection) ->
- * job queue (fetch, infer, write, store) -> ledger, with the API beside it.
+ * job queue (fetch, infer, write, store) -> ledger, with the API beside it, and the result notifier (webhook) after
+ * the ledger when one is configured.
  */
 import type { Server } from "node:http";
 import { createApi, listen } from "../api/server.js";
-import { checkApiAccess, type Config } from "../config.js";
+import { checkApiAccess, type Config, webhookSettings } from "../config.js";
 import { EventLoopDelay } from "../event-loop.js";
 import { Ledger } from "../jobs/ledger.js";
 import { logger } from "../log.js";
@@ -18,6 +19,7 @@ import { type PipelineContext, spoolDirOf } from "../pipeline/runner.js";
 import { watchSeriesOnce } from "../pipeline/series-watcher.js";
 import { SOFTWARE_VERSION } from "../version.js";
 import { JobQueue } from "./job-queue.js";
+import { ResultNotifier } from "./result-notifier.js";
 import { Schedules } from "./schedules.js";
 
 const log = logger("service");
@@ -56,7 +58,9 @@ export async function startService(config: Config): Promise<RunningService> {
     const warm = await ctx.inference.warmup(models.get(pipeline.model));
     log.info("model ready", { model: pipeline.model, provider: warm.provider, warmupMs: Math.round(warm.warmupMs) });
   }
-  const queue = new JobQueue(ctx);
+  const webhook = webhookSettings(config);
+  const notifier = webhook ? new ResultNotifier(ledger, webhook) : undefined;
+  const queue = new JobQueue(ctx, undefined, () => notifier?.notify());
   let watching = false;
   const watch = async (): Promise<void> => {
     if (watching) return;
@@ -91,6 +95,7 @@ export async function startService(config: Config): Promise<RunningService> {
   const port = typeof address === "object" && address ? address.port : config.api.port;
   feed.start();
   queue.start();
+  notifier?.start();
   schedules.start();
   started = true;
   log.info("ct-enhance serving", {
@@ -107,6 +112,7 @@ export async function startService(config: Config): Promise<RunningService> {
       await schedules.stop();
       await feed.stop();
       await queue.stop();
+      await notifier?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await ctx.inference.close();
       ledger.close();

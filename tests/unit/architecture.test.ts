@@ -16,7 +16,7 @@ export const FLOORS: Record<string, number> = {
   // 1: DICOM objects: Part 10, volumes, the writers
   "dicom/": 1,
   // 2: what talks to Orthanc, runs models, measures volumes, keeps the record
-  "dicomweb/": 2, "orthanc/": 2, "models/": 2, "measure/": 2, "jobs/": 2,
+  "dicomweb/": 2, "orthanc/": 2, "models/": 2, "measure/": 2, "jobs/": 2, "notify/": 2,
   // 3: the way a series travels: selection, output plans, stages, the runner
   "pipeline/": 3,
   // 4: the HTTP API

@@ -9,6 +9,7 @@
 import type { CtVolume } from "../../dicom/ct-volume.js";
 import { type DerivedCtWriter, derivedCtSliceHu, derivedCtWriter } from "../../dicom/derived-ct.js";
 import type { DerivedSeriesIdentity } from "../../dicom/derived-ct-modules.js";
+import { SopClass } from "../../dicom/part10.js";
 import { deterministicUid } from "../../dicom/uid.js";
 import { nextTurn } from "../../event-loop.js";
 import { OutputMeasures } from "../../measure/output-measures.js";
@@ -24,13 +25,15 @@ import { failedChecks, inferenceFailure, outputSeriesNumber, outputSeriesUid, ov
 
 export function derivedSeriesPlan(target: PlanTarget): OutputPlan {
   const seriesInstanceUID = outputSeriesUid(target.job, "series");
+  const series = { kind: "derived-ct", seriesInstanceUID, sopClassUID: SopClass.CtImage } as const;
   return {
     seriesUids: [seriesInstanceUID],
+    outputSeries: [series],
     completion: (slices) => ({ seriesUid: seriesInstanceUID, instances: slices }),
     async produce(volume, io) {
       const outcome = await deriveSeries(target.model, volume, derivedSeriesIdentity(target, volume), io);
       const summary = outcome.rejected ? "output rejected by its checks; nothing stored" : `derived series ${seriesInstanceUID} stored`;
-      return { ...outcome, summary };
+      return { ...outcome, summary, outputs: outcome.rejected ? [] : [{ ...series, instances: outcome.stored }] };
     },
   };
 }
@@ -89,7 +92,7 @@ export async function deriveSeries(
   volume: CtVolume,
   identity: DerivedSeriesIdentity,
   io: PlanIo,
-): Promise<Omit<PlanOutcome, "summary">> {
+): Promise<Omit<PlanOutcome, "summary" | "outputs" | "findings">> {
   const writer = writerFor(volume, identity);
   const plane = volume.rows * volume.columns;
   const middle = previewSliceIndex(volume.slices);

@@ -10,11 +10,13 @@
 import type { CtVolume } from "../../dicom/ct-volume.js";
 import type { AlgorithmIdentity, Finding } from "../../dicom/finding.js";
 import { encodeFindingsInstances } from "../../dicom/findings-instances.js";
+import { SopClass } from "../../dicom/part10.js";
 import { deterministicUid } from "../../dicom/uid.js";
 import type { ProbedVolume } from "../../measure/anatomy-probe.js";
 import { OutputMeasures } from "../../measure/output-measures.js";
 import type { ModelManifest } from "../../models/manifest.js";
 import { findingsFromProbability } from "../../models/probability-findings.js";
+import type { FindingSummary, StoredSeries } from "../../notify/result-notification.js";
 import { asStageError, Stage } from "../../stage-error.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../../version.js";
 import { storeOutputInstances } from "../stages/store-instances.js";
@@ -66,8 +68,11 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
   const srSeriesUid = outputSeriesUid(job, "sr-series");
   const segSeriesUid = outputSeriesUid(job, "seg-series");
   const cap = manifest.outputChecks.find((c) => c.measure === "findings")?.max ?? 20;
+  const sr: StoredSeries = { kind: "sr", seriesInstanceUID: srSeriesUid, sopClassUID: SopClass.Comprehensive3dSr };
+  const seg: StoredSeries = { kind: "seg", seriesInstanceUID: segSeriesUid, sopClassUID: SopClass.Segmentation };
   return {
     seriesUids: [srSeriesUid, segSeriesUid],
+    outputSeries: [sr, seg],
     completion: () => ({ seriesUid: srSeriesUid, instances: 1 }),
     async produce(volume, io) {
       let probability: Float32Array;
@@ -102,7 +107,9 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
       measures.setFindings(findings.length, outside);
       const checks = measures.verdicts();
       const failed = failedChecks(checks);
-      if (failed.length > 0 && !io.overridden) return { summary: `output rejected by its checks; nothing stored`, stored: 0, storeTailMs: 0, checks, rejected: true };
+      if (failed.length > 0 && !io.overridden) {
+        return { summary: `output rejected by its checks; nothing stored`, stored: 0, storeTailMs: 0, checks, rejected: true, outputs: [] };
+      }
       const overridden = [...(io.overridden ?? []), ...failed];
       findings = findings.slice(0, cap); // a forced run past the cap reports the most probable, as many as allowed
       const instances = await encode(volume, findings, manifest, {
@@ -117,8 +124,25 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
         storeTailMs: performance.now() - inferenceDone,
         checks,
         rejected: false,
+        outputs: findings.length > 0 ? [{ ...sr, instances: 1 }, { ...seg, instances: 1 }] : [{ ...sr, instances: 1 }],
+        findings: { count: findings.length, scope: detectorScope(manifest), items: findings.map(findingSummary) },
       };
     },
+  };
+}
+
+/** A finding as a result notification tells of it: what, where, how big, how sure (no mask). */
+export function findingSummary(finding: Finding): FindingSummary {
+  const term = ({ value, scheme, meaning }: Finding["findingCode"]) => ({ code: value, scheme, meaning });
+  return {
+    trackingId: finding.trackingId,
+    trackingUID: finding.trackingUid,
+    type: term(finding.findingCode),
+    site: term(finding.findingSiteCode),
+    longestDiameterMm: Math.round(finding.longestDiameterMm * 10) / 10,
+    volumeMm3: Math.round(finding.volumeMm3),
+    probability: Math.round(finding.probability * 1000) / 1000,
+    centroidPatientMm: finding.centroidPatientMm.map((v) => Math.round(v * 10) / 10) as [number, number, number],
   };
 }
 

@@ -16,6 +16,7 @@ import { asStageError, Stage, StageError } from "../../stage-error.js";
 import { SOFTWARE_NAME } from "../../version.js";
 import type { PipelineDefinition } from "../pipelines.js";
 import type { CheckVerdict } from "../../measure/output-measures.js";
+import type { ResultNotification, StoredSeries } from "../../notify/result-notification.js";
 import type { ProbedVolume } from "../../measure/anatomy-probe.js";
 import type { PreviewPair } from "../stages/preview.js";
 import type { StoreOptions } from "../stages/store-instances.js";
@@ -60,11 +61,17 @@ export interface PlanOutcome {
   /** The output checks as measured; when one failed and the job was not forced, nothing was stored. */
   checks: CheckVerdict[];
   rejected: boolean;
+  /** The series stored (none when rejected), as a result notification names them. */
+  outputs: StoredSeries[];
+  /** Detection plans: what was found, as a result notification summarises it. */
+  findings?: NonNullable<ResultNotification["findings"]>;
 }
 
 export interface OutputPlan {
   /** Every series the plan writes, the job's main output first. */
   readonly seriesUids: readonly string[];
+  /** The same series with their kind and SOP class (a findings plan writes its SEG only when there are findings). */
+  readonly outputSeries: readonly StoredSeries[];
   /** The series stored last, and its instance count once the output is whole, for a source of `slices` slices. */
   completion(slices: number): { seriesUid: string; instances: number };
   /** Infer, write and store. Throws StageError (infer, write or store). */
