@@ -94,7 +94,7 @@ export interface PipelineRoundResult {
   peakByStage: Record<string, MemoryAtPeak>;
 }
 
-export function benchIdentity(sourceSeriesUID: string, round: number, model: { id: string; version: string; name: string }): DerivedSeriesIdentity {
+export function benchIdentity(sourceSeriesUID: string, round: number, model: { id: string; version: string; name: string; sha256: string }): DerivedSeriesIdentity {
   const seriesInstanceUID = deterministicUid(SOFTWARE_NAME, "bench-series", sourceSeriesUID, model.id, round);
   return {
     seriesInstanceUID,
@@ -102,7 +102,7 @@ export function benchIdentity(sourceSeriesUID: string, round: number, model: { i
     seriesNumber: 990_000 + round,
     seriesDescription: "ct-enhance bench AI-generated NOT FOR DIAGNOSTIC USE",
     derivationDescription: `ct-enhance bench round ${round}, model ${model.id} ${model.version}. AI-generated image, not for diagnostic use.`,
-    model,
+    model: { id: model.id, version: model.version, name: model.name, sha256: model.sha256 },
     software: { manufacturer: SOFTWARE_NAME, version: SOFTWARE_VERSION },
     contentDate: new Date(),
   };

@@ -4,11 +4,11 @@
  * module; everything else is ours. The writer (derived-ct.ts) encodes them.
  */
 import type { CodedConcept } from "./coded-concept.js";
-import { codeSequenceItem } from "./coded-concept.js";
 import type { CtVolume, NaturalizedDataset } from "./ct-volume.js";
+import { type AlgorithmDevice, algorithmDeviceUid, contributingEquipment } from "./contributing-equipment.js";
 import { SopClass } from "./part10.js";
 import { copyAttributes, isPresent } from "./source-attributes.js";
-import { formatDA, formatDS, formatDT, formatTM } from "./value-formats.js";
+import { formatDA, formatDS, formatTM } from "./value-formats.js";
 
 /** A VOI window a viewer offers as a preset. */
 export interface DisplayWindow {
@@ -25,7 +25,8 @@ export interface DerivedSeriesIdentity {
   seriesDescription: string;
   /** ST, at most 1024 characters. */
   derivationDescription: string;
-  model: { id: string; version: string; name: string };
+  /** The model that made the series; its sha256 (of the ONNX file, as the manifest states) goes into the Device UID. */
+  model: { id: string; version: string; name: string; sha256: string };
   software: { manufacturer: string /* "ct-enhance" */; version: string };
   /** Written as ContentDate/Time, SeriesDate/Time, InstanceCreationDate/Time and ContributionDateTime (UTC). */
   contentDate: Date;
@@ -48,12 +49,6 @@ export const SOURCE_IMAGE_FOR_PROCESSING: CodedConcept = {
   scheme: "DCM",
   meaning: "Source image for image processing operation",
 };
-
-/** Purpose of reference of our Contributing Equipment item: PS3.16 CID 7005, DCM 109103. */
-export const MODIFYING_EQUIPMENT: CodedConcept = { value: "109103", scheme: "DCM", meaning: "Modifying Equipment" };
-
-/** Purpose of reference of the source scanner's Contributing Equipment item: PS3.16 CID 7005, DCM 109101. */
-export const ACQUISITION_EQUIPMENT: CodedConcept = { value: "109101", scheme: "DCM", meaning: "Acquisition Equipment" };
 
 /**
  * Our private coding scheme (PS3.3 8.2: private designators start with "99"), described in every instance's
@@ -115,6 +110,7 @@ export function equipmentModule(identity: DerivedSeriesIdentity): NaturalizedDat
     Manufacturer: identity.software.manufacturer,
     ManufacturerModelName: identity.model.name.slice(0, 64),
     SoftwareVersions: softwareVersions(identity),
+    DeviceUID: algorithmDeviceUid(algorithmDeviceOf(identity)),
   };
 }
 
@@ -123,28 +119,31 @@ function softwareVersions(identity: DerivedSeriesIdentity): string[] {
   return [identity.software.version, `${identity.model.id} ${identity.model.version}`].map((v) => v.slice(0, 64));
 }
 
-/** SOP Common (C.12.1), shared part: Contributing Equipment, coding schemes, character set, synthetic data. */
+/** The model run by ct-enhance, as the algorithm equipment that made the series. */
+export function algorithmDeviceOf(identity: DerivedSeriesIdentity): AlgorithmDevice {
+  return {
+    manufacturer: identity.software.manufacturer,
+    modelId: identity.model.id,
+    modelVersion: identity.model.version,
+    modelSha256: identity.model.sha256,
+    softwareVersion: identity.software.version,
+  };
+}
+
+/**
+ * SOP Common (C.12.1), shared part: Contributing Equipment (the source's scanner, then the algorithm, as IHE AIR
+ * asks: contributing-equipment.ts), coding schemes, character set, synthetic data.
+ */
 export function sopCommonShared(
   source: NaturalizedDataset,
   identity: DerivedSeriesIdentity,
   anyNonAscii: boolean,
 ): NaturalizedDataset {
+  const equipment = contributingEquipment(source, algorithmDeviceOf(identity), {
+    dateTime: identity.contentDate,
+    description: identity.derivationDescription,
+  });
   const when = identity.contentDate;
-  const ours: NaturalizedDataset = {
-    Manufacturer: identity.software.manufacturer,
-    ManufacturerModelName: identity.model.name.slice(0, 64),
-    SoftwareVersions: softwareVersions(identity),
-    PurposeOfReferenceCodeSequence: [codeSequenceItem(MODIFYING_EQUIPMENT)],
-    ContributionDateTime: formatDT(when),
-    ContributionDescription: identity.derivationDescription.slice(0, 1024),
-  };
-  const equipment: NaturalizedDataset[] = [];
-  if (isPresent(source.Manufacturer)) {
-    const scanner: NaturalizedDataset = { PurposeOfReferenceCodeSequence: [codeSequenceItem(ACQUISITION_EQUIPMENT)] };
-    copyAttributes(scanner, source, ["Manufacturer", "ManufacturerModelName", "SoftwareVersions"]);
-    equipment.push(scanner);
-  }
-  equipment.push(ours);
   const m: NaturalizedDataset = {
     SOPClassUID: SopClass.CtImage,
     InstanceCreationDate: formatDA(when),

@@ -4,6 +4,7 @@
  * (src/dicom/sr/) and the SEG (src/dicom/seg.ts) are both written from a list of these.
  */
 import type { CodedConcept } from "./coded-concept.js";
+import type { AlgorithmDevice } from "./contributing-equipment.js";
 import type { CtVolume } from "./ct-volume.js";
 import { isUid } from "./value-formats.js";
 
@@ -28,12 +29,21 @@ export interface Finding {
   probability: number;
 }
 
-/** The algorithm that produced the findings (TID 4019 Algorithm Identification, device observer, SEG algorithm). */
+/**
+ * The algorithm that produced the findings (TID 4019 Algorithm Identification, device observer, SEG algorithm,
+ * Contributing Equipment). The algorithm is the model: its name, id, version and weights identify it; ct-enhance,
+ * which runs it, is its manufacturer and says its own version beside.
+ */
 export interface AlgorithmIdentity {
+  /** The model's human-readable name (manifest `name`): TID 4019 Algorithm Name. */
   name: string;
+  /** ct-enhance's version. */
   version: string;
   modelId: string;
+  /** TID 4019 Algorithm Version, SEG Algorithm Version. */
   modelVersion: string;
+  /** sha256 of the model's ONNX file (hex): part of the Device UID, which changes when the model changes. */
+  modelSha256: string;
   manufacturer: "ct-enhance";
   /**
    * What qualifies every statement the algorithm makes, written as further TID 4019 Algorithm Parameters: its scope
@@ -61,9 +71,21 @@ export function validateCodedConcept(code: CodedConcept, argument: string): void
 
 export function validateAlgorithmIdentity(algorithm: AlgorithmIdentity, argument = "algorithm"): void {
   if (!algorithm || typeof algorithm !== "object") fail(argument, "is required");
-  for (const key of ["name", "version", "modelId", "modelVersion", "manufacturer"] as const) {
+  for (const key of ["name", "version", "modelId", "modelVersion", "modelSha256", "manufacturer"] as const) {
     if (typeof algorithm[key] !== "string" || algorithm[key].trim() === "") fail(`${argument}.${key}`, "must be a non-empty string");
   }
+  if (!/^[0-9a-f]{64}$/.test(algorithm.modelSha256)) fail(`${argument}.modelSha256`, "must be 64 lower-case hex digits");
+}
+
+/** The algorithm as contributing equipment (contributing-equipment.ts). */
+export function algorithmDevice(algorithm: AlgorithmIdentity): AlgorithmDevice {
+  return {
+    manufacturer: algorithm.manufacturer,
+    modelId: algorithm.modelId,
+    modelVersion: algorithm.modelVersion,
+    modelSha256: algorithm.modelSha256,
+    softwareVersion: algorithm.version,
+  };
 }
 
 /**

@@ -2,12 +2,13 @@
  * What the AI result objects (the TID 1500 SR and the SEG of a detection job) have in common: who the instance is
  * (identity passed in, never made up, so the same input gives the same bytes), and the header every such object in
  * the source's study carries: SOP Common, the source's patient and study (source-attributes.ts), its own series, and
- * the algorithm as the equipment that made it (General and Enhanced General Equipment).
+ * the algorithm as the equipment that made it (General and Enhanced General Equipment, and its Contributing Equipment
+ * item as IHE AIR asks, with the Device UID that is also the SR's Device Observer UID).
  */
 import type { CtVolume, NaturalizedDataset } from "./ct-volume.js";
-import { type AlgorithmIdentity, type Finding, validateAlgorithmIdentity, validateFindings } from "./finding.js";
+import { algorithmDeviceUid, algorithmSoftwareVersions, contributingEquipment } from "./contributing-equipment.js";
+import { algorithmDevice, type AlgorithmIdentity, type Finding, validateAlgorithmIdentity, validateFindings } from "./finding.js";
 import { patientAndStudyOf } from "./source-attributes.js";
-import { deviceObserverUid } from "./sr/observation-context.js";
 import { formatDA, formatTM, isUid } from "./value-formats.js";
 
 /** Who an SR or SEG instance is. */
@@ -82,6 +83,11 @@ export function resultInstanceHeader(
 ): NaturalizedDataset {
   const date = formatDA(identity.contentDate);
   const time = formatTM(identity.contentDate);
+  const device = algorithmDevice(algorithm);
+  const deviceUid = algorithmDeviceUid(device);
+  const source = volume.sliceHeaders[0] ?? {};
+  const description = `${kind.modality} of AI-generated findings by ${algorithm.name} (model ${algorithm.modelId} ` +
+    `${algorithm.modelVersion}) in ${algorithm.manufacturer} ${algorithm.version}; not for diagnostic use`;
   return {
     SpecificCharacterSet: "ISO_IR 192",
     InstanceCreationDate: date,
@@ -96,13 +102,16 @@ export function resultInstanceHeader(
     SeriesDate: date,
     SeriesTime: time,
     SeriesDescription: identity.seriesDescription ?? kind.seriesDescription,
-    // General and Enhanced General Equipment: the algorithm is the device
+    // General and Enhanced General Equipment: the algorithm is the device, named as in its Contributing Equipment item
     Manufacturer: algorithm.manufacturer,
-    ManufacturerModelName: `${algorithm.modelId} ${algorithm.modelVersion}`.slice(0, 64),
-    DeviceSerialNumber: deviceObserverUid(algorithm),
-    SoftwareVersions: [algorithm.version],
+    ManufacturerModelName: algorithm.modelId.slice(0, 64),
+    DeviceSerialNumber: deviceUid,
+    DeviceUID: deviceUid,
+    SoftwareVersions: algorithmSoftwareVersions(device),
     InstanceNumber: identity.instanceNumber ?? 1,
     ContentDate: date,
     ContentTime: time,
+    // SOP Common: the source's scanner, then the algorithm (IHE AIR: one item per algorithm)
+    ContributingEquipmentSequence: contributingEquipment(source, device, { dateTime: identity.contentDate, description }),
   };
 }

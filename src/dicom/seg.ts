@@ -8,7 +8,9 @@
  */
 import type { CtVolume } from "./ct-volume.js";
 import { type AlgorithmIdentity, type CodedConcept, type Finding, validateCodedConcept } from "./finding.js";
+import { modelStatement } from "./sr/algorithm-identification.js";
 import {
+  ARTIFICIAL_INTELLIGENCE,
   MORPHOLOGICALLY_ABNORMAL_STRUCTURE,
   SEGMENTATION_DERIVATION,
   SOURCE_IMAGE_FOR_IMAGE_PROCESSING_OPERATION,
@@ -87,6 +89,20 @@ function validate(input: SegmentationInput): void {
   validateResultInput(input);
 }
 
+/**
+ * Algorithm Identification Macro (PS3.3 Table 10-19) of the model, for Segmentation Algorithm Identification
+ * Sequence (0062,0007): family (CID 7162) Artificial Intelligence, the model's name and version, what it was run with.
+ */
+function algorithmIdentificationItem(algorithm: AlgorithmIdentity): Record<string, unknown> {
+  return {
+    AlgorithmFamilyCodeSequence: [codeSequenceItem(ARTIFICIAL_INTELLIGENCE)],
+    AlgorithmName: algorithm.name.slice(0, 64),
+    AlgorithmVersion: algorithm.modelVersion.slice(0, 64),
+    AlgorithmParameters: [modelStatement(algorithm), ...(algorithm.parameters ?? [])].join("; ").slice(0, 10240),
+    AlgorithmSource: algorithm.manufacturer.slice(0, 64),
+  };
+}
+
 function segmentItem(finding: Finding, index: number, input: SegmentationInput): Record<string, unknown> {
   const { algorithm } = input;
   return {
@@ -94,7 +110,8 @@ function segmentItem(finding: Finding, index: number, input: SegmentationInput):
     SegmentLabel: finding.trackingId,
     SegmentDescription: `${finding.findingCode.meaning}, certainty ${formatDS(Math.round(finding.probability * 1000) / 10)}%`.slice(0, 64),
     SegmentAlgorithmType: "AUTOMATIC",
-    SegmentAlgorithmName: `${algorithm.name} ${algorithm.version}`.slice(0, 64),
+    SegmentAlgorithmName: algorithm.name.slice(0, 64),
+    SegmentationAlgorithmIdentificationSequence: [algorithmIdentificationItem(algorithm)],
     SegmentedPropertyCategoryCodeSequence: [codeSequenceItem(input.propertyCategory ?? MORPHOLOGICALLY_ABNORMAL_STRUCTURE)],
     SegmentedPropertyTypeCodeSequence: [codeSequenceItem(finding.findingCode)],
     AnatomicRegionSequence: [codeSequenceItem(finding.findingSiteCode)],

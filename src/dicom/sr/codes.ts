@@ -101,6 +101,8 @@ export const SOURCE_IMAGE_FOR_IMAGE_PROCESSING_OPERATION = code(
   "DCM",
   "Source image for image processing operation",
 );
+/** CID 7162 Surface Processing Algorithm Families: the SEG Segmentation Algorithm Identification's family for a neural network. */
+export const ARTIFICIAL_INTELLIGENCE = code("123110", "DCM", "Artificial Intelligence");
 /** CID 7203 Image Derivation: Segmentation. */
 export const SEGMENTATION_DERIVATION = code("113076", "DCM", "Segmentation");
 

@@ -51,7 +51,7 @@ export interface MeasurementReportInput {
   identity: ResultInstanceIdentity;
   /** Required when there are findings (TID 1411 references their segments). */
   segmentation?: SegmentationInstanceRef;
-  /** Default (169069000, SCT, "CT of chest"). */
+  /** Default: the source's Procedure Code Sequence, else (169069000, SCT, "CT of chest"); see procedureReported. */
   procedureReported?: CodedConcept;
   /** What the algorithm looks for; with no findings the report says "<this> = Absent". Default Nodule. */
   searchedFor?: CodedConcept;
@@ -105,13 +105,32 @@ function measurementGroups(input: MeasurementReportInput): ContentItem[] {
   ]);
 }
 
+/**
+ * TID 1500 row 4 Procedure Reported: the imaging procedure the algorithm analysed (IHE AIR). The caller's code if
+ * given; else the source's own Procedure Code Sequence (0008,1032) when its first item is a valid code; else CT of
+ * chest, the only procedure a shipped detector runs on (its intended use is the chest).
+ */
+export function procedureReported(input: Pick<MeasurementReportInput, "procedureReported" | "volume">): CodedConcept {
+  if (input.procedureReported) return input.procedureReported;
+  const source = input.volume.sliceHeaders[0]?.ProcedureCodeSequence;
+  const item = (Array.isArray(source) ? source[0] : source) as Record<string, unknown> | undefined;
+  if (!item) return CT_OF_CHEST;
+  const code = { value: item.CodeValue, scheme: item.CodingSchemeDesignator, meaning: item.CodeMeaning } as CodedConcept;
+  try {
+    validateCodedConcept(code, "ProcedureCodeSequence");
+    return code;
+  } catch {
+    return CT_OF_CHEST; // the source's code is not one we can write as it is
+  }
+}
+
 /** The document's content: the root container's items (the root's own name and template are in the header). */
 export function measurementReportContent(input: MeasurementReportInput): ContentItem[] {
   validateInput(input);
   return [
     codeItem("HAS CONCEPT MOD", LANGUAGE_OF_CONTENT_ITEM_AND_DESCENDANTS, LANGUAGE_ENGLISH_US),
     ...deviceObservationContext(input.algorithm),
-    codeItem("HAS CONCEPT MOD", PROCEDURE_REPORTED, input.procedureReported ?? CT_OF_CHEST),
+    codeItem("HAS CONCEPT MOD", PROCEDURE_REPORTED, procedureReported(input)),
     imageLibrary(input.volume.sourceSlices),
     containerItem("CONTAINS", IMAGING_MEASUREMENTS, measurementGroups(input)),
   ];

@@ -1,10 +1,10 @@
 /**
  * TID 1001 Observation Context as ct-enhance fills it: the observer is a device (TID 1002 Observer Context with
  * Observer Type = Device, then TID 1004 Device Observer Identifying Attributes). The algorithm is the device; its
- * UID is derived from its identity, so the same model version is the same observer in every report.
+ * UID is its Device UID, so the same model (id, version, weights) is the same observer in every report.
  */
-import { type AlgorithmIdentity, validateAlgorithmIdentity } from "../finding.js";
-import { deterministicUid } from "../uid.js";
+import { algorithmDeviceUid } from "../contributing-equipment.js";
+import { algorithmDevice, type AlgorithmIdentity, validateAlgorithmIdentity } from "../finding.js";
 import {
   DEVICE,
   DEVICE_OBSERVER_MANUFACTURER,
@@ -15,16 +15,12 @@ import {
 } from "./codes.js";
 import { codeItem, type ContentItem, textItem, uidrefItem } from "./content-items.js";
 
-/** Device Observer UID (TID 1004 row 1) of an algorithm: one per name, version, model and model version. */
+/**
+ * Device Observer UID (TID 1004 row 1) of an algorithm: its Device UID (contributing-equipment.ts), from the model's
+ * id, version and sha256, so the observer of a report and the equipment of its instances are one device.
+ */
 export function deviceObserverUid(algorithm: AlgorithmIdentity): string {
-  return deterministicUid(
-    algorithm.manufacturer,
-    "device-observer",
-    algorithm.name,
-    algorithm.version,
-    algorithm.modelId,
-    algorithm.modelVersion,
-  );
+  return algorithmDeviceUid(algorithmDevice(algorithm));
 }
 
 /** The HAS OBS CONTEXT items of TID 1001, to be placed under the document root. */

@@ -52,7 +52,7 @@ export function derivedSeriesIdentity({ job, pipeline, pipelineOrdinal, model }:
       `${manifest.task} by ${manifest.name} (model ${manifest.id} ${manifest.version}) in ${SOFTWARE_NAME} ` +
       `${SOFTWARE_VERSION}, pipeline ${pipeline.id}, run ${job.run}, from series ${job.sourceSeriesUid}. ` +
       "AI-generated image, not for diagnostic use.",
-    model: { id: manifest.id, version: manifest.version, name: manifest.name },
+    model: { id: manifest.id, version: manifest.version, name: manifest.name, sha256: manifest.sha256 },
     software: { manufacturer: SOFTWARE_NAME, version: SOFTWARE_VERSION },
     contentDate: new Date(),
   };

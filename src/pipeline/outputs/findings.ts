@@ -159,6 +159,7 @@ async function encode(
     version: SOFTWARE_VERSION,
     modelId: manifest.id,
     modelVersion: manifest.version,
+    modelSha256: manifest.sha256,
     manufacturer: SOFTWARE_NAME,
     parameters: identity.parameters,
   };

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CtVolume, NaturalizedDataset, Vector3 } from "../../../src/dicom/ct-volume.js";
 import { derivedCtWriter, writeDerivedCtSeries } from "../../../src/dicom/derived-ct.js";
 import { AI_IMAGE_SYNTHESIS, type DerivedSeriesIdentity, HU_RANGE } from "../../../src/dicom/derived-ct-modules.js";
+import { algorithmDeviceUid } from "../../../src/dicom/contributing-equipment.js";
 import { DicomWriteError } from "../../../src/dicom/dicom-errors.js";
 import { formatDS } from "../../../src/dicom/value-formats.js";
 import { deterministicUid } from "../../../src/dicom/uid.js";
@@ -28,7 +29,7 @@ function identityFor(source: CtVolume): DerivedSeriesIdentity {
     seriesNumber: 100_001,
     seriesDescription: "SynCTA AI-generated NOT FOR DIAGNOSTIC USE",
     derivationDescription: "synthesis by SynCTA (model synct-a 1.2.0) in ct-enhance 0.1.0. AI-generated image, not for diagnostic use.",
-    model: { id: "synct-a", version: "1.2.0", name: "SynCTA" },
+    model: { id: "synct-a", version: "1.2.0", name: "SynCTA", sha256: "c0".repeat(32) },
     software: { manufacturer: "ct-enhance", version: "0.1.0" },
     contentDate: new Date(Date.UTC(2024, 4, 6, 12, 34, 56, 789)),
   };
@@ -143,11 +144,12 @@ describe("derived CT series (synthetic volume)", () => {
     const equipment = h.ContributingEquipmentSequence as NaturalizedDataset[];
     expect(equipment.map((e) => e.Manufacturer)).toEqual(["ACME", "ct-enhance"]);
     expect(equipment[1]).toMatchObject({
-      ManufacturerModelName: "SynCTA",
-      SoftwareVersions: ["0.1.0", "synct-a 1.2.0"],
+      ManufacturerModelName: "synct-a",
+      SoftwareVersions: ["1.2.0", "ct-enhance 0.1.0"],
+      DeviceUID: algorithmDeviceUid({ manufacturer: "ct-enhance", modelId: "synct-a", modelVersion: "1.2.0", modelSha256: "c0".repeat(32), softwareVersion: "0.1.0" }),
       ContributionDateTime: "20240506123456.789",
     });
-    expect((equipment[1]!.PurposeOfReferenceCodeSequence as NaturalizedDataset[])[0]).toMatchObject({ CodeValue: "109103", CodingSchemeDesignator: "DCM" });
+    expect((equipment[1]!.PurposeOfReferenceCodeSequence as NaturalizedDataset[])[0]).toMatchObject({ CodeValue: "109102", CodingSchemeDesignator: "DCM" });
     expect((h.DerivationCodeSequence as NaturalizedDataset[])[0]).toMatchObject({ CodeValue: AI_IMAGE_SYNTHESIS.value });
   });
 

@@ -50,7 +50,7 @@ describe("the DICOM base layer every writer uses", () => {
       seriesNumber: 100_001,
       seriesDescription: "Syn-CTA AI-generated NOT FOR DIAGNOSTIC USE",
       derivationDescription: "test",
-      model: { id: "m", version: "1", name: "model" },
+      model: { id: "m", version: "1", name: "model", sha256: "0".repeat(64) },
       software: { manufacturer: "ct-enhance", version: SOFTWARE_VERSION },
       contentDate: CONTENT_DATE,
     }).instance(0, new Float32Array(volume.rows * volume.columns)),
