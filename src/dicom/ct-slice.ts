@@ -74,6 +74,10 @@ export interface ParsedSlice {
   stored: Int16Array | Uint16Array | undefined;
   /** Where this slice's HU went in arrival order; -1 while its stored values wait to be converted. */
   slot: number;
+  /** AcquisitionNumber as written (absent: undefined): two acquisitions interleaved in one series are refused. */
+  acquisitionNumber: string | undefined;
+  /** ImageType includes LOCALIZER: a scout, left out of the volume. */
+  localizer: boolean;
   /** Position along the series normal, filled in after the orientation check. */
   along: number;
 }
@@ -111,6 +115,13 @@ function describeSlice(header: NaturalizedDataset, arrival: number): string {
   }
   if (typeof header.SOPInstanceUID === "string") known.push(`SOPInstanceUID ${header.SOPInstanceUID}`);
   return `instance #${arrival + 1} received${known.length ? ` (${known.join(", ")})` : ""}`;
+}
+
+/** ImageType's values, upper case ("ORIGINAL\\PRIMARY\\LOCALIZER" as a list). */
+export function imageTypeOf(header: NaturalizedDataset): string[] {
+  const raw = header.ImageType;
+  const values = Array.isArray(raw) ? raw : typeof raw === "string" ? raw.split("\\") : [];
+  return values.map((v) => String(v).trim().toUpperCase());
 }
 
 /** PixelSpacing, both numbers positive: a spacing of 0 mm makes every distance, volume and slab of the probe 0. */
@@ -248,6 +259,9 @@ export function parseSlice(bytes: Uint8Array, arrival: number): ParsedSlice {
     signed,
     stored,
     slot: -1,
+    acquisitionNumber: header.AcquisitionNumber === undefined || header.AcquisitionNumber === null || header.AcquisitionNumber === ""
+      ? undefined : String(header.AcquisitionNumber),
+    localizer: imageTypeOf(header).includes("LOCALIZER"),
     along: 0,
   };
 }

@@ -88,6 +88,7 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   ledger.jobs.setProgress(job.id, 0, volume.slices);
   ledger.jobs.addEvent(job.id, "volume", `${volume.slices} slices ${volume.rows}x${volume.columns}, ` +
     `spacing ${volume.pixelSpacing.join("x")} x ${volume.sliceSpacing.toFixed(3)} mm`);
+  for (const why of volume.leftOut ?? []) ledger.jobs.addEvent(job.id, "left-out", why);
 
   stages.enter(Stage.Probe);
   const probed = await probeVolume(volume);
