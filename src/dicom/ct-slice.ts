@@ -36,6 +36,20 @@ const UNSUPPORTED_TRANSFER_SYNTAXES: Record<string, string> = {
 
 const TAG_PIXEL_DATA = "7FE00010";
 
+/** A transfer syntax's name when it is one an administrator is likely to meet, else undefined. */
+export function transferSyntaxName(uid: string): string | undefined {
+  return NATIVE_TRANSFER_SYNTAXES[uid] ?? UNSUPPORTED_TRANSFER_SYNTAXES[uid];
+}
+
+/**
+ * Syntaxes the DCMTK in Orthanc's Debian package decodes, so WADO-RS can transcode them (JPEG, JPEG-LS, RLE, the
+ * native ones); a series stored in another (JPEG 2000 without a decoding plugin) cannot be sent uncompressed.
+ */
+export const DCMTK_DECODABLE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
+  ...Object.keys(NATIVE_TRANSFER_SYNTAXES), "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",
+  "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.5",
+]);
+
 const ENHANCED_CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2.1";
 
 /** SOP classes that reach a CT node by mistake, named in the refusal (PS3.4 B.5). */
