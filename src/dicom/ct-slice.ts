@@ -36,6 +36,35 @@ const UNSUPPORTED_TRANSFER_SYNTAXES: Record<string, string> = {
 
 const TAG_PIXEL_DATA = "7FE00010";
 
+/** A transfer syntax's name when it is one an administrator is likely to meet, else undefined. */
+export function transferSyntaxName(uid: string): string | undefined {
+  return NATIVE_TRANSFER_SYNTAXES[uid] ?? UNSUPPORTED_TRANSFER_SYNTAXES[uid];
+}
+
+/**
+ * Syntaxes the DCMTK in Orthanc's Debian package decodes, so WADO-RS can transcode them (JPEG, JPEG-LS, RLE, the
+ * native ones); a series stored in another (JPEG 2000 without a decoding plugin) cannot be sent uncompressed.
+ */
+export const DCMTK_DECODABLE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
+  ...Object.keys(NATIVE_TRANSFER_SYNTAXES), "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",
+  "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.5",
+]);
+
+const ENHANCED_CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2.1";
+
+/** SOP classes that reach a CT node by mistake, named in the refusal (PS3.4 B.5). */
+const OTHER_SOP_CLASSES: Record<string, string> = {
+  "1.2.840.10008.5.1.4.1.1.4": "MR Image Storage",
+  "1.2.840.10008.5.1.4.1.1.4.1": "Enhanced MR Image Storage",
+  "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image Storage",
+  "1.2.840.10008.5.1.4.1.1.128": "PET Image Storage",
+  "1.2.840.10008.5.1.4.1.1.1": "Computed Radiography Image Storage",
+  "1.2.840.10008.5.1.4.1.1.1.1": "Digital X-Ray Image Storage",
+  "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation Storage",
+  "1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR Storage",
+  "1.2.840.10008.5.1.4.1.1.481.3": "RT Structure Set Storage",
+};
+
 /** One parsed instance, before sorting. */
 export interface ParsedSlice {
   arrival: number;
@@ -59,6 +88,10 @@ export interface ParsedSlice {
   stored: Int16Array | Uint16Array | undefined;
   /** Where this slice's HU went in arrival order; -1 while its stored values wait to be converted. */
   slot: number;
+  /** AcquisitionNumber as written (absent: undefined): two acquisitions interleaved in one series are refused. */
+  acquisitionNumber: string | undefined;
+  /** ImageType includes LOCALIZER: a scout, left out of the volume. */
+  localizer: boolean;
   /** Position along the series normal, filled in after the orientation check. */
   along: number;
 }
@@ -72,7 +105,9 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 
 function numbers(header: NaturalizedDataset, keyword: string, count: number, label: string): number[] {
   const raw = header[keyword];
-  const values = (Array.isArray(raw) ? raw : raw === undefined || raw === null || raw === "" ? [] : [raw]).map(Number);
+  const entries: unknown[] = Array.isArray(raw) ? raw : raw === undefined || raw === null || raw === "" ? [] : [raw];
+  // An empty or unparsable DS value reads as null, which Number() would turn into 0: a position or spacing of 0 mm.
+  const values = entries.map((v) => (v === null || v === "" ? Number.NaN : Number(v)));
   if (values.length !== count || values.some((v) => !Number.isFinite(v))) {
     const shown = raw === undefined || raw === null || raw === "" ? "is missing" : `is ${JSON.stringify(raw)}`;
     throw new VolumeError(`${label}: ${keyword} ${shown}; ${count} number(s) are required`);
@@ -96,6 +131,22 @@ function describeSlice(header: NaturalizedDataset, arrival: number): string {
   return `instance #${arrival + 1} received${known.length ? ` (${known.join(", ")})` : ""}`;
 }
 
+/** ImageType's values, upper case ("ORIGINAL\\PRIMARY\\LOCALIZER" as a list). */
+export function imageTypeOf(header: NaturalizedDataset): string[] {
+  const raw = header.ImageType;
+  const values = Array.isArray(raw) ? raw : typeof raw === "string" ? raw.split("\\") : [];
+  return values.map((v) => String(v).trim().toUpperCase());
+}
+
+/** PixelSpacing, both numbers positive: a spacing of 0 mm makes every distance, volume and slab of the probe 0. */
+function pixelSpacing(header: NaturalizedDataset, label: string): [number, number] {
+  const spacing = numbers(header, "PixelSpacing", 2, label) as [number, number];
+  if (!(spacing[0] > 0 && spacing[1] > 0)) {
+    throw new VolumeError(`${label}: PixelSpacing is ${JSON.stringify(spacing)}; two positive numbers (mm) are required`);
+  }
+  return spacing;
+}
+
 /**
  * Where the pixel values of a native 16-bit slice sit in its Part-10 bytes. PixelData is the last element of an
  * image (nothing above 7FE0,0010 but padding or signatures): check that the element header just before the last
@@ -111,6 +162,26 @@ function pixelValueOffset(bytes: Uint8Array, explicitVr: boolean, valueBytes: nu
   const vr = String.fromCharCode(bytes[header + 4]!, bytes[header + 5]!);
   if ((vr !== "OW" && vr !== "OB") || view.getUint32(header + 8, true) !== valueBytes) return undefined;
   return start;
+}
+
+/**
+ * Where PixelData's value ends as its element header declares it: the first 7FE0,0010 tag after the preamble (with
+ * an OW or OB VR when explicit). undefined for an undefined length or when there is none.
+ */
+function declaredPixelDataEnd(bytes: Uint8Array, explicitVr: boolean): number | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 132; at + 12 <= bytes.length; at += 2) {
+    if (bytes[at] !== 0xe0 || bytes[at + 1] !== 0x7f || bytes[at + 2] !== 0x10 || bytes[at + 3] !== 0x00) continue;
+    if (!explicitVr) {
+      const length = view.getUint32(at + 4, true);
+      return length === 0xffffffff ? undefined : at + 8 + length;
+    }
+    const vr = String.fromCharCode(bytes[at + 4]!, bytes[at + 5]!);
+    if (vr !== "OW" && vr !== "OB") continue;
+    const length = view.getUint32(at + 8, true);
+    return length === 0xffffffff ? undefined : at + 12 + length;
+  }
+  return undefined;
 }
 
 /** The stored values as 16-bit integers, without a copy when the bytes are aligned. */
@@ -146,10 +217,16 @@ export function parseSlice(bytes: Uint8Array, arrival: number): ParsedSlice {
   }
 
   const sopClassUID = text(header, "SOPClassUID", label);
-  if (sopClassUID !== SopClass.CtImage) {
-    throw new VolumeError(`${label} has SOPClassUID ${sopClassUID}; only CT Image Storage (${SopClass.CtImage}) is assembled`);
-  }
   const frames = Number(header.NumberOfFrames ?? 1);
+  if (sopClassUID === ENHANCED_CT_IMAGE) {
+    throw new VolumeError(`${label} is an Enhanced CT Image (multi-frame, ${frames} frames); ct-enhance assembles CT Image ` +
+      `Storage (${SopClass.CtImage}), one slice per instance: ask the PACS or scanner for the classic single-frame series`);
+  }
+  if (sopClassUID !== SopClass.CtImage) {
+    const name = OTHER_SOP_CLASSES[sopClassUID];
+    throw new VolumeError(`${label} has SOPClassUID ${sopClassUID}${name ? ` (${name})` : ""}; only CT Image Storage ` +
+      `(${SopClass.CtImage}) is assembled`);
+  }
   if (frames > 1) {
     throw new VolumeError(`${label} is a multi-frame image (${frames} frames); one slice per instance is expected`);
   }
@@ -187,7 +264,7 @@ export function parseSlice(bytes: Uint8Array, arrival: number): ParsedSlice {
     frameOfReferenceUID: text(header, "FrameOfReferenceUID", label),
     rows,
     columns,
-    pixelSpacing: numbers(header, "PixelSpacing", 2, label) as [number, number],
+    pixelSpacing: pixelSpacing(header, label),
     orientation,
     position: numbers(header, "ImagePositionPatient", 3, label) as Vector3,
     slope,
@@ -196,6 +273,9 @@ export function parseSlice(bytes: Uint8Array, arrival: number): ParsedSlice {
     signed,
     stored,
     slot: -1,
+    acquisitionNumber: header.AcquisitionNumber === undefined || header.AcquisitionNumber === null || header.AcquisitionNumber === ""
+      ? undefined : String(header.AcquisitionNumber),
+    localizer: imageTypeOf(header).includes("LOCALIZER"),
     along: 0,
   };
 }
@@ -212,9 +292,21 @@ function sliceStoredValues(
   label: string,
 ): Int16Array | Uint16Array {
   const deflated = transferSyntax === "1.2.840.10008.1.2.1.99";
-  const offset = deflated ? undefined : pixelValueOffset(bytes, transferSyntax !== "1.2.840.10008.1.2", voxels * 2);
+  const explicitVr = transferSyntax !== "1.2.840.10008.1.2";
+  const offset = deflated ? undefined : pixelValueOffset(bytes, explicitVr, voxels * 2);
   if (offset !== undefined) return storedValues(bytes, offset, voxels, signed);
-  const element = data.DicomMessage.readFile(toArrayBuffer(bytes)).dict[TAG_PIXEL_DATA];
+  // dcmjs fills a value cut short by the end of the file with zeros: a truncated slice would pass as a darker one.
+  const end = deflated ? undefined : declaredPixelDataEnd(bytes, explicitVr);
+  if (end !== undefined && end > bytes.length) {
+    throw new VolumeError(`${label} is cut short: its PixelData runs to byte ${end} but the file ends at byte ${bytes.length}`);
+  }
+  let element: data.DicomDict["dict"][string] | undefined;
+  try {
+    element = data.DicomMessage.readFile(toArrayBuffer(bytes)).dict[TAG_PIXEL_DATA];
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new VolumeError(`${label}: its PixelData cannot be read: ${why}`);
+  }
   const pixelBuffer = element?.Value?.[0];
   if (!(pixelBuffer instanceof ArrayBuffer)) throw new VolumeError(`${label} has no PixelData`);
   if ((element?.Value?.length ?? 0) > 1 || pixelBuffer.byteLength < voxels * 2) {

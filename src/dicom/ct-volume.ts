@@ -35,6 +35,8 @@ export interface CtVolume {
   sourceSlices: SourceSliceReference[];
   /** Header of each source slice (no PixelData), in volume order: patient, study and per-slice attributes to copy. */
   sliceHeaders: NaturalizedDataset[];
+  /** Instances of the series that are not in the volume (localizers), each with why (volumes not read from DICOM: none). */
+  leftOut?: string[];
 }
 
 /** How many slices of how many rows and columns: a volume's shape, without its voxels. */

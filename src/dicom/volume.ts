@@ -12,7 +12,7 @@
  * in place (one spare slice), so the series is never held twice.
  */
 import { turnTaker } from "../event-loop.js";
-import { type ParsedSlice, parseSlice, storedToHu } from "./ct-slice.js";
+import { imageTypeOf, type ParsedSlice, parseSlice, storedToHu } from "./ct-slice.js";
 import type { CtVolume, SourceSliceReference, Vector3 } from "./ct-volume.js";
 import { VolumeError } from "./dicom-errors.js";
 import { cross, dot } from "./geometry.js";
@@ -170,10 +170,19 @@ export async function assembleVolume(
   const spacingTolerance = options.spacingTolerance ?? { relative: 0.01, absoluteMm: 0.01 };
 
   const slices: ParsedSlice[] = [];
+  /** Instances received but not part of the volume (localizers), each with why: the job's timeline shows them. */
+  const leftOut: string[] = [];
   const arrived = new ArrivalSlices(options.expectedSlices);
   const takeTurn = turnTaker();
+  let received = 0;
   for await (const bytes of instances) {
-    const slice = parseSlice(bytes, slices.length);
+    const slice = parseSlice(bytes, received);
+    received += 1;
+    if (slice.localizer) {
+      // A scanner may put its scout into the axial series; it is a projection, not a slice of the volume.
+      leftOut.push(`${slice.label} is a localizer (ImageType ${imageTypeOf(slice.header).join("\\")}): left out of the volume`);
+      continue;
+    }
     arrived.add(slice);
     slices.push(slice);
     await takeTurn();
@@ -181,7 +190,8 @@ export async function assembleVolume(
 
   const needed = Math.max(minSlices, 2);
   if (slices.length < needed) {
-    throw refuse(`the series has ${slices.length} slice(s); at least ${needed} are needed to form a volume`);
+    const localizers = leftOut.length > 0 ? ` (and ${leftOut.length} localizer(s), left out)` : "";
+    throw refuse(`the series has ${slices.length} slice(s)${localizers}; at least ${needed} are needed to form a volume`);
   }
 
   checkConsistent(slices, "StudyInstanceUID", (s) => s.studyInstanceUID, (a, b) => a === b, String);
@@ -225,6 +235,7 @@ export async function assembleVolume(
   for (const slice of slices) slice.along = dot(unitNormal, slice.position);
   slices.sort((a, b) => a.along - b.along);
 
+  checkAcquisitionsApart(slices, spacingTolerance.absoluteMm);
   const gaps = slices.slice(1).map((s, i) => s.along - slices[i]!.along);
   const spacing = median(gaps);
   const tolerance = Math.max(spacingTolerance.relative * spacing, spacingTolerance.absoluteMm);
@@ -279,5 +290,33 @@ export async function assembleVolume(
     imagePositionPatient: slices.map((s) => [...s.position] as Vector3),
     sourceSlices,
     sliceHeaders: slices.map((s) => s.header),
+    leftOut,
   };
+}
+
+/**
+ * Two acquisitions (AcquisitionNumber) whose slices overlap along the normal are two stacks interleaved in one series
+ * (arterial and portal phases, two reconstructions), at the same positions or between each other: no one volume.
+ * Acquisitions one after another along the normal (a scanner's axial mode numbers each rotation) are one volume.
+ */
+function checkAcquisitionsApart(sorted: ParsedSlice[], toleranceMm: number): void {
+  const extents = new Map<string, { first: number; last: number; count: number }>();
+  for (const slice of sorted) {
+    if (slice.acquisitionNumber === undefined) continue;
+    const extent = extents.get(slice.acquisitionNumber);
+    if (extent) Object.assign(extent, { last: slice.along, count: extent.count + 1 });
+    else extents.set(slice.acquisitionNumber, { first: slice.along, last: slice.along, count: 1 });
+  }
+  const all = [...extents.entries()];
+  for (const [i, [a, ea]] of all.entries()) {
+    for (const [b, eb] of all.slice(i + 1)) {
+      if (ea.last + toleranceMm < eb.first || eb.last + toleranceMm < ea.first) continue;
+      const [lo, hi] = [a, b].sort((x, y) => Number(x) - Number(y) || x.localeCompare(y));
+      const range = (e: { first: number; last: number; count: number }) => `${e.count} slice(s) from ${fmt(e.first, 3)} to ${fmt(e.last, 3)} mm`;
+      throw refuse(
+        `acquisitions ${lo} and ${hi} (AcquisitionNumber) overlap along the slice normal (${a}: ${range(ea)}; ${b}: ${range(eb)}): ` +
+          "the series holds interleaved stacks (two phases or reconstructions in one series?), not one volume",
+      );
+    }
+  }
 }

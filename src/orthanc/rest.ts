@@ -98,6 +98,12 @@ export class OrthancClient {
     return this.getJson(`/instances/${encodeURIComponent(id)}/simplified-tags`);
   }
 
+  /** The transfer syntax an instance is stored in (Orthanc's metadata), or undefined when Orthanc does not say. */
+  async instanceTransferSyntax(id: string): Promise<string | undefined> {
+    const metadata = await this.getJson<Record<string, string>>(`/instances/${encodeURIComponent(id)}/metadata?expand`, { allowNotFound: true });
+    return metadata?.TransferSyntax;
+  }
+
   async allSeries(): Promise<string[]> {
     return this.getJson("/series");
   }

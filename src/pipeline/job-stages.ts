@@ -40,3 +40,9 @@ export class JobStages {
     this.ledger.stageDurations.record(this.stage, this.stage === Stage.Infer ? this.provider : null, (performance.now() - this.since) / 1000);
   }
 }
+
+/**
+ * The timeline event with the instance count a job fetched ("261 instances in Orthanc when fetched"): selection reads
+ * it back when the series changes after the job, to say that it grew.
+ */
+export const SOURCE_EVENT = "source";

@@ -17,11 +17,13 @@ import type { ModelRegistry } from "../models/registry.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import type { StoredSeries } from "../notify/result-notification.js";
 import { asStageError, Stage, StageError } from "../stage-error.js";
+import { DCMTK_DECODABLE_TRANSFER_SYNTAXES, transferSyntaxName } from "../dicom/ct-slice.js";
 import { volumeSlab } from "../dicom/ct-volume.js";
+import { DicomwebError } from "../dicomweb/endpoint.js";
 import { probedSlab, probeVolume } from "../measure/anatomy-probe.js";
 import { judgeIntendedUse } from "./intended-use.js";
 import { endJob, type JobResult, NO_RESULT } from "./job-notification.js";
-import { JobStages } from "./job-stages.js";
+import { JobStages, SOURCE_EVENT } from "./job-stages.js";
 import { derivedSeriesPlan } from "./outputs/derived-series.js";
 import { findingsPlan } from "./outputs/findings.js";
 import { failedChecks, type OutputPlan, type PlanOutcome, type PlanTarget } from "./outputs/output-plan.js";
@@ -87,12 +89,11 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
     return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt`, result: { outputs, findings: null } };
   }
 
-  // The ledger has the source's Orthanc ID already: one request for its instance count, not a lookup by UID first.
-  const sourceInstances = (await orthanc.series(job.sourceOrthancId))?.Instances.length;
-  const volume = await fetchVolume(orthanc.dicomweb(), job.studyUid, job.sourceSeriesUid, sourceInstances);
+  const volume = await fetchSourceVolume(ctx, job);
   ledger.jobs.setProgress(job.id, 0, volume.slices);
   ledger.jobs.addEvent(job.id, "volume", `${volume.slices} slices ${volume.rows}x${volume.columns}, ` +
     `spacing ${volume.pixelSpacing.join("x")} x ${volume.sliceSpacing.toFixed(3)} mm`);
+  for (const why of volume.leftOut ?? []) ledger.jobs.addEvent(job.id, "left-out", why);
 
   stages.enter(Stage.Probe);
   const probed = await probeVolume(volume);
@@ -137,6 +138,40 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   ledger.jobs.addEvent(job.id, "stored", `${outcome.stored} instances stored, the last ` +
     `${(outcome.storeTailMs / 1000).toFixed(1)} s after the model's last slice`);
   return { outcome: "done", text: outcome.summary, result: { outputs: outcome.outputs, findings: outcome.findings ?? null } };
+}
+
+/**
+ * The source series as a volume. A series deleted from Orthanc after it was selected (or while it streams) fails the
+ * job for good, saying so, instead of a WADO-RS 404 retried or a volume of the instances that came before it went.
+ */
+async function fetchSourceVolume(ctx: PipelineContext, job: Job) {
+  const { orthanc, ledger } = ctx;
+  // The ledger has the source's Orthanc ID already: one request for its instance count, not a lookup by UID first.
+  const source = await orthanc.series(job.sourceOrthancId);
+  const gone = `the source series ${job.sourceSeriesUid} (Orthanc ${job.sourceOrthancId}) is no longer in Orthanc`;
+  if (!source) throw new StageError(Stage.Fetch, `${gone}: it was deleted after it was selected`, false);
+  ledger.jobs.addEvent(job.id, SOURCE_EVENT, `${source.Instances.length} instances in Orthanc when fetched`);
+  try {
+    return await fetchVolume(orthanc.dicomweb(), job.studyUid, job.sourceSeriesUid, source.Instances.length);
+  } catch (error) {
+    const still = await orthanc.series(job.sourceOrthancId).catch(() => source); // Orthanc down: keep the first error
+    if (!still) throw new StageError(Stage.Fetch, `${gone}: it was deleted while it was fetched`, false, { cause: error });
+    throw (await untranscodable(orthanc, source.Instances[0], error)) ?? error;
+  }
+}
+
+/**
+ * When Orthanc failed (5xx) to send the series uncompressed and its instances are stored in a syntax its DCMTK cannot
+ * decode (JPEG 2000 without a decoding plugin), the failure is that, for good: retrying would fail alike.
+ */
+async function untranscodable(orthanc: OrthancClient, instance: string | undefined, error: unknown): Promise<StageError | undefined> {
+  const cause = error instanceof StageError ? error.cause : error;
+  if (!(cause instanceof DicomwebError) || (cause.status ?? 0) < 500 || !instance) return undefined;
+  const syntax = await orthanc.instanceTransferSyntax(instance).catch(() => undefined);
+  if (!syntax || DCMTK_DECODABLE_TRANSFER_SYNTAXES.has(syntax)) return undefined;
+  return new StageError(Stage.Fetch, `Orthanc could not send the series uncompressed (HTTP ${cause.status}): its instances are ` +
+    `stored as ${syntax} (${transferSyntaxName(syntax) ?? "a compressed transfer syntax"}), which this Orthanc cannot decode; ` +
+    "add a decoder to Orthanc (e.g. its GDCM plugin) or send the series uncompressed", false, { cause: error });
 }
 
 /** Where derived series wait for their checks, in the data folder (on disk, beside the ledger). */

@@ -3,6 +3,7 @@
  * (queued, or skipped with the reason); a match becomes a job unless the same (series, pipeline, model version) job
  * exists. Series that ct-enhance wrote itself are never selected, or the node would loop on its own output.
  */
+import type { Job } from "../jobs/job-records.js";
 import type { Ledger } from "../jobs/ledger.js";
 import { logger } from "../log.js";
 import type { ModelRegistry } from "../models/registry.js";
@@ -10,6 +11,7 @@ import type { OrthancClient, SimplifiedTags } from "../orthanc/rest.js";
 import { SOFTWARE_NAME } from "../version.js";
 import type { PipelineDefinition } from "./pipelines.js";
 import { evaluateRule } from "./rules.js";
+import { SOURCE_EVENT } from "./job-stages.js";
 
 const log = logger("select");
 
@@ -28,6 +30,20 @@ export function ownOutputReason(seriesUid: string, tags: SimplifiedTags, ledger:
     return `written by ${SOFTWARE_NAME} (Contributing Equipment names it)`;
   }
   return undefined;
+}
+
+/**
+ * Why a series that has its job already is not queued again. A series that grew (or lost instances) after its job
+ * fetched it says so: the job's output covers what it had then, and only a person decides to run it again.
+ */
+function alreadyHandled(ledger: Ledger, job: Job, instancesNow: number): string {
+  const handled = `already handled by job ${job.id} (state ${job.state})`;
+  const fetched = ledger.jobs.events(job.id).filter((e) => e.kind === SOURCE_EVENT).at(-1);
+  const then = fetched ? Number.parseInt(fetched.message, 10) : Number.NaN;
+  if (!Number.isFinite(then) || then === instancesNow) return `${handled}; re-run it to process again`;
+  const change = instancesNow > then ? `grew from ${then} to ${instancesNow} instances` : `went from ${then} to ${instancesNow} instances`;
+  return `the series ${change} after job ${job.id} (state ${job.state}) fetched it, so that job's output does not cover ` +
+    "the series as it is now; re-run it to process the whole series";
 }
 
 export async function selectSeries(
@@ -77,7 +93,7 @@ export async function selectSeries(
       record(pipeline.id, "queued", `matches the rules of pipeline ${pipeline.id}: job ${job.id}`);
       log.info("series queued", { series: orthancSeriesId, pipeline: pipeline.id, job: job.id });
     } else {
-      record(pipeline.id, "skipped", `already handled by job ${job.id} (state ${job.state}); re-run it to process again`);
+      record(pipeline.id, "skipped", alreadyHandled(ledger, job, series.Instances.length));
     }
   }
   return { queued, exists: true };
