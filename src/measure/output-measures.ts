@@ -4,7 +4,7 @@
  * - bodyVoxelsChangedPercent: body voxels whose HU moved by more than N HU, per cent of the body.
  * - tissueMeanChangeHu: the mean change of soft tissue (input -20..120 HU, in the body, not lung) outside the blood
  *   pool, which is taken as the mediastinum between the lungs (heart, great vessels) and 30 mm around the aorta the
- *   probe found. A synthetic CTA may brighten the blood pool; liver, spleen and muscle must stay as they were.
+ *   probe found (mediastinum.ts). A synthetic CTA may brighten the blood pool; liver, spleen and muscle must stay as they were.
  * - tissueBrightenedPercent: the share of that same soft tissue brightened by more than N HU: a false enhancement
  *   confined to a blob (in the liver, a kidney, a muscle) that the mean over all tissue dilutes.
  * - noiseRatio: the output's noise over the input's, measured on the same homogeneous boxes as the probe's.
@@ -15,6 +15,7 @@ import type { OutputCheck } from "../models/manifest.js";
 import type { ProbedVolume } from "./anatomy-probe.js";
 import { homogeneousBoxes } from "./blood-and-noise.js";
 import { boxStats } from "./box-sums.js";
+import { mediastinumRows } from "./mediastinum.js";
 
 export interface CheckVerdict {
   measure: OutputCheck["measure"];
@@ -146,28 +147,15 @@ export class OutputMeasures {
   }
 
   /**
-   * The blood pool of slice k (the mediastinum between the lungs, and a disk around the aorta of the nearest probe
-   * slice), as a function of the row giving the two column ranges it covers there: [m0, m1, a0, a1] (empty when
-   * the start exceeds the end).
+   * The blood pool of slice k (the mediastinum, row by row: mediastinum.ts; and a disk around the aorta of the nearest
+   * probe slice), as a function of the full-resolution row giving the two column ranges it covers there:
+   * [m0, m1, a0, a1] (empty when the start exceeds the end).
    */
   private bloodPoolExclusion(k: number): (r: number) => [number, number, number, number] {
     const { coarse, anatomy, bloodAndNoise } = this.probed;
     const coarsePlane = coarse.rows * coarse.columns;
-    let lungLeftmost = Number.POSITIVE_INFINITY;
-    let lungRightmost = -1;
-    let lungTop = Number.POSITIVE_INFINITY;
-    let lungBottom = -1;
-    for (let i = 0; i < coarsePlane; i += 1) {
-      if (!anatomy.lungs[k * coarsePlane + i]) continue;
-      const r = (i / coarse.columns) | 0;
-      const c = i % coarse.columns;
-      lungLeftmost = Math.min(lungLeftmost, c);
-      lungRightmost = Math.max(lungRightmost, c);
-      lungTop = Math.min(lungTop, r);
-      lungBottom = Math.max(lungBottom, r);
-    }
-    // Between the lungs: the columns between the two lungs' inner edges, over the lungs' rows (both lungs seen).
-    const [midLeft, midRight] = this.innerLungEdges(k, lungLeftmost, lungRightmost);
+    const spans = mediastinumRows({ rows: coarse.rows, columns: coarse.columns,
+      lungs: anatomy.lungs.subarray(k * coarsePlane, (k + 1) * coarsePlane), body: anatomy.body.subarray(k * coarsePlane, (k + 1) * coarsePlane) });
     const f = coarse.factor;
     const nearest = bloodAndNoise.bloodPoolSlices.reduce<(typeof bloodAndNoise.bloodPoolSlices)[number] | undefined>(
       (best, b) => (!best || Math.abs(b.slice - k) < Math.abs(best.slice - k) ? b : best), undefined);
@@ -175,35 +163,13 @@ export class OutputMeasures {
     const [rowMm, columnMm] = this.volume.pixelSpacing;
     const radius = AORTA_EXCLUSION_MM;
     return (r) => {
-      const cr = (r / f) | 0;
-      const between = midLeft < midRight && cr >= lungTop && cr <= lungBottom;
-      const [m0, m1] = between ? [midLeft * f, midRight * f + f - 1] : [1, 0];
+      const [c0, c1] = spans[Math.min(coarse.rows - 1, (r / f) | 0)]!;
+      const [m0, m1] = c0 <= c1 ? [c0 * f, c1 * f + f - 1] : [1, 0];
       const dy = aorta ? (r - aorta.row) * rowMm : radius + 1;
       if (!aorta || Math.abs(dy) > radius) return [m0, m1, 1, 0];
       const half = Math.sqrt(radius * radius - dy * dy) / columnMm;
       return [m0, m1, aorta.column - half, aorta.column + half];
     };
-  }
-
-  /** The coarse columns between the lungs on slice k: from one lung's inner edge to the other's, or an empty range. */
-  private innerLungEdges(k: number, leftmost: number, rightmost: number): [number, number] {
-    const { coarse, anatomy } = this.probed;
-    if (rightmost < 0) return [1, 0];
-    const coarsePlane = coarse.rows * coarse.columns;
-    const columnHasLung = new Uint8Array(coarse.columns);
-    for (let i = 0; i < coarsePlane; i += 1) if (anatomy.lungs[k * coarsePlane + i]) columnHasLung[i % coarse.columns] = 1;
-    // The widest run of lung-free columns between the outermost lung columns is the gap between the lungs.
-    let best: [number, number] = [1, 0];
-    let start = -1;
-    for (let c = leftmost; c <= rightmost + 1; c += 1) {
-      const free = c <= rightmost && !columnHasLung[c];
-      if (free && start < 0) start = c;
-      if (!free && start >= 0) {
-        if (c - 1 - start > best[1] - best[0]) best = [start, c - 1];
-        start = -1;
-      }
-    }
-    return best;
   }
 
   /** Noise of input and output on the homogeneous boxes of the probe's sampled slices. */

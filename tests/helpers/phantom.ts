@@ -4,7 +4,8 @@
  * - abdomen: a wide soft-tissue trunk (40 HU) in a fat ring (-100 HU), spine and aorta;
  * - chest: the same trunk with two lungs (-850 HU) that taper at base and apex;
  * - head: a skull (1000 HU) around brain (35 HU), no lungs, no spine in front of which an aorta lies.
- * The aorta (a 12 mm radius disk in front of the spine, left of the midline) holds `bloodHu`. Gaussian noise of
+ * The aorta (a 12 mm radius disk in front of the spine, left of the midline) holds `bloodHu`, and so does the heart
+ * when asked for (PHANTOM_HEART). Gaussian noise of
  * `noiseSd` HU (seeded) is added inside the body.
  */
 import type { CtVolume, Vector3 } from "../../src/dicom/ct-volume.js";
@@ -19,6 +20,8 @@ export interface PhantomOptions {
   /** Slices of each part. */
   parts: PhantomParts;
   bloodHu?: number;
+  /** A heart (a 28 mm radius disk of blood in front of the aorta, left of the midline) that indents the left lung. */
+  heart?: boolean;
   noiseSd?: number;
   seed?: number;
 }
@@ -36,7 +39,10 @@ const mm = (index: number): number => (index - (PHANTOM.columns - 1) / 2) * PHAN
 const inEllipse = (x: number, y: number, cx: number, cy: number, rx: number, ry: number): boolean =>
   ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1;
 
-function trunkSlice(out: Float32Array, lungScale: number, bloodHu: number): void {
+/** The heart's disk (mm): centre x, centre y, radius; drawn on the chest slices with lungs, over the left lung. */
+export const PHANTOM_HEART = { x: 10, y: -45, radius: 28 } as const;
+
+function trunkSlice(out: Float32Array, lungScale: number, bloodHu: number, heart = false): void {
   for (let r = 0; r < PHANTOM.rows; r += 1) {
     for (let c = 0; c < PHANTOM.columns; c += 1) {
       const x = mm(c);
@@ -49,6 +55,8 @@ function trunkSlice(out: Float32Array, lungScale: number, bloodHu: number): void
           if (inEllipse(x, y, side * 70, -5, 50 * lungScale, 70 * lungScale)) hu = -850;
         }
       }
+      const { x: hx, y: hy, radius } = PHANTOM_HEART;
+      if (heart && lungScale > 0 && inEllipse(x, y, hx, hy, radius, radius)) hu = bloodHu;
       if (inEllipse(x, y, 0, 55, 20, 17)) hu = inEllipse(x, y, 0, 55, 17, 14) ? 250 : 800; // vertebral body
       if (inEllipse(x, y, 0, 85, 8, 14)) hu = 700; // posterior elements
       if (inEllipse(x, y, 12, 25, 12, 12)) hu = bloodHu; // aorta, in front of the spine, left of the midline
@@ -79,7 +87,7 @@ export function phantomVolume(options: PhantomOptions): CtVolume {
     else if (k >= abdomen) {
       // Lungs grow from the base, are widest in the middle, and end before the apex.
       const t = (k - abdomen + 0.5) / chest;
-      trunkSlice(slice, Math.max(0, Math.sin(Math.PI * t)) ** 0.5 * (t > 0.04 && t < 0.96 ? 1 : 0), options.bloodHu ?? 40);
+      trunkSlice(slice, Math.max(0, Math.sin(Math.PI * t)) ** 0.5 * (t > 0.04 && t < 0.96 ? 1 : 0), options.bloodHu ?? 40, options.heart);
     } else trunkSlice(slice, 0, options.bloodHu ?? 40);
     if (options.noiseSd) {
       for (let i = 0; i < plane; i += 1) if (slice[i]! > -990) slice[i]! += options.noiseSd * noise();

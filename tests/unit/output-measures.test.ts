@@ -7,15 +7,15 @@ import { describe, expect, it } from "vitest";
 import { probeVolume } from "../../src/measure/anatomy-probe.js";
 import { OutputMeasures } from "../../src/measure/output-measures.js";
 import type { OutputCheck } from "../../src/models/manifest.js";
-import { PHANTOM, phantomVolume } from "../helpers/phantom.js";
+import { PHANTOM, PHANTOM_HEART, phantomVolume } from "../helpers/phantom.js";
 
 const SYNTHESIS: OutputCheck[] = [
   { measure: "bodyVoxelsChangedPercent", overHu: 100, max: 8 },
   { measure: "tissueMeanChangeHu", min: -10, max: 10 },
 ];
 
-async function measure(checks: OutputCheck[], change: (hu: Float32Array, k: number) => Float32Array) {
-  const volume = phantomVolume({ parts: { chest: 40 }, bloodHu: 40, noiseSd: 15 });
+async function measure(checks: OutputCheck[], change: (hu: Float32Array, k: number) => Float32Array, heart = false) {
+  const volume = phantomVolume({ parts: { chest: 40 }, bloodHu: 40, noiseSd: 15, heart });
   const measures = new OutputMeasures(volume, await probeVolume(volume), checks);
   const plane = PHANTOM.rows * PHANTOM.columns;
   // Streamed in batches of 8, as the worker sends them.
@@ -42,6 +42,23 @@ describe("output checks", () => {
     const verdicts = await measure(SYNTHESIS, (hu) => hu.map((v, i) => (isAorta(i) ? v + 300 : v)));
     expect(verdicts.every((v) => v.passed), JSON.stringify(verdicts)).toBe(true);
     expect(verdicts[1]!.value).toBe(0);
+  });
+
+  it("pass one that brightens the heart where it bulges under the left lung: the mediastinum is taken row by row", async () => {
+    const checks: OutputCheck[] = [...SYNTHESIS, { measure: "tissueBrightenedPercent", overHu: 100, max: 1 }];
+    const inHeart = (i: number): boolean => {
+      const centre = (PHANTOM.columns - 1) / 2;
+      const x = ((i % PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      const y = (Math.floor(i / PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      return (x - PHANTOM_HEART.x) ** 2 + (y - PHANTOM_HEART.y) ** 2 <= PHANTOM_HEART.radius ** 2;
+    };
+    // The phantom draws its heart on the slices with lungs (the 2nd to the 39th of 40).
+    const verdicts = await measure(checks, (hu, k) => hu.map((v, i) => (k >= 1 && k <= 38 && (inHeart(i) || isAorta(i)) ? v + 300 : v)), true);
+    expect(verdicts.every((v) => v.passed), JSON.stringify(verdicts)).toBe(true);
+    // Only the heart's edge, where it meets the lung at the coarse grid's resolution, is still counted (a slice-wide
+    // column range between the lungs counted +7.7 HU and 2.6% here).
+    expect(Math.abs(verdicts[1]!.value)).toBeLessThan(3);
+    expect(verdicts[2]!.value).toBeLessThan(1);
   });
 
   it("fail one that brightens all soft tissue, with the figure and the limit", async () => {
