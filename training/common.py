@@ -317,16 +317,17 @@ def window(hu, width=400.0, level=40.0):
 
 
 def write_png_gray(path: str, img: np.ndarray) -> None:
-    """Minimal 8-bit greyscale PNG writer (zlib only)."""
+    """Minimal 8-bit PNG writer (zlib only): greyscale for H x W, RGB for H x W x 3."""
     img = np.ascontiguousarray(img, dtype=np.uint8)
-    h, w = img.shape
+    h, w = img.shape[:2]
+    colour_type = 2 if img.ndim == 3 else 0
     raw = b"".join(b"\x00" + img[y].tobytes() for y in range(h))
 
     def chunk(tag, data):
         c = struct.pack(">I", len(data)) + tag + data
         return c + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0))
     png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
     with open(path, "wb") as f:
         f.write(png)

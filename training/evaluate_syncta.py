@@ -14,9 +14,16 @@
    shipped v2 (trained on all three patients) and v1: per tissue ROI (training/syncta_rois.json: liver, spleen,
    muscle, fat placed by hand away from vessels; aorta) mean change and 95th percentile of |change|; share of body
    voxels changed by more than 100 HU on the ROI slices.
+   Volume-wide on the same chests (the ROIs miss what they do not cover): every voxel brightened by more than 100 HU,
+   split into 3D components (6-connected) that reach the mediastinum (between the lungs, row by row: the heart,
+   aorta and pulmonary arteries, and what the model extends from them) and isolated ones (a brightened muscle, a
+   blob in the liver: false enhancements); their volumes in ml, the share of soft tissue (input -20..120 HU, not
+   lung) the isolated ones cover, and the soft tissue's mean change outside the mediastinum-connected components.
 3. Kernel consistency: the same chest smoothed (Gaussian sigma 1 px) and sharpened (unsharp mask, amount 1, sigma
    1 px), as a softer and a sharper kernel would reconstruct it: aortic ROI mean after the model, per version.
-4. models/syncta-unet-small.png: held-out HCC slice (input | v2 fold | real arterial) and the LIDC-IDRI-0002 ROI slice
+4. models/syncta-unet-small-unseen.png: per unseen chest, the slice with the largest isolated brightening: input |
+   output | brightened (green: connected to the mediastinum, red: isolated), W400/L40.
+5. models/syncta-unet-small.png: held-out HCC slice (input | v2 fold | real arterial) and the LIDC-IDRI-0002 ROI slice
    v2 changes most (input | v2 | change), W400/L40.
 
   /usr/bin/python3 training/evaluate_syncta.py [--v1 /tmp/ct-cache/syncta-v1.onnx]
@@ -93,8 +100,18 @@ def leave_one_out(data, v1):
 
 
 def chest_volume(data, name):
+    """(HU volume, ml per voxel)."""
     hu, meta = C.load_series_hu(C.decoded_folder(os.path.join(data, name)))
-    return hu
+    dz = abs(float(np.median(np.diff(meta["positions"]))))
+    return hu, meta["pixelSpacing"][0] * meta["pixelSpacing"][1] * dz / 1000.0
+
+
+def whole_volume_output(onnx, name, hu):
+    """The model's output on every slice, cached by the model's sha256 (several minutes per chest on 2 cores)."""
+    cache = os.path.join(C.CACHE_DIR, f"syncta_out_{name}_{C.sha256_file(onnx)[:12]}.npy")
+    if not os.path.exists(cache):
+        np.save(cache, run_model(onnx, hu).astype(np.float32))
+    return np.load(cache)
 
 
 def roi_values(img, rois):
@@ -103,17 +120,25 @@ def roi_values(img, rois):
 
 
 def tissue_preservation(data, models, rois):
-    res, png = {}, None
+    res, png, unseen = {}, None, []
     for name in NCCT_CHESTS:
         if name not in rois:
             continue
-        hu = chest_volume(data, name)
+        hu, voxel_ml = chest_volume(data, name)
+        whole = np.clip(hu, C.HU_MIN, C.HU_MAX)
+        res[name] = {"volume_wide": {}}
+        for label, onnx in models.items():
+            res[name]["volume_wide"][label], central, isolated = volume_wide(whole, whole_volume_output(onnx, name, whole), voxel_ml)
+            if label == "v2":
+                row, k = volume_wide_png(whole, whole_volume_output(onnx, name, whole), central, isolated)
+                unseen.append(row)
+                res[name]["volume_wide"]["png_slice"] = k + 1
         series_rois = {t: v for t, v in rois[name].items() if isinstance(v, list) and v}
         slices = sorted({r["slice"] for v in series_rois.values() for r in v})
         idx = {z: i for i, z in enumerate(slices)}
         before = np.clip(hu[slices], C.HU_MIN, C.HU_MAX)
         body = body_mask(before)
-        res[name] = {"roi_slices": len(slices)}
+        res[name]["roi_slices"] = len(slices)
         for label, onnx in models.items():
             after = run_model(onnx, before)
             d = after - before
@@ -128,7 +153,62 @@ def tissue_preservation(data, models, rois):
                 k = int(np.argmax([np.abs(d[i])[body[i]].mean() for i in range(len(slices))]))  # the slice it changes most
                 png = [before[k], after[k], slices[k]]
         res[name]["kernel_consistency"] = kernel_consistency(before, models, local(series_rois.get("aorta", [])))
+    if unseen:
+        C.write_png_gray(os.path.join(C.MODELS_DIR, f"{MODEL_ID}-unseen.png"), np.concatenate(unseen, axis=0)[::2, ::2])
     return res, png
+
+
+def lungs_and_mediastinum(hu, body, voxel_ml):
+    """Lungs: air inside the body in 3D components of at least 300 ml (bowel gas and the trachea stay out, mostly);
+    mediastinum: per row, the widest lung-free run between the row's first and last lung voxel, on rows with lung on
+    both sides of that run; rows of the slice's lung extent without one take the nearest row's run."""
+    air, n = ndi.label(body & (hu < -400))
+    sizes = ndi.sum(np.ones_like(hu, dtype=np.float32), air, index=np.arange(1, n + 1))
+    lungs = np.isin(air, 1 + np.flatnonzero(sizes >= 300 / voxel_ml))
+    mediastinum = np.zeros_like(lungs)
+    for k in range(hu.shape[0]):
+        runs = {}
+        for r in np.flatnonzero(lungs[k].any(axis=1)):
+            cols = np.flatnonzero(lungs[k, r])
+            gaps = np.diff(cols)
+            if gaps.max(initial=0) > 1:
+                i = int(np.argmax(gaps))
+                runs[r] = (cols[i] + 1, cols[i + 1] - 1)
+        if not runs:
+            continue
+        rows = np.flatnonzero(lungs[k].any(axis=1))
+        have = np.array(sorted(runs))
+        for r in range(rows.min(), rows.max() + 1):
+            c0, c1 = runs[have[np.argmin(np.abs(have - r))]]
+            mediastinum[k, r, c0:c1 + 1] = True
+    return lungs, mediastinum & body & ~lungs
+
+
+def volume_wide(hu, out, spacing_ml):
+    body = body_mask(hu)
+    lungs, mediastinum = lungs_and_mediastinum(hu, body, spacing_ml)
+    bright = body & (out - hu > 100)
+    comp, n = ndi.label(bright)
+    central_ids = np.unique(comp[mediastinum & bright])
+    central = np.isin(comp, central_ids[central_ids > 0])
+    isolated = bright & ~central
+    tissue = body & ~lungs & (hu >= -20) & (hu <= 120)
+    sizes = np.sort(ndi.sum(isolated, comp, index=np.arange(1, n + 1)))[::-1]
+    outside = tissue & ~ndi.binary_dilation(central, iterations=2)
+    return {"brightened_ml": float(bright.sum() * spacing_ml), "connected_to_mediastinum_ml": float(central.sum() * spacing_ml),
+            "isolated_ml": float(isolated.sum() * spacing_ml),
+            "largest_isolated_ml": [round(float(v * spacing_ml), 1) for v in sizes[:5] if v > 0],
+            "isolated_share_of_soft_tissue_percent": float(100 * (isolated & tissue).sum() / max(1, tissue.sum())),
+            "soft_tissue_mean_change_outside_connected_hu": float((out - hu)[outside].mean())}, central, isolated
+
+
+def volume_wide_png(hu, out, central, isolated):
+    k = int(np.argmax(isolated.sum(axis=(1, 2))))
+    a, b = C.window(hu[k]), C.window(out[k])
+    over = np.stack([a, a, a], -1)
+    over[central[k]] = [0, 200, 0]
+    over[isolated[k]] = [255, 0, 0]
+    return np.concatenate([np.stack([a, a, a], -1), np.stack([b, b, b], -1), over], axis=1), k
 
 
 def kernel_consistency(before, models, aorta):

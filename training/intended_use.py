@@ -91,14 +91,17 @@ def _check(c: dict) -> str:
 # `ct-enhance probe <series> --models` and whole jobs (`ct-enhance run`), the 2-core development machine.
 MEASURED = {
     "syncta-unet-small": (
-        "v2 (0.2.0) is within its intended use on LIDC-IDRI-0002, RICORD and the HCC pre-contrast series, and **rejected "
-        "there by its own checks**: soft tissue outside the blood pool brightened by more than 100 HU on 7.6% (LIDC-IDRI-0002, "
-        "also +15.6 HU on average), 3.9% (RICORD), 2.5% (HCC_005) and 2.7% (HCC_009) of its voxels, limit 2%. It brightens "
-        "the aorta (+210-250 HU in the aorta ROIs of the two chests) but also parts of the stomach, spleen, kidneys and "
-        "paraspinal muscle (the card's images and ROI table), so nothing it makes is stored. Outside it: LIDC-IDRI-0001, "
-        "the CPTAC chest and the HCC arterial phases (contrast measured: blood pool 410, 143, 340, 385 HU), HCC_007's "
-        "pre-contrast series (18 slices: below the pipeline's 20-instance rule) and the InVesalius head CT (no chest, no "
-        "abdomen)."),
+        "v2 (0.2.1) is within its intended use on LIDC-IDRI-0002, RICORD and the HCC pre-contrast series (demo run of "
+        "2026-11-30). On HCC_005 and HCC_009 it passes its checks and the Syn-CTA is stored (the aorta brightened, the "
+        "rest unchanged; patients it was trained on). On the two unseen chests it is **rejected by its own checks**: "
+        "LIDC-IDRI-0002 soft tissue outside the blood pool +12.1 HU on average (limit 10) and 6.4% of it brightened by "
+        "more than 100 HU (limit 2%); RICORD 4.0% brightened. What the checks caught (the card's volume-wide figures and "
+        "`syncta-unet-small-unseen.png`): the arm muscles of both chests (arms down at the sides, never in the training "
+        "series), a blob in RICORD's liver and a part of LIDC-IDRI-0002's left kidney; part of the count is the heart's "
+        "left side, which the checks' blood-pool mask (the columns between the lungs) does not fully cover. Outside it: "
+        "LIDC-IDRI-0001, the CPTAC chest and the HCC arterial phases (contrast measured: blood pool 410, 143, 340, 385 "
+        "HU), HCC_007's pre-contrast series (18 slices: below the pipeline's 20-instance rule) and the InVesalius head CT "
+        "(no chest, no abdomen)."),
     "nodule-detector-small": (
         "Within its intended use on LIDC-IDRI-0002, where it is **rejected by its check** (22 findings inside the lungs, "
         "cap 20: it misfires on this patient, as the card's test figures foretell), and on RICORD, where its findings are "

@@ -23,7 +23,7 @@ CITATIONS = """- LIDC-IDRI: Armato III SG et al. (2015). Data From LIDC-IDRI. Th
 CITATIONS_INDENTED = "\n".join("  " + line for line in CITATIONS.splitlines())
 
 NOT_DIAGNOSTIC = ("**Not for diagnostic use.** A demonstration/reference model for exercising the ct-enhance pipeline, "
-                  "trained in minutes on CPU from one or two patients. Its output must never be used for clinical "
+                  "trained in minutes from a few patients. Its output must never be used for clinical "
                   "decisions, reporting or patient care.")
 
 
