@@ -79,7 +79,7 @@ describe.runIf(ready)("security: the API's guards and the Explorer plugin's allo
     expect(guarded.length).toBeGreaterThanOrEqual(12);
     for (const { path, method } of guarded) {
       const url = `${service.apiUrl}${path.replace(/\{[A-Za-z]+\}/g, "1")}`;
-      for (const headers of [{}, { Authorization: "Bearer wrong" }, { Authorization: `Bearer ${service.token}-` }, { Authorization: service.token }]) {
+      for (const headers of [{}, { Authorization: "Bearer wrong" } as Record<string, string>, { Authorization: `Bearer ${service.token}-` }, { Authorization: service.token }]) {
         const response = await fetch(url, { method: method.toUpperCase(), headers });
         expect(response.status, `${method} ${path}`).toBe(401);
       }
