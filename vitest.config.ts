@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Integration tests share one real Orthanc per file; files run one after another to keep a 2-core CI calm.
     fileParallelism: false,
+    // Keeps every service log of the run and, after the last file, scans them for the input series' patient data.
+    globalSetup: ["tests/setup/service-log-scan.ts"],
   },
 });

@@ -9,15 +9,18 @@
 #   CT_ENHANCE_API_URL    the ct-enhance API root, e.g. http://127.0.0.1:8190
 #   CT_ENHANCE_API_TOKEN  its bearer token (empty when the API runs without one)
 #
-# Routes added to Orthanc's REST API (all under Orthanc's authentication):
+# Routes added to Orthanc's REST API (all under Orthanc's authentication), the whole allow-list (FORWARDED below):
 #   GET  /ct-enhance/pipelines                 -> GET  /pipelines
 #   GET  /ct-enhance/series/<id>/jobs          -> GET  /jobs?orthancSeries=<id>
 #   POST /ct-enhance/series/<id>/rerun         -> POST /series/<id>/rerun   {"pipeline": ..., "force": ...}
 #   GET  /ct-enhance/jobs/<n>                  -> GET  /jobs/<n>
 #   GET  /ct-enhance/jobs/<n>/preview.png      -> GET  /jobs/<n>/preview.png
+# Nothing else reaches the API through Orthanc: another path under /ct-enhance/ gets Orthanc's 404, another method
+# 405, a re-run body over MAX_BODY_BYTES 413; the forwarded path is built here from the matched IDs, never copied.
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import orthanc
@@ -25,9 +28,16 @@ import orthanc
 API_URL = os.environ.get("CT_ENHANCE_API_URL", "http://127.0.0.1:8190").rstrip("/")
 API_TOKEN = os.environ.get("CT_ENHANCE_API_TOKEN", "")
 TIMEOUT_SECONDS = 15
+MAX_BODY_BYTES = 4096
 ORTHANC_ID = "([0-9a-f]{8}(?:-[0-9a-f]{8}){4})"
 # Orthanc's plugin SDK cannot answer these statuses with a body (SendHttpStatus refuses them): report them as 502.
 UNSENDABLE = (200, 301, 401, 405)
+
+
+def url_for_log(url):
+    """The URL without user:password, as Orthanc's log and an error answer may show it."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def script_folder():
@@ -60,7 +70,7 @@ def forward(method, path, body=None):
         return error.code, error.headers.get("Content-Type", "application/json"), error.read()
     except (urllib.error.URLError, OSError) as error:
         message = "ct-enhance API at %s cannot be reached (%s): is ct-enhance running, and CT_ENHANCE_API_URL right?" % (
-            API_URL, getattr(error, "reason", error))
+            url_for_log(API_URL), getattr(error, "reason", error))
         return 502, "application/json", json.dumps({"error": message}).encode("utf-8")
 
 
@@ -72,7 +82,14 @@ def answer(output, status, content_type, body):
         hint = " (the plugin's CT_ENHANCE_API_TOKEN is missing or wrong)" if status == 401 else ""
         body = json.dumps({"error": "ct-enhance answered %d%s: %s" % (status, hint, body.decode("utf-8", "replace")[:300])}).encode("utf-8")
         status = 502
-    output.SendHttpStatus(status, body)
+    send_status(output, status, body)
+
+
+def send_status(output, status, body):
+    """An error status with its body. The Python plugin (4.0) wants the body as text and its length in bytes: given
+    bytes alone, every error answer raised a TypeError, which Orthanc turned into its own 500."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    output.SendHttpStatus(status, text, len(text.encode("utf-8")))
 
 
 def only(method):
@@ -99,10 +116,16 @@ def get_series_jobs(output, request):
 
 @only("POST")
 def post_series_rerun(output, request):
+    raw = request.get("body") or b"{}"
+    if len(raw) > MAX_BODY_BYTES:
+        send_status(output, 413, b'{"error": "body over 4096 bytes"}')
+        return
     try:
-        asked = json.loads(request.get("body") or b"{}")
+        asked = json.loads(raw)
+        if not isinstance(asked, dict):
+            raise ValueError("not an object")
     except ValueError:
-        output.SendHttpStatus(400, b'{"error": "body must be JSON: {\\"pipeline\\": ..., \\"force\\": ...}"}')
+        send_status(output, 400, b'{"error": "body must be JSON: {\\"pipeline\\": ..., \\"force\\": ...}"}')
         return
     body = {"requestedBy": "orthanc-explorer", "force": asked.get("force") is True}
     if isinstance(asked.get("pipeline"), str) and asked["pipeline"]:
@@ -120,12 +143,17 @@ def get_job_preview(output, request):
     answer(output, *forward("GET", "/jobs/%s/preview.png" % request["groups"][0]))
 
 
-orthanc.RegisterRestCallback("/ct-enhance/pipelines", get_pipelines)
-orthanc.RegisterRestCallback("/ct-enhance/series/%s/jobs" % ORTHANC_ID, get_series_jobs)
-orthanc.RegisterRestCallback("/ct-enhance/series/%s/rerun" % ORTHANC_ID, post_series_rerun)
-orthanc.RegisterRestCallback("/ct-enhance/jobs/([0-9]+)", get_job)
-orthanc.RegisterRestCallback("/ct-enhance/jobs/([0-9]+)/preview.png", get_job_preview)
+# The allow-list: Orthanc matches each pattern against the whole path; each handler accepts one method.
+FORWARDED = (
+    ("/ct-enhance/pipelines", get_pipelines),
+    ("/ct-enhance/series/%s/jobs" % ORTHANC_ID, get_series_jobs),
+    ("/ct-enhance/series/%s/rerun" % ORTHANC_ID, post_series_rerun),
+    ("/ct-enhance/jobs/([0-9]{1,12})", get_job),
+    ("/ct-enhance/jobs/([0-9]{1,12})/preview\\.png", get_job_preview),
+)
+for pattern, handler in FORWARDED:
+    orthanc.RegisterRestCallback(pattern, handler)
 
 orthanc.ExtendOrthancExplorer(
     "var CT_ENHANCE_PANEL_CSS = %s;\n%s" % (json.dumps(read_asset("ct-enhance-panel.css")), read_asset("ct-enhance-panel.js")))
-orthanc.LogWarning("ct-enhance panel added to Orthanc Explorer; forwarding to %s" % API_URL)
+orthanc.LogWarning("ct-enhance panel added to Orthanc Explorer; forwarding to %s" % url_for_log(API_URL))

@@ -14,6 +14,7 @@ import { EVAL_USAGE, runEvalCommand } from "./eval/eval-command.js";
 import { PROBE_USAGE, runProbeCommand } from "./eval/probe-command.js";
 import { JobState, type Job } from "./jobs/job-records.js";
 import { logger } from "./log.js";
+import { redact } from "./redact.js";
 import { runJob, type PipelineContext } from "./pipeline/runner.js";
 import { selectSeries } from "./pipeline/select-series.js";
 import { openContext, startService } from "./service/service.js";
@@ -156,7 +157,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`ct-enhance: ${message}\n`);
+    process.stderr.write(`ct-enhance: ${redact(message)}\n`);
     process.exitCode = error instanceof ConfigError ? 2 : 1;
   },
 );

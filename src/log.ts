@@ -1,7 +1,10 @@
 /**
  * Structured one-line JSON logs on stderr. Log identifiers (Orthanc IDs, UIDs), never patient names, IDs or birth
- * dates: callers pass fields explicitly, and fields named like PHI are refused at the door.
+ * dates: callers pass fields explicitly, and fields named like PHI are refused at the door. Never credentials either:
+ * every line passes through `redact` (src/redact.ts) on its way out.
  */
+import { redact } from "./redact.js";
+
 type Level = "debug" | "info" | "warn" | "error";
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const PHI_KEYS = /patient(name|id|birth)|^(name|birthdate|dob)$/i;
@@ -17,7 +20,7 @@ function emit(level: Level, component: string, message: string, fields: Record<s
   const safe: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(fields)) safe[key] = PHI_KEYS.test(key) ? "[withheld]" : value;
   const line = JSON.stringify({ time: new Date().toISOString(), level, component, message, ...safe });
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${redact(line)}\n`);
 }
 
 export interface Logger {

@@ -47,8 +47,11 @@ function parse(schema: Schema | undefined, value: unknown, part: string): { ok: 
   return { ok: false, error: `${[part, ...issue.path.map(String)].join(".")}: ${issue.message}` };
 }
 
-/** Mounts each route on the router, behind `requireToken` unless it says auth: false. */
-export function mountRoutes(router: Router, routes: readonly Route[], requireToken: RequestHandler): void {
+/**
+ * Mounts each route on the router, behind `requireToken` unless it says auth: false; a POST reads its body with
+ * `readBody` after the token check.
+ */
+export function mountRoutes(router: Router, routes: readonly Route[], requireToken: RequestHandler, readBody: RequestHandler): void {
   for (const declared of routes) {
     const handler = (request: Request, response: Response, next: NextFunction): void => {
       const parts = [
@@ -65,7 +68,8 @@ export function mountRoutes(router: Router, routes: readonly Route[], requireTok
       Promise.resolve(declared.handle({ params, query, body } as never, response)).catch(next);
     };
     const guards = declared.auth === false ? [] : [requireToken];
-    router[declared.method](declared.path, ...guards, handler);
+    const body = declared.method === "post" ? [readBody] : [];
+    router[declared.method](declared.path, ...guards, ...body, handler);
   }
 }
 

@@ -7,9 +7,11 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Server } from "node:http";
 import { OrthancReachability } from "../orthanc/reachability.js";
+import { redact } from "../redact.js";
 import { SOFTWARE_VERSION } from "../version.js";
 import type { ApiDeps, RouteDeps } from "./api-deps.js";
 import { requireToken } from "./auth.js";
+import { bodyTooLarge, readJsonBody } from "./body-limit.js";
 import { mountRoutes, openApiPaths, route, type Route } from "./route.js";
 import { catalogRoutes } from "./routes/catalog.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -51,15 +53,16 @@ export function apiRoutes(deps: RouteDeps): Route[] {
 export function createApi(deps: ApiDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  app.use(express.json({ limit: "64kb" }));
   // Liveness answers from memory (Orthanc as last checked, at most ~5 s ago); readiness asks Orthanc now.
-  mountRoutes(app, apiRoutes({ ...deps, reachability: new OrthancReachability(deps.orthanc) }), requireToken(deps.config.api.token));
+  const routes = apiRoutes({ ...deps, reachability: new OrthancReachability(deps.orthanc) });
+  mountRoutes(app, routes, requireToken(deps.config.api.token), readJsonBody);
   app.use((_request: Request, response: Response) => {
     response.status(404).json({ error: "no such route; see /openapi.json" });
   });
+  app.use(bodyTooLarge);
   app.use((error: Error, _request: Request, response: Response, _next: NextFunction) => {
     const status = (error as { status?: unknown }).status;
-    response.status(typeof status === "number" && status >= 400 && status < 600 ? status : 500).json({ error: error.message });
+    response.status(typeof status === "number" && status >= 400 && status < 600 ? status : 500).json({ error: redact(error.message) });
   });
   return app;
 }

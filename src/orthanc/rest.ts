@@ -60,10 +60,16 @@ export class OrthancClient {
   private readonly headers: Record<string, string>;
 
   constructor(private readonly config: Config["orthanc"]) {
-    this.baseUrl = config.url.replace(/\/+$/, "");
+    // user:password in the URL is taken as the login (fetch refuses such URLs) and kept out of every message.
+    const parsed = new URL(config.url);
+    const username = config.username ?? (parsed.username ? decodeURIComponent(parsed.username) : undefined);
+    const password = config.password ?? (parsed.password ? decodeURIComponent(parsed.password) : undefined);
+    parsed.username = "";
+    parsed.password = "";
+    this.baseUrl = parsed.toString().replace(/\/+$/, "");
     this.headers = {};
-    if (config.username) {
-      const credentials = Buffer.from(`${config.username}:${config.password ?? ""}`).toString("base64");
+    if (username) {
+      const credentials = Buffer.from(`${username}:${password ?? ""}`).toString("base64");
       this.headers.Authorization = `Basic ${credentials}`;
     }
   }

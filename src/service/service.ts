@@ -13,6 +13,7 @@ import { InferenceService } from "../models/inference.js";
 import { ModelRegistry } from "../models/registry.js";
 import { ChangeFeed } from "../orthanc/change-feed.js";
 import { OrthancClient } from "../orthanc/rest.js";
+import { urlForLog, withholdConfigSecrets } from "../redact.js";
 import { loadPipelines } from "../pipeline/pipelines.js";
 import { clearStaleSpool } from "../pipeline/outputs/held-instances.js";
 import { type PipelineContext, spoolDirOf } from "../pipeline/runner.js";
@@ -26,6 +27,7 @@ const log = logger("service");
 
 /** Everything a command needs, opened from the config; pipelines are checked against the models at once. */
 export async function openContext(config: Config): Promise<PipelineContext> {
+  withholdConfigSecrets(config); // from here on no log line or API error shows them
   const models = await ModelRegistry.load(config.modelsDir);
   const pipelines = loadPipelines(config.pipelinesFile);
   for (const pipeline of pipelines) {
@@ -101,7 +103,7 @@ export async function startService(config: Config): Promise<RunningService> {
   log.info("ct-enhance serving", {
     version: SOFTWARE_VERSION,
     api: `http://${config.api.host}:${port}`,
-    orthanc: config.orthanc.url,
+    orthanc: urlForLog(config.orthanc.url),
     pipelines: pipelines.filter((p) => p.enabled).map((p) => p.id),
   });
 

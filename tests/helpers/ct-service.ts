@@ -1,11 +1,13 @@
 /**
  * ct-enhance as a user runs it: the built CLI (`node dist/cli.js serve`) in its own process, configured through the
- * environment, pointed at a test Orthanc. Tests only watch it through Orthanc and its API.
+ * environment, pointed at a test Orthanc. Tests only watch it through Orthanc and its API. Everything it writes is
+ * also kept in the run's service-log folder (tests/setup/service-log-scan.ts), which is scanned for patient data.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { expect, inject } from "vitest";
 import { freePort, REPO_ROOT, type TestOrthanc } from "./orthanc.js";
 import { localServiceEnvironment } from "../../src/bench/service-probe.js";
 
@@ -47,6 +49,12 @@ export async function startService(orthanc: TestOrthanc, extraEnv: Record<string
   };
   let child: ChildProcess | undefined;
   let output = "";
+  const logFile = serviceLogFile(port);
+  const keep = (chunk: Buffer): void => {
+    const text = chunk.toString();
+    output += text;
+    appendFileSync(logFile, text);
+  };
 
   const api = async <T>(pathAndQuery: string, init: RequestInit = {}): Promise<T> => {
     const response = await fetch(`${apiUrl}${pathAndQuery}`, {
@@ -59,8 +67,8 @@ export async function startService(orthanc: TestOrthanc, extraEnv: Record<string
 
   const start = async (): Promise<void> => {
     child = spawn(process.execPath, [path.join(REPO_ROOT, "dist", "cli.js"), "serve"], { env, cwd: dataDir });
-    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`ct-enhance exited at start:\n${output.slice(-3000)}`);
@@ -96,6 +104,14 @@ export async function startService(orthanc: TestOrthanc, extraEnv: Record<string
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Where this service's output is kept: the run's folder (or .test-output/service-logs/adhoc), named after the test file. */
+function serviceLogFile(port: number): string {
+  const folder = inject("serviceLogDir") ?? path.join(REPO_ROOT, ".test-output", "service-logs", "adhoc");
+  mkdirSync(folder, { recursive: true });
+  const testFile = path.basename(expect.getState().testPath ?? "service", ".test.ts");
+  return path.join(folder, `${testFile}-${port}-${Date.now()}.log`);
 }
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs` with `what`. */

@@ -12,7 +12,7 @@ const SRC = path.resolve(import.meta.dirname, "../../src");
 /** Path prefixes (relative to src/, longest match wins) and their floors, from the ground up. */
 export const FLOORS: Record<string, number> = {
   // 0: the ground every layer stands on
-  "log.ts": 0, "stage-error.ts": 0, "version.ts": 0, "config.ts": 0, "event-loop.ts": 0, "compiled-worker.ts": 0, "types/": 0,
+  "log.ts": 0, "redact.ts": 0, "stage-error.ts": 0, "version.ts": 0, "config.ts": 0, "event-loop.ts": 0, "compiled-worker.ts": 0, "types/": 0,
   // 1: DICOM objects: Part 10, volumes, the writers
   "dicom/": 1,
   // 2: what talks to Orthanc, runs models, measures volumes, keeps the record

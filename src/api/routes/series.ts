@@ -1,5 +1,6 @@
 /** /series and what the node decided about each series it saw: re-run on request, decisions, the change feed. */
 import { z } from "zod";
+import { redact } from "../../redact.js";
 import type { RouteDeps } from "../api-deps.js";
 import { RerunRequestError, rerunSeries } from "../rerun-series.js";
 import { route, type Route } from "../route.js";
@@ -74,7 +75,7 @@ export function seriesRoutes({ ledger, orthanc, models, pipelines, notifyQueue }
           const orthancLast = await orthanc.lastChange();
           response.json({ cursor, orthancLast, caughtUp: cursor >= orthancLast });
         } catch (error) {
-          response.status(503).json({ cursor, error: (error as Error).message });
+          response.status(503).json({ cursor, error: redact((error as Error).message) });
         }
       },
     }),

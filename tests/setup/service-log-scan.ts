@@ -1,0 +1,43 @@
+/**
+ * Vitest global setup: gives the run a folder for the logs of every service the integration tests start
+ * (.test-output/service-logs/run-<time>-<pid>, git-ignored; tests/helpers/ct-service.ts writes there), and, once every
+ * test file has run, scans those logs for the PatientName, PatientID and PatientBirthDate of every real input series
+ * (tests/helpers/log-scan.ts; CT_ENHANCE_LOG_SCAN_SERIES names another folder of series). A finding fails the run,
+ * naming the field, the series and file:line, never the value.
+ */
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+import { ctDataRoot } from "../helpers/ct-data.js";
+import { describeFindings, logFilesUnder, patientIdentifiersUnder, scanLogs } from "../helpers/log-scan.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    serviceLogDir: string;
+  }
+}
+
+const LOG_ROOT = path.resolve(import.meta.dirname, "../../.test-output/service-logs");
+/** Runs kept for a person to read; older ones are removed when a run starts. */
+const RUNS_KEPT = 5;
+
+export default function setup(project: TestProject): () => void {
+  mkdirSync(LOG_ROOT, { recursive: true });
+  const runs = readdirSync(LOG_ROOT).filter((name) => name.startsWith("run-")).sort();
+  for (const old of runs.slice(0, Math.max(0, runs.length - (RUNS_KEPT - 1)))) rmSync(path.join(LOG_ROOT, old), { recursive: true, force: true });
+  const runDir = path.join(LOG_ROOT, `run-${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`);
+  mkdirSync(runDir, { recursive: true });
+  project.provide("serviceLogDir", runDir);
+
+  return function scanServiceLogs(): void {
+    const files = logFilesUnder(runDir);
+    if (files.length === 0) return;
+    const started = Date.now();
+    const identifiers = patientIdentifiersUnder(process.env.CT_ENHANCE_LOG_SCAN_SERIES ?? ctDataRoot);
+    const findings = scanLogs(files, identifiers);
+    const summary = `log scan: ${files.length} service log(s) in ${path.relative(process.cwd(), runDir)}, ` +
+      `${identifiers.length} patient identifiers of the input series, ${Date.now() - started} ms`;
+    if (findings.length > 0) throw new Error(`${summary}: patient data in the service logs\n${describeFindings(findings)}`);
+    process.stdout.write(`${summary}: none found\n`);
+  };
+}
