@@ -17,7 +17,18 @@
 #   GET  /ct-enhance/jobs/<n>/preview.png      -> GET  /jobs/<n>/preview.png
 # Nothing else reaches the API through Orthanc: another path under /ct-enhance/ gets Orthanc's 404, another method
 # 405, a re-run body over MAX_BODY_BYTES 413; the forwarded path is built here from the matched IDs, never copied.
+#
+# And the OHIF Viewer, when CT_ENHANCE_OHIF_DIR names a folder prepared by `node dist/tools/ohif-prepare.js`
+# (@ohif/app's prebuilt dist, moved to /ohif/):
+#   GET  /ohif/<file>                          -> that file; any other path (OHIF's own routes, /ohif/viewer?...)
+#                                                 -> index.html, which OHIF's router reads
+#   GET  /ohif/app-config.js                   -> orthanc-config/ohif/app-config.js (Orthanc's DICOMweb, our
+#                                                 side-by-side hanging protocol)
+# Why here and not Orthanc's ServeFolders plugin: ServeFolders answers 404 for OHIF's client-side routes
+# (/ohif/viewer) where OHIF needs index.html, and this plugin is loaded already. Either way OHIF shares Orthanc's
+# origin and login, so neither CORS nor a second login is needed.
 import json
+import mimetypes
 import os
 import urllib.error
 import urllib.parse
@@ -27,6 +38,7 @@ import orthanc
 
 API_URL = os.environ.get("CT_ENHANCE_API_URL", "http://127.0.0.1:8190").rstrip("/")
 API_TOKEN = os.environ.get("CT_ENHANCE_API_TOKEN", "")
+OHIF_DIR = os.environ.get("CT_ENHANCE_OHIF_DIR", "")
 TIMEOUT_SECONDS = 15
 MAX_BODY_BYTES = 4096
 ORTHANC_ID = "([0-9a-f]{8}(?:-[0-9a-f]{8}){4})"
@@ -143,6 +155,45 @@ def get_job_preview(output, request):
     answer(output, *forward("GET", "/jobs/%s/preview.png" % request["groups"][0]))
 
 
+OHIF_TYPES = {".js": "application/javascript", ".mjs": "application/javascript", ".css": "text/css", ".html": "text/html",
+              ".json": "application/json", ".wasm": "application/wasm", ".svg": "image/svg+xml", ".png": "image/png",
+              ".ico": "image/x-icon", ".woff2": "font/woff2", ".woff": "font/woff", ".ttf": "font/ttf", ".map": "application/json",
+              ".xml": "application/xml", ".txt": "text/plain"}
+
+
+def ohif_file(relative):
+    """The file of the prepared OHIF folder at `relative`, or None (outside the folder, or no such file)."""
+    root = os.path.realpath(OHIF_DIR)
+    candidate = os.path.realpath(os.path.join(root, relative))
+    if not candidate.startswith(root + os.sep) or not os.path.isfile(candidate):
+        return None
+    return candidate
+
+
+def get_ohif(output, uri, **request):
+    if request["method"] != "GET":
+        output.SendMethodNotAllowed("GET")
+        return
+    relative = (request.get("groups") or [""])[0] or ""
+    if relative == "app-config.js":
+        output.AnswerBuffer(read_config("ohif", "app-config.js").encode("utf-8"), "application/javascript")
+        return
+    found = ohif_file(relative) if relative else None
+    if found is None and os.path.splitext(relative)[1] in OHIF_TYPES and not relative.endswith(".html"):
+        send_status(output, 404, "not part of OHIF")
+        return
+    found = found or os.path.join(OHIF_DIR, "index.html")
+    with open(found, "rb") as handle:
+        body = handle.read()
+    extension = os.path.splitext(found)[1]
+    output.AnswerBuffer(body, OHIF_TYPES.get(extension) or mimetypes.guess_type(found)[0] or "application/octet-stream")
+
+
+def read_config(*names):
+    with open(os.path.join(script_folder(), *names), encoding="utf-8") as handle:
+        return handle.read()
+
+
 # The allow-list: Orthanc matches each pattern against the whole path; each handler accepts one method.
 FORWARDED = (
     ("/ct-enhance/pipelines", get_pipelines),
@@ -153,6 +204,13 @@ FORWARDED = (
 )
 for pattern, handler in FORWARDED:
     orthanc.RegisterRestCallback(pattern, handler)
+
+if OHIF_DIR and os.path.isfile(os.path.join(OHIF_DIR, "index.html")):
+    orthanc.RegisterRestCallback("/ohif", get_ohif)
+    orthanc.RegisterRestCallback("/ohif/(.*)", get_ohif)
+    orthanc.LogWarning("OHIF Viewer served at /ohif/ from %s" % OHIF_DIR)
+elif OHIF_DIR:
+    orthanc.LogWarning("CT_ENHANCE_OHIF_DIR=%s has no index.html: run node dist/tools/ohif-prepare.js; OHIF not served" % OHIF_DIR)
 
 orthanc.ExtendOrthancExplorer(
     "var CT_ENHANCE_PANEL_CSS = %s;\n%s" % (json.dumps(read_asset("ct-enhance-panel.css")), read_asset("ct-enhance-panel.js")))

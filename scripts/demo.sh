@@ -7,6 +7,9 @@
 # The series: ../shared/data/ct/lidc-idri-0002-ncct when present, else the real head CT that Debian's
 # invesalius-examples ships, converted to a DICOM series.
 # Ports (override with the variables): Orthanc HTTP 8042, DICOM 4242, ct-enhance API 8190.
+# The OHIF Viewer (@ohif/app's prebuilt dist from the npm registry, 50 MB once, kept in .ohif/) is served by Orthanc's
+# plugin at /ohif/ under the same login; the demo ends with the OHIF link of the processed study (CT_ENHANCE_OHIF=0:
+# no OHIF).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -29,6 +32,8 @@ bash scripts/install-system-deps.sh
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build --silent
+ohif_dir=""
+if [ "${CT_ENHANCE_OHIF:-1}" != "0" ]; then ohif_dir=$(node dist/tools/ohif-prepare.js); fi
 
 stop
 mkdir -p "$state/orthanc-db"
@@ -40,7 +45,7 @@ token=$(cat "$token_file")
 
 ORTHANC_HTTP_PORT=$ORTHANC_HTTP_PORT ORTHANC_DICOM_PORT=$ORTHANC_DICOM_PORT ORTHANC_STORAGE_DIR="$state/orthanc-db" \
 ORTHANC_USERNAME=${creds%%:*} ORTHANC_PASSWORD=${creds#*:} ORTHANC_STABLE_AGE=5 ORTHANC_REMOTE_ACCESS=false \
-ORTHANC_PYTHON_SCRIPT="$root/orthanc-config/ct-enhance-explorer.py" CT_ENHANCE_API_URL="$api_url" CT_ENHANCE_API_TOKEN="$token" \
+ORTHANC_PYTHON_SCRIPT="$root/orthanc-config/ct-enhance-explorer.py" CT_ENHANCE_OHIF_DIR="$ohif_dir" CT_ENHANCE_API_URL="$api_url" CT_ENHANCE_API_TOKEN="$token" \
   setsid Orthanc "$root/orthanc-config/orthanc.json" > "$state/orthanc.log" 2>&1 < /dev/null &
 echo $! > "$state/orthanc.pid"
 for _ in $(seq 1 60); do curl -sf -u "$creds" "$orthanc_url/system" >/dev/null && break; sleep 0.5; done
@@ -72,4 +77,8 @@ for _ in $(seq 1 900); do
 done
 echo "Orthanc login: $creds (in $state/credentials); API: $api_url (token in $token_file)"
 echo "logs: $state/orthanc.log, $state/ct-enhance.log; stop with: bash scripts/demo.sh stop"
+if [ -n "$ohif_dir" ]; then
+  study_uid=$(curl -sf -u "$creds" "$orthanc_url/series/$source_series/study" | sed -n 's/.*"StudyInstanceUID" *: *"\([^"]*\)".*/\1/p' | head -1)
+  echo "OHIF, source and output side by side (Orthanc login): $orthanc_url/ohif/viewer?StudyInstanceUIDs=$study_uid&hangingProtocolId=ct-enhance-side-by-side"
+fi
 echo "$jobs" | ORTHANC_URL="$orthanc_url" ORTHANC_AUTH="$creds" PREVIEWS="$state/ct-enhance/previews" node scripts/demo-summary.mjs

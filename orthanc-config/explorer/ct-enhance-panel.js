@@ -64,7 +64,9 @@
     }
     if (job.state === 'done' && job.outputSeriesUid) {
       html += '<div id="ct-enhance-output" data-uid="' + text(job.outputSeriesUid) + '">derived series: ' +
-        '<a href="#" id="ct-enhance-output-link">open</a></div>';
+        '<a href="#" id="ct-enhance-output-link">open</a>' +
+        ' | <a id="ct-enhance-ohif-link" target="_blank" rel="noopener" style="display:none">in OHIF, beside its source</a></div>';
+      ohifLink(job.studyUid);
     }
     if (job.state === 'done' || job.slicesDone === job.slicesTotal && job.slicesTotal > 0) {
       html += '<img class="ct-enhance-preview" id="ct-enhance-preview" alt="before / after (middle slice)" ' +
@@ -74,6 +76,21 @@
         (job.state === 'rejected' ? ', rejected by its checks: not stored' : '') + '</div>';
     }
     box.html(html);
+  }
+
+  // The OHIF Viewer that Orthanc serves at /ohif/ (when ct-enhance-explorer.py was given CT_ENHANCE_OHIF_DIR), opened
+  // on the study with our hanging protocol: source and derived series side by side, scrolling together. The link
+  // appears only when /ohif/ answers; the same URL as src/orthanc/ohif-link.ts builds.
+  var ohifServed = null;
+  function ohifLink(studyUid) {
+    var show = function () {
+      $('#ct-enhance-ohif-link').attr('href', '../ohif/viewer?StudyInstanceUIDs=' + encodeURIComponent(studyUid) +
+        '&hangingProtocolId=ct-enhance-side-by-side').show();
+    };
+    if (ohifServed === null) {
+      ohifServed = $.ajax({ url: '../ohif/app-config.js', dataType: 'text' });
+    }
+    ohifServed.done(show);
   }
 
   function refresh(seriesId) {

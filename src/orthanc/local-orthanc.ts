@@ -31,6 +31,8 @@ export interface LocalOrthancOptions {
   ctEnhanceApiUrl?: string;
   /** The bearer token the Explorer plugin sends to the ct-enhance API. */
   ctEnhanceApiToken?: string;
+  /** A folder prepared by src/tools/ohif-prepare.ts: the Explorer plugin then serves the OHIF Viewer at /ohif/. */
+  ohifDir?: string;
 }
 
 export interface LocalOrthanc {
@@ -76,6 +78,7 @@ export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Prom
     ORTHANC_PYTHON_SCRIPT: path.join(PACKAGE_ROOT, "orthanc-config", "ct-enhance-explorer.py"),
     CT_ENHANCE_API_URL: options.ctEnhanceApiUrl ?? "http://127.0.0.1:1",
     CT_ENHANCE_API_TOKEN: options.ctEnhanceApiToken ?? "",
+    CT_ENHANCE_OHIF_DIR: options.ohifDir ?? "",
   };
   let child: ChildProcess | undefined;
   let log = "";
