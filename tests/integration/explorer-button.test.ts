@@ -4,10 +4,10 @@
  * playwright-core, a processed series' page, a click, and the new job reaching done with a new derived series.
  * Then the derived series in the Orthanc Web Viewer. Screenshots go to .test-output/ (git-ignored).
  */
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
+import { CHROMIUM, launchChromium, type TestBrowser } from "../helpers/chromium.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCtData } from "../helpers/ct-data.js";
 import { contiguousSubset, type SeriesSubset } from "../helpers/ct-subset.js";
@@ -15,7 +15,6 @@ import { startService, waitFor, type TestService, OPERATOR_TEST_PIPELINES } from
 import { freePort, REPO_ROOT, startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
 import { requireOrthanc, requireTools } from "../helpers/system-tools.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ready = requireCtData("lidc-idri-0002-ncct") && requireOrthanc() && requireTools(CHROMIUM);
 const ARTIFACTS = path.join(REPO_ROOT, ".test-output");
 
@@ -37,7 +36,7 @@ describe.runIf(ready)("Orthanc Explorer's ct-enhance panel (real Orthanc + plugi
   let service: TestService;
   let subset: SeriesSubset;
   let browser: BrowserContext;
-  let profileDir: string;
+  let chrome: TestBrowser | undefined;
   let sourceId: string;
   let firstJob: Job;
   let secondJob: Job;
@@ -68,20 +67,12 @@ describe.runIf(ready)("Orthanc Explorer's ct-enhance panel (real Orthanc + plugi
     });
     [sourceId] = (await orthanc.uploadFolder(subset.folder)) as [string];
     firstJob = await doneJob("the first job (by itself, from the feed)", () => true);
-    profileDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-chromium-"));
-    browser = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"],
-      httpCredentials: { username: orthanc.username, password: orthanc.password },
-      viewport: { width: 1400, height: 1000 },
-    });
+    chrome = await launchChromium({ username: orthanc.username, password: orthanc.password }, { width: 1400, height: 1000 });
+    browser = chrome.context;
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    await chrome?.close();
     await service?.stop();
     service?.remove();
     await orthanc?.stop();

@@ -11,10 +11,10 @@
  * scrolled with the mouse wheel, the nodule in the measurements panel with its long axis, and the SEG loaded as an
  * overlay on the source. Screenshots go to .test-output/ (git-ignored).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
+import { CHROMIUM, launchChromium, type TestBrowser } from "../helpers/chromium.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assembleVolume } from "../../src/dicom/volume.js";
 import type { CtVolume, Vector3 } from "../../src/dicom/ct-volume.js";
@@ -31,7 +31,6 @@ import { freePort, REPO_ROOT, startOrthanc, type TestOrthanc } from "../helpers/
 import { ALGORITHM, CONTENT_DATE } from "../helpers/sr-fixtures.js";
 import { requireOrthanc, requireTools } from "../helpers/system-tools.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ready = requireCtData("lidc-idri-0002-ncct") && requireOrthanc() && requireTools(CHROMIUM);
 const ARTIFACTS = path.join(REPO_ROOT, ".test-output");
 const SLICES = 24;
@@ -120,7 +119,7 @@ describe.runIf(ready)("OHIF on a processed study (real Orthanc + plugin + servic
   let service: TestService;
   let subset: SeriesSubset;
   let browser: BrowserContext;
-  let profileDir: string;
+  let chrome: TestBrowser | undefined;
   let job: Job;
   let volume: CtVolume;
   let studyInstanceUID: string;
@@ -157,21 +156,13 @@ describe.runIf(ready)("OHIF on a processed study (real Orthanc + plugin + servic
       expect(response.ok).toBe(true);
     }
 
-    profileDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-chromium-"));
-    browser = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      // OHIF renders with WebGL: SwiftShader (software) stands in for the GPU this machine lacks.
-      args: ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      httpCredentials: { username: orthanc.username, password: orthanc.password },
-      viewport: { width: 1600, height: 900 },
-    });
+    // OHIF renders with WebGL: SwiftShader (software) stands in for the GPU this machine lacks.
+    chrome = await launchChromium({ username: orthanc.username, password: orthanc.password }, { width: 1600, height: 900 }, ["--use-angle=swiftshader", "--enable-unsafe-swiftshader"]);
+    browser = chrome.context;
   }, 300_000);
 
   afterAll(async () => {
-    await browser?.close();
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    await chrome?.close();
     await service?.stop();
     service?.remove();
     await orthanc?.stop();
