@@ -77,7 +77,7 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
     async produce(volume, io) {
       let probability: Float32Array;
       try {
-        const result = await io.inference.run(model, volume, "over-input", { onProgress: io.onProgress });
+        const result = await io.inference.run(model, volume, "over-input", { onProgress: io.onProgress, deadline: io.inferDeadline });
         probability = result.output;
         volume.hu = probability; // the input's memory, now the map: the volume keeps its geometry and headers
         io.onInferenceDone(result);
