@@ -51,8 +51,8 @@ export async function startPausingProxy(target: string): Promise<PausingProxy> {
         // The bytes before the threshold go through; the rest waits.
         const through = chunk.length - (down - pauseAt);
         client.write(chunk.subarray(0, through));
+        pauseAll(); // before unshift, which may emit the rest again at once
         upstream.unshift(chunk.subarray(through));
-        pauseAll();
         return;
       }
       client.write(chunk);
