@@ -17,6 +17,16 @@ export type Provider = z.infer<typeof Provider>;
 export const Precision = z.enum(["auto", "fp32", "fp16"]);
 export type Precision = z.infer<typeof Precision>;
 
+/**
+ * How long one stage of a job may take: `seconds` plus `perSliceSeconds` for every slice of the source series. A stage
+ * past it fails the job as retryable, naming the stage and its limit; a stuck inference worker is replaced.
+ */
+const StageBudget = (seconds: number, perSliceSeconds: number) => z.object({
+  seconds: z.number().positive().default(seconds),
+  perSliceSeconds: z.number().min(0).default(perSliceSeconds),
+}).prefault({});
+export type StageBudget = { seconds: number; perSliceSeconds: number };
+
 const CronExpression = z.string().refine((text) => text === "off" || cron.validate(text),
   "must be a cron expression (e.g. '*/15 * * * *') or 'off'");
 
@@ -72,6 +82,16 @@ const Config = z.object({
     /** STOW-RS requests in flight at once. */
     parallelRequests: z.number().int().positive().default(4),
   }).prefault({}),
+  /**
+   * Stage timeouts. Measured on the 2-core machine (261 slices): WADO-RS fetch 0.5-1.1 s, CPU inference ~0.45 s a
+   * slice, one STOW-RS of the series 3.4 s; the defaults leave ample room (fetch 60 s + 0.5 s a slice, infer
+   * 300 s + 10 s a slice, store 120 s + 1 s a slice) and only catch what no longer moves.
+   */
+  stageTimeouts: z.object({
+    fetch: StageBudget(60, 0.5),
+    infer: StageBudget(300, 10),
+    store: StageBudget(120, 1),
+  }).prefault({}),
   jobs: z.object({
     /** Attempts before a retryable failure becomes final. */
     maxAttempts: z.number().int().positive().default(5),
@@ -126,6 +146,12 @@ const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" | "
   CT_ENHANCE_CPU_THREADS: { key: ["inference", "cpuThreads"], kind: "number" },
   CT_ENHANCE_PRECISION: { key: ["inference", "precision"], kind: "string" },
   CT_ENHANCE_RETRY_DELAY_SECONDS: { key: ["jobs", "retryDelaySeconds"], kind: "number" },
+  CT_ENHANCE_FETCH_TIMEOUT_SECONDS: { key: ["stageTimeouts", "fetch", "seconds"], kind: "number" },
+  CT_ENHANCE_FETCH_TIMEOUT_PER_SLICE_SECONDS: { key: ["stageTimeouts", "fetch", "perSliceSeconds"], kind: "number" },
+  CT_ENHANCE_INFER_TIMEOUT_SECONDS: { key: ["stageTimeouts", "infer", "seconds"], kind: "number" },
+  CT_ENHANCE_INFER_TIMEOUT_PER_SLICE_SECONDS: { key: ["stageTimeouts", "infer", "perSliceSeconds"], kind: "number" },
+  CT_ENHANCE_STORE_TIMEOUT_SECONDS: { key: ["stageTimeouts", "store", "seconds"], kind: "number" },
+  CT_ENHANCE_STORE_TIMEOUT_PER_SLICE_SECONDS: { key: ["stageTimeouts", "store", "perSliceSeconds"], kind: "number" },
   CT_ENHANCE_API_ALLOW_LOOPBACK_WITHOUT_TOKEN: { key: ["api", "allowLoopbackWithoutToken"], kind: "boolean" },
   CT_ENHANCE_RECONCILE_CRON: { key: ["schedules", "reconcile"], kind: "string" },
   CT_ENHANCE_RECONCILE_AT_START: { key: ["schedules", "reconcileAtStart"], kind: "boolean" },

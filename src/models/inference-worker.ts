@@ -9,6 +9,7 @@ import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import type { ModelManifest } from "./manifest.js";
 import type { ExecutionProvider, RunRequest, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
+import { stallIfAsked } from "./fault-stall.js";
 import { type BatchSession, fromFloat16Bits, isOutOfMemory, networkGeometry, runSliceBatches, toFloat16Bits } from "./slice-batches.js";
 
 type Precision = "fp32" | "fp16";
@@ -133,6 +134,7 @@ async function warmup(request: WarmupRequest): Promise<void> {
 
 async function run(request: RunRequest): Promise<void> {
   const { manifest, slices, rows, columns, hu } = request;
+  stallIfAsked(slices);
   const session = await openSession(manifest, request.modelPath, request.fp16ModelPath, request.providers, request.cpuThreads, request.fp16OnCpu);
   const started = performance.now();
   const result = await runSliceBatches({

@@ -32,8 +32,16 @@ export interface InferenceSummary {
 /** Where a run's output goes: streamed to a listener batch by batch, or written over the input volume. */
 export type OutputSink = { streamTo: SlicesListener } | "over-input";
 
+/** How long a request may wait for the worker's answer, and the limit in words (the infer stage's timeout). */
+export interface WorkerDeadline {
+  ms: number;
+  text: string;
+}
+
 export interface RunOptions {
   onProgress?: ProgressListener;
+  /** Past it the run fails (retryable) and the worker, stuck, is replaced by a new one for the next request. */
+  deadline?: WorkerDeadline;
   /** Slices per batch to start with; default the manifest's batchSize. */
   batchSize?: number;
 }
@@ -114,8 +122,12 @@ export class InferenceService {
       this.pending.delete(reply.requestId);
       pending.resolve(reply);
     });
-    worker.on("error", (error) => this.failAll(`inference worker crashed: ${error.message}`));
+    // A worker replaced after a timeout may still end later: that is no news for the requests of its successor.
+    worker.on("error", (error) => {
+      if (this.worker === worker) this.failAll(`inference worker crashed: ${error.message}`);
+    });
     worker.on("exit", (code) => {
+      if (this.worker !== worker) return;
       this.worker = undefined;
       if (code !== 0 && !this.closing) this.failAll(`inference worker exited with code ${code}`);
     });
@@ -129,11 +141,28 @@ export class InferenceService {
     this.pending.clear();
   }
 
-  private send(request: WorkerRequest, transfer: ArrayBuffer[], listeners: Listeners = {}): Promise<WorkerReply> {
+  /**
+   * The worker did not answer in time (a model stuck in a native call cannot be interrupted from here): its requests
+   * fail as retryable, and it is let go (terminated without waiting: the thread ends when the call returns). The
+   * next request starts a new worker, which loads the model again.
+   */
+  private replaceStuckWorker(deadline: WorkerDeadline): void {
+    const stuck = this.worker;
+    this.worker = undefined;
+    this.failAll(`no answer from the inference worker within ${deadline.text}; the worker was replaced`);
+    void stuck?.terminate().catch(() => undefined);
+  }
+
+  private send(request: WorkerRequest, transfer: ArrayBuffer[], listeners: Listeners = {}, deadline?: WorkerDeadline): Promise<WorkerReply> {
     const job = this.queue.then(
       () =>
         new Promise<WorkerReply>((resolve, reject) => {
-          this.pending.set(request.requestId, { resolve, reject, ...listeners });
+          const timer = deadline ? setTimeout(() => this.replaceStuckWorker(deadline), deadline.ms) : undefined;
+          const settle = <A>(then: (a: A) => void) => (a: A) => {
+            clearTimeout(timer);
+            then(a);
+          };
+          this.pending.set(request.requestId, { resolve: settle(resolve), reject: settle(reject), ...listeners });
           this.ensureWorker().postMessage(request, transfer);
         }),
     );
@@ -187,6 +216,7 @@ export class InferenceService {
       // Voxels in shared memory stay the caller's too; others move to the worker.
       volume.hu.buffer instanceof SharedArrayBuffer ? [] : [volume.hu.buffer as ArrayBuffer],
       { onProgress: options.onProgress, onSlices },
+      options.deadline,
     ), "result");
     if (!onSlices && !reply.output) throw new InferenceError("the inference worker sent no output", false);
     const fallbacks = reply.fallbacks ?? [];

@@ -30,6 +30,7 @@ import { failedChecks, type OutputPlan, type PlanOutcome, type PlanTarget } from
 import type { PipelineDefinition } from "./pipelines.js";
 import { fetchVolume } from "./stages/fetch-volume.js";
 import { writeJobPreview } from "./stages/preview.js";
+import { stageDeadline, StageTimeoutError, withinDeadline } from "./stage-deadline.js";
 
 const log = logger("runner");
 
@@ -89,6 +90,10 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
     return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt`, result: { outputs, findings: null } };
   }
 
+  // What an attempt that was killed while it stored left (a part of the series) goes before this attempt runs: no
+  // viewer shows half a series for the length of a fetch and an inference, and the output is never a mix of two
+  // attempts' instances (Orthanc keeps the first copy of a SOPInstanceUID).
+  await removePartialOutput(ctx, job, plan);
   const volume = await fetchSourceVolume(ctx, job);
   ledger.jobs.setProgress(job.id, 0, volume.slices);
   ledger.jobs.addEvent(job.id, "volume", `${volume.slices} slices ${volume.rows}x${volume.columns}, ` +
@@ -112,8 +117,9 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   try {
     outcome = await plan.produce(input, {
       inference: ctx.inference,
+      inferDeadline: stageDeadline(ctx.config, Stage.Infer, input.slices),
       endpoint: orthanc.dicomweb(),
-      store: ctx.config.store,
+      store: { ...ctx.config.store, deadline: stageDeadline(ctx.config, Stage.Store, input.slices) },
       spoolDir: spoolDirOf(ctx.config),
       probed: inputProbed,
       overridden: job.forced ? (use.within ? [] : use.reasons) : undefined,
@@ -151,9 +157,12 @@ async function fetchSourceVolume(ctx: PipelineContext, job: Job) {
   const gone = `the source series ${job.sourceSeriesUid} (Orthanc ${job.sourceOrthancId}) is no longer in Orthanc`;
   if (!source) throw new StageError(Stage.Fetch, `${gone}: it was deleted after it was selected`, false);
   ledger.jobs.addEvent(job.id, SOURCE_EVENT, `${source.Instances.length} instances in Orthanc when fetched`);
+  const deadline = stageDeadline(ctx.config, Stage.Fetch, source.Instances.length);
   try {
-    return await fetchVolume(orthanc.dicomweb(), job.studyUid, job.sourceSeriesUid, source.Instances.length);
+    return await withinDeadline(deadline, `fetching ${source.Instances.length} instances over WADO-RS`,
+      (signal) => fetchVolume(orthanc.dicomweb(), job.studyUid, job.sourceSeriesUid, source.Instances.length, signal));
   } catch (error) {
+    if (error instanceof StageTimeoutError) throw error; // Orthanc stopped answering: asking it more would wait too
     const still = await orthanc.series(job.sourceOrthancId).catch(() => source); // Orthanc down: keep the first error
     if (!still) throw new StageError(Stage.Fetch, `${gone}: it was deleted while it was fetched`, false, { cause: error });
     throw (await untranscodable(orthanc, source.Instances[0], error)) ?? error;

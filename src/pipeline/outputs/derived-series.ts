@@ -110,7 +110,7 @@ export async function deriveSeries(
       if (middle >= first && middle < first + count) after = values.slice((middle - first) * plane, (middle - first + 1) * plane);
       output.push({ first, values });
     },
-  }, { onProgress: io.onProgress }).then(
+  }, { onProgress: io.onProgress, deadline: io.inferDeadline }).then(
     (summary) => {
       output.end();
       io.onInferenceDone(summary);

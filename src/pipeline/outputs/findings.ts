@@ -77,7 +77,7 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
     async produce(volume, io) {
       let probability: Float32Array;
       try {
-        const result = await io.inference.run(model, volume, "over-input", { onProgress: io.onProgress });
+        const result = await io.inference.run(model, volume, "over-input", { onProgress: io.onProgress, deadline: io.inferDeadline });
         probability = result.output;
         volume.hu = probability; // the input's memory, now the map: the volume keeps its geometry and headers
         io.onInferenceDone(result);
@@ -116,7 +116,11 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
         srSeriesUid, segSeriesUid, seriesNumber: outputSeriesNumber(volume, pipelineOrdinal),
         parameters: [detectorScope(manifest), ...(overridden.length > 0 ? [overrideStatement(overridden)] : [])],
       });
-      const stored = await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances, io.store);
+      // The SR (the last instance) only once the SEG is stored, in a request of its own: whatever the store settings,
+      // a present SR means the output is whole (the completion a restarted job checks).
+      const segs = instances.slice(0, -1);
+      const stored = await storeOutputInstances(io.endpoint, volume.studyInstanceUID, segs, io.store) +
+        await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances.slice(-1), io.store);
       const dropped = outside > 0 ? ` (${outside} outside the lungs dropped)` : "";
       return {
         summary: `${findings.length} finding(s)${dropped}; SR series ${srSeriesUid}` + (findings.length > 0 ? `, SEG series ${segSeriesUid}` : ""),

@@ -10,7 +10,7 @@ import type { CtVolume } from "../../dicom/ct-volume.js";
 import { deterministicUid } from "../../dicom/uid.js";
 import type { DicomwebEndpoint } from "../../dicomweb/endpoint.js";
 import type { Job } from "../../jobs/job-records.js";
-import type { InferenceService, InferenceSummary, ProgressListener } from "../../models/inference.js";
+import type { InferenceService, InferenceSummary, ProgressListener, WorkerDeadline } from "../../models/inference.js";
 import type { RegisteredModel } from "../../models/registry.js";
 import { asStageError, Stage, StageError } from "../../stage-error.js";
 import { SOFTWARE_NAME } from "../../version.js";
@@ -33,6 +33,8 @@ export interface PlanTarget {
 /** What a plan needs to run the model and store: and whom it tells how far it got. */
 export interface PlanIo {
   inference: InferenceService;
+  /** The infer stage's timeout for this volume (../stage-deadline.ts): past it the worker is replaced. */
+  inferDeadline?: WorkerDeadline | undefined;
   endpoint: DicomwebEndpoint;
   store: StoreOptions;
   /** Where a derived series waits on disk for its checks (held-instances.ts): `<dataDir>/spool`. */

@@ -16,9 +16,11 @@ export async function fetchVolume(
   seriesInstanceUID: string,
   /** Orthanc's instance count, if known: the volume is then allocated once, at its size. */
   expectedSlices?: number,
+  /** Aborts the transfer (the stage's deadline). */
+  signal?: AbortSignal,
 ): Promise<CtVolume> {
   try {
-    const parts = retrieveSeries(endpoint, studyInstanceUID, seriesInstanceUID);
+    const parts = retrieveSeries(endpoint, studyInstanceUID, seriesInstanceUID, signal ? { signal } : {});
     return await assembleVolume(parts, expectedSlices && expectedSlices > 0 ? { expectedSlices } : {});
   } catch (error) {
     // The transfer's own errors are the fetch stage's; anything else happened while the volume was assembled.

@@ -8,12 +8,15 @@
 import type { DicomwebEndpoint } from "../../dicomweb/endpoint.js";
 import { type StoreFailure, storeInstances } from "../../dicomweb/stow-rs.js";
 import { asStageError, Stage, StageError } from "../../stage-error.js";
+import { type StageDeadline, withinDeadline } from "../stage-deadline.js";
 
 export interface StoreOptions {
   /** Instances per STOW-RS request. */
   instancesPerRequest: number;
   /** STOW-RS requests in flight at once. */
   parallelRequests: number;
+  /** The store stage's timeout: past it the requests in flight are aborted and the stage fails, retryable. */
+  deadline?: StageDeadline;
 }
 
 /** DICOM status codes (PS3.4 Annex GG) after which storing the same instance again cannot succeed. */
@@ -32,6 +35,20 @@ export async function storeOutputInstances(
   options: StoreOptions,
   onStored: (instances: number) => void = () => undefined,
 ): Promise<number> {
+  const { deadline } = options;
+  if (!deadline) return storeAll(endpoint, studyInstanceUID, instances, options, onStored);
+  return withinDeadline(deadline, "storing the output over STOW-RS",
+    (signal) => storeAll(endpoint, studyInstanceUID, instances, options, onStored, signal));
+}
+
+async function storeAll(
+  endpoint: DicomwebEndpoint,
+  studyInstanceUID: string,
+  instances: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  options: StoreOptions,
+  onStored: (instances: number) => void,
+  signal?: AbortSignal,
+): Promise<number> {
   let sent = 0;
   let stored = 0;
   const failures: StoreFailure[] = [];
@@ -41,7 +58,8 @@ export async function storeOutputInstances(
     while (inFlight.size >= options.parallelRequests) await Promise.race(inFlight);
     if (sendError) throw sendError;
     sent += batch.length;
-    const request = storeInstances(endpoint, studyInstanceUID, batch).then(
+    if (signal?.aborted) throw signal.reason;
+    const request = storeInstances(endpoint, studyInstanceUID, batch, signal ? { signal } : {}).then(
       (result) => {
         stored += result.stored.length;
         failures.push(...result.failed);
