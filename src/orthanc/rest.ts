@@ -160,9 +160,16 @@ export class OrthancClient {
     if (response.status === 404 && allowNotFound) return undefined as T;
     if (!response.ok) {
       const body = (await response.text()).slice(0, 300);
-      const hint = response.status === 401 ? " (check CT_ENHANCE_ORTHANC_USERNAME/PASSWORD)" : "";
+      if (response.status === 401 || response.status === 403) {
+        throw new OrthancError(
+          `Orthanc refuses the login (HTTP ${response.status} to ${init.method ?? "GET"} ${pathAndQuery}): ` +
+          `check CT_ENHANCE_ORTHANC_USERNAME and CT_ENHANCE_ORTHANC_PASSWORD against Orthanc's RegisteredUsers`,
+          response.status,
+          false,
+        );
+      }
       throw new OrthancError(
-        `Orthanc answered ${response.status} to ${init.method ?? "GET"} ${pathAndQuery}${hint}: ${body}`,
+        `Orthanc answered ${response.status} to ${init.method ?? "GET"} ${pathAndQuery}: ${body}`,
         response.status,
         response.status >= 500 || response.status === 429,
       );

@@ -12,7 +12,12 @@ const Health = z.object({
   orthanc: OrthancStatus,
   eventLoop: z.object({ delayMaxMsLastSecond: z.number(), delayMaxMsLastMinute: z.number() }).optional(),
 });
-const Readiness = z.object({ ready: z.boolean(), checks: z.object({ started: z.boolean(), orthancReachable: z.boolean() }) });
+const Readiness = z.object({
+  ready: z.boolean(),
+  checks: z.object({ started: z.boolean(), orthancReachable: z.boolean() }),
+  /** Why Orthanc is not usable (cannot be reached, refuses the login), when it is not. */
+  reason: z.string().optional(),
+});
 
 /** A probe: 200 when the check holds, 503 when not, the same body shape either way; no token needed. */
 function probe(path: string, summary: string, body: z.ZodType, check: () => Promise<{ ok: boolean; body: object }>): Route {
@@ -42,9 +47,10 @@ export function probeRoutes(deps: RouteDeps): Route[] {
     }),
     probe("/ready", "Readiness: models warmed, feed following, Orthanc reachable", Readiness, async () => {
       const started = deps.ready?.() ?? true;
-      const orthancReachable = (await reachability.check()).reachable;
-      const ready = started && orthancReachable;
-      return { ok: ready, body: { ready, checks: { started, orthancReachable } } };
+      const orthanc = await reachability.check();
+      const ready = started && orthanc.reachable;
+      const reason = orthanc.reachable ? {} : { reason: orthanc.error };
+      return { ok: ready, body: { ready, checks: { started, orthancReachable: orthanc.reachable }, ...reason } };
     }),
     route({
       method: "get",
