@@ -2,7 +2,9 @@
  * Follows Orthanc's /changes with a durable cursor. Series events are recorded together with the new
  * cursor (one transaction per page), so a restart resumes exactly where it stopped. A stored cursor above Orthanc's
  * last change means Orthanc's database was reset: the feed starts again from 0 (jobs are keyed by UID, so nothing
- * already done is done twice).
+ * already done is done twice). After a reset, and whenever Orthanc answers again after the feed could not read it
+ * (it may have restarted on a new database whose log has already grown past the cursor, where the comparison above
+ * cannot see the reset), `onResync` asks for a reconcile of Orthanc's series against the ledger.
  */
 import { logger } from "../log.js";
 import type { OrthancClient } from "./rest.js";
@@ -22,6 +24,8 @@ export interface ChangeFeedOptions {
   pageSize: number;
   /** Called after a page with series events was recorded. */
   onSeriesRecorded?: () => void;
+  /** Called when the feed's view of Orthanc may have missed changes (a database reset, Orthanc back after an outage). */
+  onResync?: (why: string) => void;
 }
 
 export class ChangeFeed {
@@ -73,6 +77,7 @@ export class ChangeFeed {
         orthancLast: last,
       });
       this.store.setCursor(0);
+      this.options.onResync?.("Orthanc's database was reset");
     }
   }
 
@@ -81,7 +86,10 @@ export class ChangeFeed {
     while (this.running) {
       try {
         await this.readAvailable();
-        if (failures > 0) log.info("Orthanc reachable again; change feed resumed", { cursor: this.store.cursor() });
+        if (failures > 0) {
+          log.info("Orthanc reachable again; change feed resumed; reconciling in case it restarted", { cursor: this.store.cursor() });
+          this.options.onResync?.("Orthanc reachable again after the change feed could not read it");
+        }
         failures = 0;
       } catch (error) {
         failures += 1;

@@ -21,7 +21,7 @@ import { watchSeriesOnce } from "../pipeline/series-watcher.js";
 import { SOFTWARE_VERSION } from "../version.js";
 import { JobQueue } from "./job-queue.js";
 import { ResultNotifier } from "./result-notifier.js";
-import { Schedules } from "./schedules.js";
+import { ScheduleName, Schedules } from "./schedules.js";
 
 const log = logger("service");
 
@@ -64,14 +64,21 @@ export async function startService(config: Config): Promise<RunningService> {
   const notifier = webhook ? new ResultNotifier(ledger, webhook) : undefined;
   const queue = new JobQueue(ctx, undefined, () => notifier?.notify());
   let watching = false;
+  let watchFailures = 0;
   const watch = async (): Promise<void> => {
     if (watching) return;
     watching = true;
     try {
       const queued = await watchSeriesOnce({ orthanc, ledger, models, pipelines, stableAgeSeconds: config.feed.stableAgeSeconds });
+      if (watchFailures > 0) log.info("series watcher passes again", { failedPasses: watchFailures });
+      watchFailures = 0;
       if (queued > 0) queue.notify();
     } catch (error) {
-      log.warn("series watcher pass failed; will try again", { error: (error as Error).message });
+      watchFailures += 1;
+      // It runs every poll interval: the first failure and every 30th, as the change feed does, not a line a poll.
+      if (watchFailures === 1 || watchFailures % 30 === 0) {
+        log.warn("series watcher pass failed; will try again", { error: (error as Error).message, failures: watchFailures });
+      }
     } finally {
       watching = false;
     }
@@ -80,6 +87,10 @@ export async function startService(config: Config): Promise<RunningService> {
     pollIntervalMs: config.feed.pollIntervalMs,
     pageSize: config.feed.pageSize,
     onSeriesRecorded: () => void watch(),
+    onResync: (why) => {
+      log.info("reconciling Orthanc's series with the ledger", { why });
+      void schedules.run(ScheduleName.Reconcile);
+    },
   });
   const watcherTimer = setInterval(() => void watch(), config.feed.pollIntervalMs);
 
