@@ -56,6 +56,10 @@ export interface LocalOrthanc {
   stop(): Promise<void>;
   /** Stops and starts again on the same ports and storage (its in-memory unstable-series list is lost). */
   restart(): Promise<void>;
+  /** Stops it and keeps its storage (an outage): SIGTERM, or SIGKILL for a crash that drops its connections at once. */
+  halt(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+  /** Starts it again after halt() on the same ports; `clearStorage` empties the storage folder first (a new database). */
+  resume(options?: { clearStorage?: boolean }): Promise<void>;
 }
 
 export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Promise<LocalOrthanc> {
@@ -112,12 +116,12 @@ export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Prom
     }
   };
 
-  const halt = async (): Promise<void> => {
+  const halt = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> => {
     const running = child;
-    if (!running || running.exitCode !== null) return;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       running.once("exit", () => resolve());
-      running.kill("SIGTERM");
+      running.kill(signal);
       setTimeout(() => running.kill("SIGKILL"), 10_000).unref();
     });
   };
@@ -164,6 +168,13 @@ export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Prom
     },
     async restart() {
       await halt();
+      await launch();
+    },
+    halt,
+    async resume(resumeOptions = {}) {
+      if (resumeOptions.clearStorage) {
+        for (const entry of readdirSync(storageDir)) rmSync(path.join(storageDir, entry), { recursive: true, force: true });
+      }
       await launch();
     },
   };

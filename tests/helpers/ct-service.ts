@@ -30,7 +30,8 @@ export interface TestService {
   log(): string;
   /** SIGTERM and wait (graceful), or SIGKILL (a crash). */
   stop(how?: "graceful" | "kill"): Promise<void>;
-  start(): Promise<void>;
+  /** Starts it again on the same data folder and port; `env` replaces variables of its first start (a mended setting). */
+  start(env?: Record<string, string>): Promise<void>;
   remove(): void;
 }
 
@@ -65,7 +66,8 @@ export async function startService(orthanc: TestOrthanc, extraEnv: Record<string
     return (await response.json()) as T;
   };
 
-  const start = async (): Promise<void> => {
+  const start = async (changed: Record<string, string> = {}): Promise<void> => {
+    Object.assign(env, changed);
     child = spawn(process.execPath, [path.join(REPO_ROOT, "dist", "cli.js"), "serve"], { env, cwd: dataDir });
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
@@ -73,8 +75,9 @@ export async function startService(orthanc: TestOrthanc, extraEnv: Record<string
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`ct-enhance exited at start:\n${output.slice(-3000)}`);
       try {
+        // 503 is the process answering too: Orthanc unreachable or refusing its login (a test may want just that).
         const response = await fetch(`${apiUrl}/health`);
-        if (response.ok) return;
+        if (response.ok || response.status === 503) return;
       } catch {
         // not listening yet
       }
