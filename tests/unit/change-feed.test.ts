@@ -63,12 +63,36 @@ describe("change feed", () => {
 
   it("starts again from 0 when Orthanc's database was reset", async () => {
     ledger.feed.setCursor(500);
+    const resyncs: string[] = [];
     const feed = new ChangeFeed(fakeOrthanc([change(1, "NewSeries", "fresh"), change(2, "StableSeries", "fresh")]), ledger.feed, {
       pollIntervalMs: 10,
       pageSize: 100,
+      onResync: (why) => resyncs.push(why),
     });
     await feed.readAvailable();
     expect(ledger.feed.cursor()).toBe(2);
     expect(ledger.feed.watchedSeries(WatchState.Stable)).toEqual(["fresh"]);
+    expect(resyncs).toEqual(["Orthanc's database was reset"]); // and a reconcile is asked for
+    await feed.readAvailable();
+    expect(resyncs).toHaveLength(1); // once: the cursor is no longer ahead
+  });
+
+  it("asks for a reconcile when Orthanc answers again after the feed could not read it", async () => {
+    const orthanc = fakeOrthanc([change(1, "NewSeries", "s1")]);
+    let down = true;
+    const flaky = {
+      changes: (since: number, limit: number) => (down ? Promise.reject(new Error("down")) : orthanc.changes(since, limit)),
+      lastChange: () => (down ? Promise.reject(new Error("down")) : orthanc.lastChange()),
+    } as unknown as OrthancClient;
+    const resyncs: string[] = [];
+    const feed = new ChangeFeed(flaky, ledger.feed, { pollIntervalMs: 5, pageSize: 100, onResync: (why) => resyncs.push(why) });
+    feed.start();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(resyncs).toEqual([]);
+    down = false;
+    for (let i = 0; i < 100 && resyncs.length === 0; i += 1) await new Promise((r) => setTimeout(r, 10));
+    await feed.stop();
+    expect(resyncs).toEqual(["Orthanc reachable again after the change feed could not read it"]);
+    expect(ledger.feed.cursor()).toBe(1);
   });
 });
