@@ -65,13 +65,13 @@ export async function startService(config: Config): Promise<RunningService> {
   const queue = new JobQueue(ctx, undefined, () => notifier?.notify());
   let watching = false;
   const watch = async (): Promise<void> => {
-    if (watching) return;
+    if (watching || !ledger.health.writable()) return;
     watching = true;
     try {
       const queued = await watchSeriesOnce({ orthanc, ledger, models, pipelines, stableAgeSeconds: config.feed.stableAgeSeconds });
       if (queued > 0) queue.notify();
     } catch (error) {
-      log.warn("series watcher pass failed; will try again", { error: (error as Error).message });
+      if (!ledger.health.noteError(error)) log.warn("series watcher pass failed; will try again", { error: (error as Error).message });
     } finally {
       watching = false;
     }
@@ -80,6 +80,7 @@ export async function startService(config: Config): Promise<RunningService> {
     pollIntervalMs: config.feed.pollIntervalMs,
     pageSize: config.feed.pageSize,
     onSeriesRecorded: () => void watch(),
+    writeGate: ledger.health,
   });
   const watcherTimer = setInterval(() => void watch(), config.feed.pollIntervalMs);
 
