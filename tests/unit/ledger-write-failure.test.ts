@@ -133,4 +133,31 @@ describe("the ledger's disk refuses writes", () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it("queues again a job whose end the ledger could not take, once it can", async () => {
+    const config = loadConfig(undefined, { CT_ENHANCE_DATA_DIR: dir, CT_ENHANCE_API_TOKEN: "secret" });
+    let refusals = 0;
+    // The disk turns read-only while the job runs: the first look at the pipelines (its select stage) flips it.
+    const ctx = {
+      config, ledger, orthanc: fakeOrthanc([]),
+      get pipelines() {
+        if (refusals++ === 0) ledger.refuseWrites(true);
+        return [];
+      },
+    } as unknown as PipelineContext;
+    const { job } = ledger.jobs.create({ sourceOrthancId: "s0", sourceSeriesUid: "1.2.9", studyUid: "1.2", pipeline: "p", modelId: "m", modelVersion: "1" });
+    const queue = new JobQueue(ctx, 20);
+    try {
+      queue.start();
+      await until("the job's end to be refused", () => ledger.health.fault() !== undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(ledger.jobs.get(job.id)!.state).toBe("running"); // what the ledger last took
+      ledger.refuseWrites(false);
+      await until("the job to run again and end", () => ["failed", "retry-wait"].includes(ledger.jobs.get(job.id)!.state));
+      expect(ledger.jobs.get(job.id)!.attempts).toBe(2);
+      expect(ledger.jobs.events(job.id).map((e) => e.kind)).toContain("recovered");
+    } finally {
+      await queue.stop();
+    }
+  });
 });

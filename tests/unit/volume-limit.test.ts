@@ -3,8 +3,15 @@
  * with a reason, never killed for memory. The limit is checked from Orthanc's instance count and the first
  * instance's matrix, before anything is fetched or allocated; here the series is described by those counts only.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_MAX_VOLUME_MIB, loadConfig } from "../../src/config.js";
+import type { OrthancClient } from "../../src/orthanc/rest.js";
+import { runJob } from "../../src/pipeline/runner.js";
+import { openContext } from "../../src/service/service.js";
+import { OPERATOR_TEST_PIPELINES } from "../helpers/ct-service.js";
 import { StageError } from "../../src/stage-error.js";
 import { checkVolumeSize, matrixOf, volumeMiB } from "../../src/pipeline/stages/volume-limit.js";
 
@@ -45,5 +52,38 @@ describe("the volume size limit", () => {
     expect(DEFAULT_MAX_VOLUME_MIB).toBeGreaterThanOrEqual(256);
     expect(loadConfig(undefined, { CT_ENHANCE_MAX_VOLUME_MB: "3000" }).limits.maxVolumeMiB).toBe(3000);
     expect(() => loadConfig(undefined, { CT_ENHANCE_MAX_VOLUME_MB: "0" })).toThrow(/limits\.maxVolumeMiB \(env CT_ENHANCE_MAX_VOLUME_MB\)/);
+  });
+});
+
+describe("a job on a series over the limit", () => {
+  it("fails for good in the volume stage, with the reason, without fetching a byte", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-limit-"));
+    const config = loadConfig(undefined, {
+      CT_ENHANCE_DATA_DIR: dataDir, CT_ENHANCE_API_TOKEN: "t", CT_ENHANCE_MAX_VOLUME_MB: "1024", ...OPERATOR_TEST_PIPELINES,
+    });
+    const ctx = await openContext(config);
+    const asked: string[] = [];
+    // Orthanc as the runner sees it: a stack of 2000 instances of 512x512, described by its counts only.
+    ctx.orthanc = {
+      series: async (id: string) => ({ ID: id, Instances: Array.from({ length: 2000 }, (_, i) => `i${i}`), IsStable: true, LastUpdate: "" }),
+      instanceTags: async (id: string) => (asked.push(id), { Rows: "512", Columns: "512" }),
+      seriesIdOf: async () => undefined,
+      dicomweb: () => {
+        throw new Error("the series was fetched");
+      },
+    } as unknown as OrthancClient;
+    try {
+      const { job } = ctx.ledger.jobs.create({ sourceOrthancId: "big", sourceSeriesUid: "1.2.3.2000", studyUid: "1.2.3",
+        pipeline: "ncct-syncta", modelId: "syncta-any-ct", modelVersion: "0.1.0" });
+      const ended = await runJob(ctx, job);
+      expect(ended).toMatchObject({ state: "failed", errorStage: "volume", errorRetryable: false });
+      expect(ended.errorMessage).toContain("2000 instances of 512x512 make a 2000 MiB float32 volume, over the limit of 1024 MiB");
+      expect(ended.errorMessage).toContain("CT_ENHANCE_MAX_VOLUME_MB");
+      expect(asked).toEqual(["i0"]); // the first instance's matrix, nothing more
+    } finally {
+      await ctx.inference.close();
+      ctx.ledger.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
