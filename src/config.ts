@@ -3,6 +3,7 @@
  * win), validated at start. A bad value stops the service with the key's name, the variable that sets it and why.
  */
 import { readFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import cron from "node-cron";
@@ -26,6 +27,9 @@ const StageBudget = (seconds: number, perSliceSeconds: number) => z.object({
   perSliceSeconds: z.number().min(0).default(perSliceSeconds),
 }).prefault({});
 export type StageBudget = { seconds: number; perSliceSeconds: number };
+
+/** An eighth of this machine's memory, MiB (see limits.maxVolumeMiB). */
+export const DEFAULT_MAX_VOLUME_MIB = Math.max(256, Math.floor(totalmem() / 2 ** 20 / 8));
 
 const CronExpression = z.string().refine((text) => text === "off" || cron.validate(text),
   "must be a cron expression (e.g. '*/15 * * * *') or 'off'");
@@ -92,6 +96,14 @@ const Config = z.object({
     infer: StageBudget(300, 10),
     store: StageBudget(120, 1),
   }).prefault({}),
+  limits: z.object({
+    /**
+     * The largest float32 volume (slices x rows x columns x 4 bytes) a job may build, MiB; a larger series is refused
+     * (failed, not retryable) before it is fetched. A job peaks at about 2.6x its volume, so the default, an eighth
+     * of this machine's memory, keeps a job's peak near a third of it (a 2000-slice 512x512 series is 2000 MiB).
+     */
+    maxVolumeMiB: z.number().int().positive().default(DEFAULT_MAX_VOLUME_MIB),
+  }).prefault({}),
   jobs: z.object({
     /** Attempts before a retryable failure becomes final. */
     maxAttempts: z.number().int().positive().default(5),
@@ -145,6 +157,7 @@ const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" | "
   CT_ENHANCE_PROVIDER: { key: ["inference", "provider"], kind: "string" },
   CT_ENHANCE_CPU_THREADS: { key: ["inference", "cpuThreads"], kind: "number" },
   CT_ENHANCE_PRECISION: { key: ["inference", "precision"], kind: "string" },
+  CT_ENHANCE_MAX_VOLUME_MB: { key: ["limits", "maxVolumeMiB"], kind: "number" },
   CT_ENHANCE_RETRY_DELAY_SECONDS: { key: ["jobs", "retryDelaySeconds"], kind: "number" },
   CT_ENHANCE_FETCH_TIMEOUT_SECONDS: { key: ["stageTimeouts", "fetch", "seconds"], kind: "number" },
   CT_ENHANCE_FETCH_TIMEOUT_PER_SLICE_SECONDS: { key: ["stageTimeouts", "fetch", "perSliceSeconds"], kind: "number" },

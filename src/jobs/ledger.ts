@@ -7,12 +7,14 @@
  * - `notifications`: the outbox of result notifications (webhook), written with the job ends they tell of
  *   (result-notifications.ts).
  * The schema is versioned (ledger-schema.ts): opening a database of an earlier release migrates it.
+ * A write the disk refuses (read-only, full, I/O error) is a known state, not a crash: `health` (ledger-health.ts).
  */
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { FeedRecords } from "./feed-records.js";
 import { JobRecords } from "./job-records.js";
+import { LedgerHealth } from "./ledger-health.js";
 import { migrate } from "./ledger-schema.js";
 import { ResultNotifications } from "./result-notifications.js";
 import { StageDurations } from "./stage-durations.js";
@@ -24,6 +26,8 @@ export class Ledger {
   readonly jobs: JobRecords;
   readonly stageDurations: StageDurations;
   readonly notifications: ResultNotifications;
+  /** Whether the file can be written now; the feed and the queue ask it before they write. */
+  readonly health: LedgerHealth;
   private readonly db: Database.Database;
 
   constructor(dataDir: string) {
@@ -42,6 +46,15 @@ export class Ledger {
     this.jobs = new JobRecords(this.db);
     this.stageDurations = new StageDurations(this.db);
     this.notifications = new ResultNotifications(this.db);
+    this.health = new LedgerHealth(this.db, file);
+  }
+
+  /**
+   * A seam for tests and drills: on, this connection refuses every write with SQLITE_READONLY (`PRAGMA query_only`),
+   * as a read-only disk does (chmod does not stop root, who runs the tests here); off, it writes again.
+   */
+  refuseWrites(on: boolean): void {
+    this.db.pragma(`query_only = ${on ? "ON" : "OFF"}`);
   }
 
   /** Runs `work` as one transaction: all of its writes, or none (nested calls join it). */

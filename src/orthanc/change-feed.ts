@@ -19,6 +19,13 @@ export interface FeedCursorStore {
   recordChanges(series: { orthancId: string; stable: boolean }[], cursor: number): void;
 }
 
+/** The ledger's write health (ledger-health.ts): while it cannot be written the feed reads nothing. */
+export interface WriteGate {
+  writable(): boolean;
+  /** True when the error was the ledger's disk refusing a write (then the feed waits for writable()). */
+  noteError(error: unknown): boolean;
+}
+
 export interface ChangeFeedOptions {
   pollIntervalMs: number;
   pageSize: number;
@@ -26,6 +33,8 @@ export interface ChangeFeedOptions {
   onSeriesRecorded?: () => void;
   /** Called when the feed's view of Orthanc may have missed changes (a database reset, Orthanc back after an outage). */
   onResync?: (why: string) => void;
+  /** While the ledger cannot be written, the feed does not read (its cursor stays, so nothing is skipped). */
+  writeGate?: WriteGate;
 }
 
 export class ChangeFeed {
@@ -84,6 +93,11 @@ export class ChangeFeed {
   private async follow(): Promise<void> {
     let failures = 0;
     while (this.running) {
+      const gate = this.options.writeGate;
+      if (gate && !gate.writable()) {
+        await this.sleep(this.options.pollIntervalMs);
+        continue;
+      }
       try {
         await this.readAvailable();
         if (failures > 0) {
@@ -92,6 +106,7 @@ export class ChangeFeed {
         }
         failures = 0;
       } catch (error) {
+        if (gate?.noteError(error)) continue; // the ledger's disk, not Orthanc: wait until it can be written
         failures += 1;
         // Log the first failure and then every 30th, so a long Orthanc outage does not flood the log.
         if (failures === 1 || failures % 30 === 0) {

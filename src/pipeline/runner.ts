@@ -31,6 +31,7 @@ import type { PipelineDefinition } from "./pipelines.js";
 import { fetchVolume } from "./stages/fetch-volume.js";
 import { writeJobPreview } from "./stages/preview.js";
 import { stageDeadline, StageTimeoutError, withinDeadline } from "./stage-deadline.js";
+import { checkVolumeSize, matrixOf } from "./stages/volume-limit.js";
 
 const log = logger("runner");
 
@@ -157,6 +158,10 @@ async function fetchSourceVolume(ctx: PipelineContext, job: Job) {
   const gone = `the source series ${job.sourceSeriesUid} (Orthanc ${job.sourceOrthancId}) is no longer in Orthanc`;
   if (!source) throw new StageError(Stage.Fetch, `${gone}: it was deleted after it was selected`, false);
   ledger.jobs.addEvent(job.id, SOURCE_EVENT, `${source.Instances.length} instances in Orthanc when fetched`);
+  // Refused before a byte is fetched or allocated when the volume would be over the configured limit.
+  const first = source.Instances[0];
+  const matrix = first ? matrixOf(await orthanc.instanceTags(first)) : undefined;
+  if (matrix) checkVolumeSize({ instances: source.Instances.length, ...matrix }, ctx.config.limits.maxVolumeMiB);
   const deadline = stageDeadline(ctx.config, Stage.Fetch, source.Instances.length);
   try {
     return await withinDeadline(deadline, `fetching ${source.Instances.length} instances over WADO-RS`,

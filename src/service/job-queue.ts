@@ -13,6 +13,8 @@ export class JobQueue {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private current: Job | undefined;
+  /** A job's end could not be written (the ledger's disk refused): it is queued again once writes succeed. */
+  private unrecorded = false;
 
   constructor(
     private readonly ctx: PipelineContext,
@@ -45,9 +47,21 @@ export class JobQueue {
     return this.current;
   }
 
+  /** The job whose end the ledger could not take is still 'running' there: queued again, as after a crash. */
+  private requeueUnrecorded(): void {
+    this.unrecorded = false;
+    for (const job of this.ctx.ledger.jobs.recoverInterrupted()) {
+      log.warn("job ended while the ledger could not be written; queued again", { job: job.id, stage: job.stage });
+    }
+  }
+
   private async work(): Promise<void> {
     while (this.running) {
-      const job = this.ctx.ledger.jobs.next();
+      const health = this.ctx.ledger.health;
+      // While the ledger cannot be written no job starts: its progress and end could not be recorded.
+      const writable = health.writable();
+      if (writable && this.unrecorded) this.requeueUnrecorded();
+      const job = writable ? this.ctx.ledger.jobs.next() : undefined;
       if (!job) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.idleMs);
@@ -62,7 +76,8 @@ export class JobQueue {
       try {
         await runJob(this.ctx, job);
       } catch (error) {
-        log.error("unexpected error around a job", { job: job.id, error: (error as Error).message });
+        if (this.ctx.ledger.health.noteError(error)) this.unrecorded = true;
+        else log.error("unexpected error around a job", { job: job.id, error: (error as Error).message });
       } finally {
         this.current = undefined;
         this.afterJob();

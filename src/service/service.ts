@@ -66,7 +66,7 @@ export async function startService(config: Config): Promise<RunningService> {
   let watching = false;
   let watchFailures = 0;
   const watch = async (): Promise<void> => {
-    if (watching) return;
+    if (watching || !ledger.health.writable()) return;
     watching = true;
     try {
       const queued = await watchSeriesOnce({ orthanc, ledger, models, pipelines, stableAgeSeconds: config.feed.stableAgeSeconds });
@@ -75,8 +75,9 @@ export async function startService(config: Config): Promise<RunningService> {
       if (queued > 0) queue.notify();
     } catch (error) {
       watchFailures += 1;
-      // It runs every poll interval: the first failure and every 30th, as the change feed does, not a line a poll.
-      if (watchFailures === 1 || watchFailures % 30 === 0) {
+      // It runs every poll interval: the first failure and every 30th, as the change feed does, not a line a poll. A
+      // ledger that cannot be written is noted in its health (and said on /health and /ready) instead.
+      if (!ledger.health.noteError(error) && (watchFailures === 1 || watchFailures % 30 === 0)) {
         log.warn("series watcher pass failed; will try again", { error: (error as Error).message, failures: watchFailures });
       }
     } finally {
@@ -91,6 +92,7 @@ export async function startService(config: Config): Promise<RunningService> {
       log.info("reconciling Orthanc's series with the ledger", { why });
       void schedules.run(ScheduleName.Reconcile);
     },
+    writeGate: ledger.health,
   });
   const watcherTimer = setInterval(() => void watch(), config.feed.pollIntervalMs);
 

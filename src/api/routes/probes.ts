@@ -7,16 +7,26 @@ import { route, type Route } from "../route.js";
 const round1 = (value: number): number => Math.round(value * 10) / 10;
 
 const OrthancStatus = z.object({ reachable: z.boolean(), checkedAt: z.string() }).loose();
+/** The ledger's write health: while its disk refuses writes (read-only, full, I/O error) no change or job is taken. */
+const LedgerStatus = z.object({
+  writable: z.boolean(),
+  path: z.string().optional(),
+  code: z.string().optional(),
+  error: z.string().optional(),
+  since: z.string().optional(),
+  action: z.string().optional(),
+});
 const Health = z.object({
   status: z.enum(["ok", "unavailable"]),
   orthanc: OrthancStatus,
+  ledger: LedgerStatus,
   eventLoop: z.object({ delayMaxMsLastSecond: z.number(), delayMaxMsLastMinute: z.number() }).optional(),
 });
 const Readiness = z.object({
   ready: z.boolean(),
-  checks: z.object({ started: z.boolean(), orthancReachable: z.boolean() }),
-  /** Why Orthanc is not usable (cannot be reached, refuses the login), when it is not. */
-  reason: z.string().optional(),
+  checks: z.object({ started: z.boolean(), orthancReachable: z.boolean(), ledgerWritable: z.boolean() }),
+  /** Why not ready, in words an operator can act on (Orthanc cannot be reached or refuses the login; the ledger). */
+  reasons: z.array(z.string()),
 });
 
 /** A probe: 200 when the check holds, 503 when not, the same body shape either way; no token needed. */
@@ -34,23 +44,41 @@ function probe(path: string, summary: string, body: z.ZodType, check: () => Prom
   });
 }
 
+/** The ledger's write health as the probes show it (asking it probes the disk at most once a second). */
+function ledgerStatus(deps: RouteDeps): z.infer<typeof LedgerStatus> {
+  if (deps.ledger.health.writable()) return { writable: true };
+  const fault = deps.ledger.health.fault()!;
+  return { writable: false, path: fault.path, code: fault.code, error: fault.message, since: fault.since, action: fault.action };
+}
+
+const ledgerReason = (status: z.infer<typeof LedgerStatus>): string =>
+  `the ledger ${status.path} cannot be written (${status.code}: ${status.error}) since ${status.since}: no change is read ` +
+  `and no job starts until it can; ${status.action}`;
+
 export function probeRoutes(deps: RouteDeps): Route[] {
   const { reachability, eventLoop } = deps;
   return [
-    probe("/health", "Liveness: the process answers, and Orthanc was reachable when last checked (at most ~5 s ago)", Health, async () => {
+    probe("/health", "Liveness: the process answers, Orthanc was reachable when last checked (at most ~5 s ago), the ledger can be written", Health, async () => {
       const { checkedAt, ...status } = await reachability.status();
       const loop = eventLoop
         ? { eventLoop: { delayMaxMsLastSecond: round1(eventLoop.lastSecondMaxMs()), delayMaxMsLastMinute: round1(eventLoop.lastMinuteMaxMs()) } }
         : {};
       const orthanc = { ...status, checkedAt: checkedAt.toISOString() };
-      return { ok: status.reachable, body: { status: status.reachable ? "ok" : "unavailable", orthanc, ...loop } };
+      const ledger = ledgerStatus(deps);
+      const ok = status.reachable && ledger.writable;
+      return { ok, body: { status: ok ? "ok" : "unavailable", orthanc, ledger, ...loop } };
     }),
-    probe("/ready", "Readiness: models warmed, feed following, Orthanc reachable", Readiness, async () => {
+    probe("/ready", "Readiness: models warmed, feed following, Orthanc reachable, the ledger writable", Readiness, async () => {
       const started = deps.ready?.() ?? true;
       const orthanc = await reachability.check();
-      const ready = started && orthanc.reachable;
-      const reason = orthanc.reachable ? {} : { reason: orthanc.error };
-      return { ok: ready, body: { ready, checks: { started, orthancReachable: orthanc.reachable }, ...reason } };
+      const ledger = ledgerStatus(deps);
+      const ready = started && orthanc.reachable && ledger.writable;
+      const reasons = [
+        ...(started ? [] : ["the service is starting (models warming up)"]),
+        ...(orthanc.reachable ? [] : [orthanc.error ?? "Orthanc is not reachable"]),
+        ...(ledger.writable ? [] : [ledgerReason(ledger)]),
+      ];
+      return { ok: ready, body: { ready, checks: { started, orthancReachable: orthanc.reachable, ledgerWritable: ledger.writable }, reasons } };
     }),
     route({
       method: "get",
