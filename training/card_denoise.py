@@ -55,6 +55,11 @@ def write(load, manifest, check_sha):
     doses = pairs["doses"]
     level = m["input"]["noiseLevel"]
     t = ev["ortCpuTime"]
+    runs = ([("first (with the evaluation)", ev["ortCpuTimeEarlier"])] if "ortCpuTimeEarlier" in ev else []) + [("second", t)]
+    speed_rows = "\n".join(
+        f"| {run} | {'v2 (this model)' if key == 'v2' else 'v1 (0.1.0)'} | {', '.join(f'{x:.0f}' for x in r['msPerSlice'])} | "
+        f"{r['medianMsPerSlice']:.0f} | {r['medianMsPerSlice'] * 300 / 1000:.0f} s | {r['loadavg1_before_after'][0]} / {r['loadavg1_before_after'][1]} |"
+        for run, tt in runs for key, r in tt.items())
     series_rows = "\n".join(
         f"| {s['patient']} | `{s['series']}` | {len(s['slices'])} of {s['nSeries']} | {s['sliceThicknessMm']:g} mm | "
         f"{s['pixelMm'][0]:.3g} mm | {f(s['calibration']['nativeNoiseHu']['noiseHu'], 1)} | "
@@ -75,6 +80,21 @@ def write(load, manifest, check_sha):
                     f"{tr_other[k]['train_minutes']:.1f} min), a check, not the shipped file")
         fold_sections.append(f"### Held out: {k} ({', '.join(f'`{x}`' for x in fold['series'])}, {fold['slices']} slices), "
                              f"{who}\n\n{dose_table(fold, doses)}\n")
+    def delta(k, d, key):
+        mm = ev["folds"][k]["doses"][str(d)]["metrics"]
+        return mm["v2"][key] - mm["v1"][key]
+
+    reading = (
+        "PSNR of v2 minus v1 (dB), per held-out patient at " + ", ".join(f"{d:g}" for d in doses) + " dose: "
+        + "; ".join(f"{k} " + ", ".join(f"{delta(k, d, 'psnr'):+.2f}" for d in doses) for k in ev["folds"])
+        + ". At the strongest dose v2, told the noise, removes most of it and is clearly ahead of v1, which removes about "
+        "half of it whatever the dose (output/input noise ~0.5 at every dose); at 0.25 v2 is ahead on RICORD and level "
+        "with v1 on HCC_005; at 0.5 v2 removes more than the added noise (its output's noise SD falls below the "
+        "full-dose slice's) and v1 is closer to the noisy full-dose reference by PSNR (about 1 dB). v2's output has a blotchy, "
+        "smoothed texture at the strongest dose (the image below: fine liver vessels fade) and shifts tissue by "
+        "-0.6 to -2.6 HU on average (v1: -0.3 to -1.1), inside the node's +-5 HU check. The second fold (a patient of "
+        "another data set and region) behaves like the first."
+    )
     text = f"""# {m['name']} (`{MID}` {m['version']})
 
 {NOT_DIAGNOSTIC}
@@ -96,16 +116,17 @@ one fixed strength (simulated quarter dose of one patient).
 | onnxruntime-node vs PyTorch | max abs diff {tr['onnx_check']['maxAbsDiff']:.2e} (network units) on 2 training slices |
 
 ## Speed (onnxruntime-node {t['v2']['ortVersion']}, CPU, 2 threads, batch 1 as the service runs the CPU)
-`training/ort_time.cjs` on {t['v2']['slices']} held-out 512x512 slices, {t['v2']['repeats']} passes, `session.run` only, on the
-**shared 2-core machine** (1-min load average before / after: v2 {t['v2']['loadavg1_before_after']}, v1
-{t['v1']['loadavg1_before_after']}; other engineers' jobs ran beside it, so these are upper bounds):
+`training/ort_time.cjs` on {t['v2']['slices']} held-out 512x512 slices, `session.run` only, on the **shared 2-core machine**
+while other engineers' builds, tests and trainings ran (1-min load average 4-10 on 2 cores): the numbers swing by 5x
+with the load, so every timed run is listed. v1 and v2 have the same compute (11.1 GMAC; v2's first conv has 5 input
+channels instead of 4), so any difference between them here is the load.
 
-| model | ms / slice (median of passes) | per pass | 300 slices (model only) |
-|---|---|---|---|
-| v2 (this model) | {t['v2']['medianMsPerSlice']:.0f} | {', '.join(f'{x:.0f}' for x in t['v2']['msPerSlice'])} | {t['v2']['medianMsPerSlice'] * 300 / 1000:.0f} s |
-| v1 (0.1.0) | {t['v1']['medianMsPerSlice']:.0f} | {', '.join(f'{x:.0f}' for x in t['v1']['msPerSlice'])} | {t['v1']['medianMsPerSlice'] * 300 / 1000:.0f} s |
+| run | model | ms / slice per pass | median | 300 slices (model only, median) | load before / after |
+|---|---|---|---|---|---|
+{speed_rows}
 
-Budget: 300 slices <= 120 s per model on 2 cores.
+Budget: 300 slices <= 120 s per model on 2 cores: v2 met it in the second run (load ~4.5); under load ~9.5 neither
+v1 nor v2 does. v1's card measured 107 ms / slice (32 s per 300) on a quieter machine; v2 does the same work.
 
 ## Data
 Full-dose slices (all 120 kV, STANDARD kernel), a few per series, evenly spaced where the body is. Native noise and the
@@ -199,6 +220,8 @@ Noise ratio and tissue mean change are the node's output checks as they would ju
 blood pool out of the tissue; this does not). v1 takes the image alone (it was trained at quarter dose only).
 
 {chr(10).join(fold_sections)}
+Reading: {reading}
+
 ![held-out slice]({os.path.basename(png.get('path', MID + '.png'))})
 
 `{os.path.basename(png.get('path', MID + '.png'))}`: {png.get('layout', '')}; `{png.get('series', '')}` slice {png.get('slice', '')} (held out), dose {png.get('dose', '')}.
@@ -207,14 +230,16 @@ blood pool out of the tissue; this does not). v1 takes the image alone (it was t
 ```
 bash training/denoise_all.sh    # the steps below, two trainings at a time
 nice -n 10 /usr/bin/python3 training/prep_denoise_v2.py --workers 2          # simulated pairs -> $CT_CACHE/denoise2_pairs.*  ({pairs['minutes']:.0f} min here)
-nice -n 10 /usr/bin/python3 training/train_denoise_v2.py --holdout {shipped} --minutes {tr['train_minutes']:.0f} --ship &
-{chr(10).join(f"nice -n 10 /usr/bin/python3 training/train_denoise_v2.py --holdout {k} --minutes {tr_other[k]['train_minutes']:.0f}" for k in other)}
+nice -n 10 /usr/bin/python3 training/train_denoise_v2.py --holdout {shipped} --minutes {tr['train_minutes']:.0f} --lr {tr['lr']:g} --init-v1 git --ship &
+{chr(10).join(f"nice -n 10 /usr/bin/python3 training/train_denoise_v2.py --holdout {k} --minutes {tr_other[k]['train_minutes']:.0f} --lr {tr['lr']:g} --init-v1 git" for k in other)}
 wait
 nice -n 10 /usr/bin/python3 training/export_fp16.py {MID}
 nice -n 10 /usr/bin/python3 training/check_noise_measure.py
 nice -n 10 /usr/bin/python3 training/evaluate_denoise_v2.py                  # v1 comes from git ({ev['v1']['commit']})
 /usr/bin/python3 training/make_cards.py denoise
 ```
+The whole command took about 50 min on the shared 2-core machine here (simulation {pairs['minutes']:.0f} min with two workers,
+the two trainings {tr['train_minutes']:.0f} min side by side, fp16 + noise check + evaluation ~15 min, all `nice`d beside other work).
 Runs are seeded, but training length is a wall-clock budget, so the iteration count (and the exact weights) depend on
 the machine's load; `--max-iters N --minutes 1000` gives an iteration-exact rerun.
 
