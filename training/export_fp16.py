@@ -71,7 +71,7 @@ def to_float16(model):
     return model
 
 
-def network_input(manifest: dict, hu: np.ndarray) -> np.ndarray:
+def network_input(manifest: dict, hu: np.ndarray, pixel_mm=(0.7, 0.7)) -> np.ndarray:
     """HU slices -> the network's input [N, context, H, W], as the service builds it (edge slices repeated)."""
     it = manifest["intensity"]
     x = np.clip(hu, it["huMin"], it["huMax"])
@@ -79,15 +79,25 @@ def network_input(manifest: dict, hu: np.ndarray) -> np.ndarray:
     context = manifest["input"].get("contextSlices", 1)
     half = context // 2
     n = hu.shape[0]
-    return np.stack([np.stack([x[min(max(k + d, 0), n - 1)] for d in range(-half, half + 1)]) for k in range(n)]).astype(np.float32)
+    out = np.stack([np.stack([x[min(max(k + d, 0), n - 1)] for d in range(-half, half + 1)]) for k in range(n)]).astype(np.float32)
+    level = manifest["input"].get("noiseLevel")
+    if level:
+        # the noise-level channel: the node's noise measure on these slices (noise_measure.py) x scale
+        from noise_measure import volume_noise
+        from simulate import body_mask
+
+        clipped = np.clip(hu, -1024, None)
+        noise = volume_noise(clipped, body_mask(clipped), pixel_mm[1])["noiseHu"]
+        out = np.concatenate([out, np.full_like(out[:, :1], noise * level["scale"])], 1)
+    return out
 
 
 def compare(model_id: str, manifest: dict, fp32_path: str, fp16_path: str) -> dict:
-    hu, _ = C.load_series_hu(os.path.join(C.DEFAULT_DATA, SERIES))
+    hu, meta = C.load_series_hu(os.path.join(C.DEFAULT_DATA, SERIES))
     middle = hu.shape[0] // 2
     context = manifest["input"].get("contextSlices", 1)
     block = hu[middle - 8 - context // 2: middle + 8 + context // 2]
-    x = network_input(manifest, block)[context // 2: context // 2 + 16]
+    x = network_input(manifest, block, meta["pixelSpacing"])[context // 2: context // 2 + 16]
     y32 = C.ort_run(fp32_path, x)
     y16 = C.ort_run(fp16_path, x)
     out = {"model": model_id, "series": SERIES, "slices": [int(middle - 8), int(middle + 7)], "sha256": C.sha256_file(fp16_path)}

@@ -8,6 +8,12 @@ COMMON_GEOMETRY = {
     "kvp": {"min": 80, "max": 140},
 }
 
+# The highest noise (HU, the probe's measure) denoise-ffdnet-small v2 was trained on, rounded up: the shipped fold's
+# input.noiseLevel.trainedNoiseHu.max (train_denoise_v2.py writes it; a test compares the two).
+DENOISE_MAX_NOISE_HU = 92
+# Low dose by measured noise (no CTDIvol in the header) from here: above the shared full-dose series (at most 30.7 HU).
+DENOISE_MIN_NOISE_HU = 32
+
 INTENDED_USE = {
     "syncta-unet-small": {
         "description": "non-contrast CT of the chest and/or upper abdomen, 0.5-10 mm slices: what v2 was trained on "
@@ -31,18 +37,25 @@ INTENDED_USE = {
         **COMMON_GEOMETRY,
         "contrast": "any",
     },
+    # v2: what the shipped model was trained on (LIDC-IDRI-0001/0002 chest, HCC-TACE-Seg upper abdomen; RICORD held
+    # out): GE-era 120 kV STANDARD-kernel series, 1.25-10 mm slices, 0.68-0.82 mm pixels, with and without IV
+    # contrast, simulated 50/25/10% dose. The measured-noise band's floor (used when the header has no CTDIvol) stays
+    # above every shared full-dose series of this geometry: chests 20.1-22.8 HU, HCC arterial phases 25.6-30.7 HU
+    # (training/check_noise_measure.py); its ceiling is the highest noise level trained (input.noiseLevel).
     "denoise-ffdnet-small": {
-        "description": "low-dose chest CT with both lungs in view (CTDIvol at most 3 mGy, or a measured noise of 28-60 "
-                       "HU when the header has none), 0.5-3 mm slices, standard kernel: trained on simulated quarter-dose "
-                       "LIDC-IDRI chest",
+        "description": "low-dose CT of the chest and/or upper abdomen (CTDIvol at most 3 mGy, or a measured noise of "
+                       f"{DENOISE_MIN_NOISE_HU}-{DENOISE_MAX_NOISE_HU} HU when the header has none), 1.25-10 mm slices, 120 kV, standard "
+                       "kernel, with or without IV contrast: trained on simulated 50/25/10% dose of LIDC-IDRI chest and "
+                       "HCC-TACE-Seg upper-abdomen series",
         "modality": "CT",
-        "regions": ["chest"],
-        "lungs": {"minVolumeMl": 1500, "bothSides": True, "apexToBase": False},
+        "regions": ["chest", "abdomen"],
         "slabMarginMm": 20,
-        "sliceThicknessMm": {"min": 0.5, "max": 3},
-        **COMMON_GEOMETRY,
+        "sliceThicknessMm": {"min": 1.25, "max": 10},
+        "pixelSpacingMm": {"min": 0.65, "max": 0.85},
+        "matrix": {"min": 512, "max": 512},
+        "kvp": {"min": 120, "max": 120},
         "contrast": "any",
-        "lowDose": {"ctdiVolMaxMgy": 3, "noiseHu": {"min": 28, "max": 60}},
+        "lowDose": {"ctdiVolMaxMgy": 3, "noiseHu": {"min": DENOISE_MIN_NOISE_HU, "max": DENOISE_MAX_NOISE_HU}},
     },
 }
 
@@ -108,9 +121,11 @@ MEASURED = {
         "cap 20: it misfires on this patient, as the card's test figures foretell), and on RICORD, where its findings are "
         "stored. Outside it: the CPTAC chest (3 mm slices), the HCC series (lung bases only, 5-10 mm slices) and the head CT."),
     "denoise-ffdnet-small": (
-        "Outside its intended use on every shared series: none is low-dose (measured noise 20.1-22.8 HU on the chests, "
-        "no CTDIvol in their headers; the CPTAC chest's CTDIvol is 8.55 mGy), and the HCC series show lung bases only. "
-        "LIDC-IDRI-0002 with the card's simulated quarter-dose noise added measures 29.3 HU, inside the band."),
+        "v2 (0.2.0), judged from the node's probe on each whole series (training/check_noise_measure.py), not from whole "
+        "jobs: outside its intended use on every shared series. None is low-dose by its measured noise (no CTDIvol in "
+        "their headers): the chests measure 20.1-22.8 HU, the HCC arterial phases 25.6-30.7 HU (the band starts at 32 "
+        "HU); the CPTAC chest has a CTDIvol (above 3 mGy) and a B70f kernel. Their simulated low doses (the card) measure "
+        "19-91 HU; those from 32 HU up would be taken."),
 }
 
 

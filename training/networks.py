@@ -47,6 +47,37 @@ def build_ffdnet(depth: int = DEPTH, width: int = WIDTH, noise_scale: float = NO
     return FFDNet()
 
 
+# denoise-ffdnet-small v2: the same body with FFDNet's noise-level map as a second input channel
+# The map's value: the measured noise (HU, the node's probe measure) x NOISE_MAP_SCALE, i.e. HU/100 (30 HU -> 0.3).
+NOISE_MAP_SCALE = 0.01
+
+
+def build_ffdnet_noise_map(depth: int = DEPTH, width: int = WIDTH, noise_scale: float = NOISE_SCALE):
+    """FFDNet with its noise-level map: input [N, 2, H, W] = (image in network units, constant noise map);
+    PixelUnshuffle(2) of the image (4 x H/2 x W/2) + the map subsampled to H/2 x W/2 (every 2nd pixel: it is constant)
+    -> 5 channels -> conv+ReLU, (depth-2) x conv+BN+ReLU, conv -> 4-channel noise estimate (x noise_scale) ->
+    PixelShuffle(2); output [N, 1, H, W] = image - noise. H and W must be even."""
+    import torch
+    import torch.nn as nn
+
+    class FFDNetNoiseMap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers = [nn.Conv2d(5, width, 3, padding=1), nn.ReLU(inplace=True)]
+            for _ in range(depth - 2):
+                layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(width, 4, 3, padding=1)]
+            self.down = nn.PixelUnshuffle(2)
+            self.body = nn.Sequential(*layers)
+            self.up = nn.PixelShuffle(2)
+
+        def forward(self, x):
+            image, level = x[:, :1], x[:, 1:2, ::2, ::2]
+            return image - self.up(self.body(torch.cat([self.down(image), level], 1)) * noise_scale)
+
+    return FFDNetNoiseMap()
+
+
 # nodule-detector-small
 CONTEXT = 3
 DETECTOR_CHANNELS = [8, 16, 32, 64]  # depth 3 -> spatialMultiple 8
@@ -76,6 +107,6 @@ def build_detector(channels=DETECTOR_CHANNELS, in_ch=CONTEXT, sigmoid=True):
 # model id -> (builder, input channels)
 NETWORKS = {
     "syncta-unet-small": (build_syncta, 1),
-    "denoise-ffdnet-small": (build_ffdnet, 1),
+    "denoise-ffdnet-small": (build_ffdnet_noise_map, 2),
     "nodule-detector-small": (build_detector, CONTEXT),
 }

@@ -29,7 +29,7 @@ from networks import NETWORKS  # noqa: E402
 
 CHECKPOINTS = {  # what the training scripts leave in CT_CACHE (for --weights)
     "syncta-unet-small": "syncta-unet-small.pt",
-    "denoise-ffdnet-small": "denoise-ffdnet-small.pt",
+    "denoise-ffdnet-small": "denoise2_fold-ricord-1a.pt",  # v2: the shipped fold (train_denoise_v2.py)
     "nodule-detector-small": "detector_ckpt.pt",
 }
 

@@ -21,6 +21,8 @@ export interface RunRequest extends ModelFields {
   type: "run";
   /** Slices per batch to start with; default the manifest's batchSize. */
   batchSize?: number;
+  /** The series' measured image noise, HU: the noise-level channel of a manifest with input.noiseLevel. */
+  noiseHu?: number;
   /**
    * "stream": the output goes back as "slices" messages, batch by batch, as it is computed, and the worker keeps
    * none of it (the input is dropped at the end). "over-input": the output is written over `hu`, which comes back

@@ -10,7 +10,9 @@ import { parentPort } from "node:worker_threads";
 import type { ModelManifest } from "./manifest.js";
 import type { ExecutionProvider, RunRequest, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
 import { stallIfAsked } from "./fault-stall.js";
-import { type BatchSession, fromFloat16Bits, isOutOfMemory, networkGeometry, runSliceBatches, toFloat16Bits } from "./slice-batches.js";
+import {
+  type BatchSession, fromFloat16Bits, isOutOfMemory, MissingNoiseLevelError, networkGeometry, runSliceBatches, toFloat16Bits,
+} from "./slice-batches.js";
 
 type Precision = "fp32" | "fp16";
 
@@ -144,6 +146,7 @@ async function run(request: RunRequest): Promise<void> {
     session,
     openCpu: () => openSession(manifest, request.modelPath, undefined, ["cpu"], request.cpuThreads),
     ...(request.batchSize ? { batchSize: request.batchSize } : { cpuBatchSize: CPU_BATCH_SIZE }),
+    ...(request.noiseHu !== undefined ? { noiseHu: request.noiseHu } : {}),
     output: request.output === "stream"
       ? { stream: (first, values) => post({ type: "slices", requestId: request.requestId, first, values }, [values.buffer as ArrayBuffer]) }
       : "over-input",
@@ -163,7 +166,8 @@ parentPort!.on("message", (request: WorkerRequest) => {
   work.catch((error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
     // Out of memory even on the CPU, or a provider that failed to load, may pass; a shape mismatch will not.
-    const retryable = isOutOfMemory(message) || /no execution provider/.test(message);
+    // A missing noise level will not appear on a retry either.
+    const retryable = !(error instanceof MissingNoiseLevelError) && (isOutOfMemory(message) || /no execution provider/.test(message));
     post({ type: "error", requestId: request.requestId, message, retryable });
   });
 });

@@ -44,6 +44,8 @@ export interface RunOptions {
   deadline?: WorkerDeadline;
   /** Slices per batch to start with; default the manifest's batchSize. */
   batchSize?: number;
+  /** The series' measured image noise, HU (the probe's noiseHu): required by a manifest with input.noiseLevel. */
+  noiseHu?: number;
 }
 
 export class InferenceError extends OperationalError {
@@ -207,6 +209,7 @@ export class InferenceService {
         type: "run",
         ...(await this.modelFields(model)),
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+        ...(options.noiseHu !== undefined ? { noiseHu: options.noiseHu } : {}),
         output: onSlices ? "stream" : "over-input",
         slices: volume.slices,
         rows: volume.rows,

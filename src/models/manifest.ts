@@ -101,6 +101,26 @@ export const OutputCheck = z.discriminatedUnion("measure", [
 ]);
 export type OutputCheck = z.infer<typeof OutputCheck>;
 
+/**
+ * The noise-level input of a denoiser that takes one (FFDNet's noise map): which input channel, where its value
+ * comes from and how HU map to it. A job whose volume has no measured noise is skipped (or fails, when forced) with
+ * that reason: the value is never guessed.
+ */
+export const NoiseLevelInput = z.object({
+  /** Index of the channel in the input tensor's C dimension: after the image channels (= contextSlices). */
+  channel: z.number().int().nonnegative(),
+  /** "measured-noise": the probe's noiseHu of the series (src/measure/blood-and-noise.ts), the only source so far. */
+  source: z.literal("measured-noise"),
+  /** Network value = noise (HU) x scale; e.g. 0.01 puts 30 HU at 0.3. */
+  scale: z.number().positive(),
+  /**
+   * The noise levels (HU, the probe's measure) the network was trained on; a series measured outside is skipped:
+   * the noise input would be extrapolated.
+   */
+  trainedNoiseHu: Range.optional(),
+}).strict();
+export type NoiseLevelInput = z.infer<typeof NoiseLevelInput>;
+
 export const ModelManifest = z.object({
   /** Stable identifier, also the manifest's file name without .json. */
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' and '-'"),
@@ -125,7 +145,13 @@ export const ModelManifest = z.object({
     size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
     /** Rows and columns are padded up to a multiple of this, with the network value of huMin (air). */
     spatialMultiple: z.number().int().positive().default(1),
-  }),
+    /**
+     * A noise-level map as one more input channel (FFDNet): every pixel of it, padding included, holds the image
+     * noise the anatomy probe measured on the series (`noiseHu`, HU) x `scale`. Absent = the image channels only.
+     */
+    noiseLevel: NoiseLevelInput.optional(),
+  }).refine((i) => i.noiseLevel === undefined || i.noiseLevel.channel === i.contextSlices,
+    { message: "noiseLevel.channel must follow the image channels (= contextSlices)", path: ["noiseLevel", "channel"] }),
   output: z.object({
     name: z.string().min(1),
     meaning: OutputMeaning,

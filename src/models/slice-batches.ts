@@ -26,7 +26,31 @@ export function networkGeometry(manifest: ModelManifest, shape: VolumeShape): Ne
     );
   }
   const roundUp = (n: number): number => Math.ceil(n / spatialMultiple) * spatialMultiple;
-  return { rows: roundUp(shape.rows), columns: roundUp(shape.columns), channels: contextSlices };
+  const channels = contextSlices + (manifest.input.noiseLevel ? 1 : 0);
+  return { rows: roundUp(shape.rows), columns: roundUp(shape.columns), channels };
+}
+
+/** Why a model with a noise-level input cannot run without a measured noise: a person's next step, not a guess. */
+export class MissingNoiseLevelError extends Error {
+  override readonly name = "MissingNoiseLevelError";
+}
+
+/**
+ * The value of the noise-level channel (the manifest's `input.noiseLevel`) for a series whose measured noise is
+ * `noiseHu`; undefined for a model without that input. Throws MissingNoiseLevelError when the model needs it and
+ * the noise is not a positive finite number.
+ */
+export function noiseLevelValue(manifest: ModelManifest, noiseHu: number | undefined): number | undefined {
+  const level = manifest.input.noiseLevel;
+  if (!level) return undefined;
+  if (noiseHu === undefined || !Number.isFinite(noiseHu) || noiseHu <= 0) {
+    throw new MissingNoiseLevelError(
+      `model ${manifest.id} takes the series' measured image noise as an input (input.noiseLevel) and ` +
+      `${noiseHu === undefined ? "none was measured" : `the measured noise is ${noiseHu} HU`}: the probe needs at least ` +
+      "20 homogeneous 6 mm boxes of fat or soft tissue in the body; run it on a series that shows them",
+    );
+  }
+  return noiseHu * level.scale;
 }
 
 /** HU -> network value, clipped to the manifest's HU range. */
@@ -45,7 +69,9 @@ export function networkToHu(manifest: ModelManifest): (value: number) => number 
 
 /**
  * Fills `tensor` (N x C x H x W, H and W padded) for slices [first, first + count) of `hu`.
- * Channel j of slice k is slice k - (C - 1) / 2 + j, clamped to the volume; padding is the network value of huMin.
+ * Image channel j (j < contextSlices) of slice k is slice k - (contextSlices - 1) / 2 + j, clamped to the volume;
+ * padding is the network value of huMin. A model with a noise-level input gets `noiseLevel` (noiseLevelValue) in
+ * every pixel of its channel, padding included.
  */
 export function fillInputBatch(
   manifest: ModelManifest,
@@ -55,16 +81,26 @@ export function fillInputBatch(
   first: number,
   count: number,
   tensor: Float32Array,
+  noiseLevel?: number,
 ): void {
   const map = huToNetwork(manifest);
   const pad = map(manifest.intensity.huMin);
   const { rows, columns } = shape;
   const plane = rows * columns;
   const netPlane = geometry.rows * geometry.columns;
-  const half = (geometry.channels - 1) / 2;
+  const imageChannels = manifest.input.contextSlices;
+  const half = (imageChannels - 1) / 2;
+  const noiseChannel = manifest.input.noiseLevel?.channel;
+  if (noiseChannel !== undefined && noiseLevel === undefined) {
+    throw new MissingNoiseLevelError(`model ${manifest.id} takes a noise-level input and no noise level was given`);
+  }
   tensor.fill(pad, 0, count * geometry.channels * netPlane);
   for (let n = 0; n < count; n++) {
-    for (let j = 0; j < geometry.channels; j++) {
+    if (noiseChannel !== undefined) {
+      const at = (n * geometry.channels + noiseChannel) * netPlane;
+      tensor.fill(noiseLevel!, at, at + netPlane);
+    }
+    for (let j = 0; j < imageChannels; j++) {
       const source = Math.min(shape.slices - 1, Math.max(0, first + n - half + j));
       const from = source * plane;
       const to = (n * geometry.channels + j) * netPlane;
@@ -126,6 +162,8 @@ export interface SliceBatchRun {
   openCpu(): Promise<BatchSession>;
   /** Slices per batch to start with; default the manifest's. */
   batchSize?: number;
+  /** The series' measured image noise, HU (the probe's noiseHu): required by a manifest with input.noiseLevel. */
+  noiseHu?: number;
   /**
    * Largest batch on the CPU provider (from the start, or after falling back to it). On a CPU a batch saves little
    * time and costs the network's activations once per slice in it (about 60 MB a 512x512 slice for the reference
@@ -164,9 +202,10 @@ export interface SliceBatchResult {
 export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchResult> {
   const { manifest, hu, shape } = run;
   const geometry = networkGeometry(manifest, shape);
+  const noiseLevel = noiseLevelValue(manifest, run.noiseHu); // before any batch: a missing noise fails at once
   const plane = shape.rows * shape.columns;
   const netPlane = geometry.channels * geometry.rows * geometry.columns;
-  const half = (geometry.channels - 1) / 2;
+  const half = (manifest.input.contextSlices - 1) / 2;
   const startBatch = Math.max(1, Math.min(run.batchSize ?? manifest.batchSize, shape.slices));
   const cpuBatch = Math.max(1, Math.min(startBatch, run.cpuBatchSize ?? startBatch));
   const stream = run.output === "over-input" ? undefined : run.output.stream;
@@ -194,7 +233,7 @@ export async function runSliceBatches(run: SliceBatchRun): Promise<SliceBatchRes
   while (first < shape.slices) {
     const count = Math.min(batchSize, shape.slices - first);
     if (!stream) commitBelow(first - half);
-    fillInputBatch(manifest, hu, shape, geometry, first, count, tensor);
+    fillInputBatch(manifest, hu, shape, geometry, first, count, tensor, noiseLevel);
     let result: Float32Array;
     try {
       const dims = [count, geometry.channels, geometry.rows, geometry.columns];

@@ -104,6 +104,18 @@ export function judgeIntendedUse(manifest: ModelManifest, volume: CtVolume, prob
       notes.push(`low dose by measured noise ${probe.noiseHu} HU (no CTDIvol in the header)`);
     }
   }
+  const noiseLevel = manifest.input.noiseLevel;
+  if (noiseLevel) {
+    // The noise is one of the model's inputs, not only a test of dose: without it the model cannot run.
+    if (probe.noiseHu === undefined) {
+      if (!reasons.some((r) => r.includes("noise could not be measured"))) {
+        reasons.push("the image noise could not be measured (too few homogeneous fat or soft-tissue areas), and the model takes it as an input");
+      }
+    } else if (noiseLevel.trainedNoiseHu && !inRange(probe.noiseHu, noiseLevel.trainedNoiseHu)) {
+      reasons.push(`measured noise ${probe.noiseHu} HU: outside the noise levels the model was trained on ` +
+        `(${rangeText(noiseLevel.trainedNoiseHu, "HU")}), its noise input would be extrapolated`);
+    }
+  }
   if (reasons.length > 0) return { within: false, reasons: [...reasons, forWhat] };
 
   // The volume covers more than the model's regions: process the regions' slab only.

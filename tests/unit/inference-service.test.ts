@@ -49,6 +49,26 @@ describe("InferenceService (worker thread, CPU)", () => {
     expect(overInput.output).toHaveLength(input.length);
     for (let i = 0; i < input.length; i += 97) expect(overInput.output[i]).toBeCloseTo(streamed[i]!, 2);
   });
+
+  it("feeds a noise-level denoiser the measured noise as its second channel, and refuses to run without one", async () => {
+    const models = await ModelRegistry.load(path.join(repoRoot, "models"));
+    const model = models.list().find((m) => m.manifest.input.noiseLevel !== undefined);
+    expect(model, "a model with input.noiseLevel in models/ (denoise-ffdnet-small v2)").toBeDefined();
+    const shape = { slices: 2, rows: 32, columns: 30 };
+    const input = new Float32Array(shape.slices * shape.rows * shape.columns);
+    for (let i = 0; i < input.length; i += 1) input[i] = 40 + 60 * Math.sin(i * 12.9898) * Math.cos(i * 78.233); // noisy tissue
+    const sd = (v: Float32Array) => {
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      return Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+    };
+    const quiet = await inference.run(model!, { ...shape, hu: input.slice() }, "over-input", { noiseHu: 20 });
+    const loud = await inference.run(model!, { ...shape, hu: input.slice() }, "over-input", { noiseHu: 80 });
+    expect(quiet.output.every(Number.isFinite)).toBe(true);
+    // The map changes what the network does (FFDNet: a higher level removes more).
+    expect(sd(loud.output)).toBeLessThan(sd(quiet.output));
+    await expect(inference.run(model!, { ...shape, hu: input.slice() }, "over-input"))
+      .rejects.toMatchObject({ retryable: false, message: expect.stringMatching(/measured image noise .* none was measured/) });
+  });
 });
 
 describe("fp16 model variants (CT_ENHANCE_PRECISION)", () => {

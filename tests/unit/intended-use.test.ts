@@ -2,7 +2,7 @@
  * Intended use judged on measured anatomy (phantoms) with the shipped models' manifests: a chest model skips a head
  * and an abdomen with the anatomy in the reason, takes a chest, runs only on its regions' slab of a stacked volume, and
  * skips a contrast scan whose header says nothing; the denoiser takes a noisy series only when its header gives no
- * CTDIvol.
+ * CTDIvol, and never without a measured noise within the levels it was trained on (its noise-level input).
  */
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -69,16 +69,41 @@ describe("intended use", () => {
   });
 
   it("takes a noisy chest for the denoiser by its measured noise, and not when the header gives a normal CTDIvol", async () => {
+    // The phantom (384 px of 0.9 mm) is outside the geometry v2 was trained on (512 px of 0.65-0.85 mm): the shipped
+    // manifest says so; its noise rules are tested on a copy whose geometry takes the phantom.
     const noisy = phantomVolume({ parts: { chest: 100 }, noiseSd: 35 });
-    const byNoise = await judge("denoise-ffdnet-small", noisy);
+    const shipped = await judge("denoise-ffdnet-small", noisy);
+    expect(shipped.within).toBe(false);
+    if (!shipped.within) expect(shipped.reasons).toEqual(expect.arrayContaining(["pixel spacing 0.9 mm, not 0.65-0.85 mm", "matrix 384x384, not 512-512 px"]));
+    const denoiser = manifests["denoise-ffdnet-small"]!;
+    const anyGeometry = { ...denoiser, intendedUse: { ...denoiser.intendedUse, pixelSpacingMm: { min: 0.4, max: 1 }, matrix: { min: 256, max: 1024 } } };
+    const judgeAny = async (volume: ReturnType<typeof phantomVolume>) => judgeIntendedUse(anyGeometry, volume, await probeVolume(volume));
+    const byNoise = await judgeAny(noisy);
     expect(byNoise.within).toBe(true);
     if (byNoise.within) expect(byNoise.notes.join(" ")).toMatch(/low dose by measured noise 3\d(\.\d)? HU/);
-    const quiet = await judge("denoise-ffdnet-small", phantomVolume({ parts: { chest: 100 }, noiseSd: 12 }));
+    const quiet = await judgeAny(phantomVolume({ parts: { chest: 100 }, noiseSd: 12 }));
     expect(quiet.within).toBe(false);
     noisy.sliceHeaders = noisy.sliceHeaders.map((h) => ({ ...h, CTDIvol: 8.2 }));
-    const byHeader = await judge("denoise-ffdnet-small", noisy);
+    const byHeader = await judgeAny(noisy);
     expect(byHeader.within).toBe(false);
     if (!byHeader.within) expect(byHeader.reasons[0]).toBe("CTDIvol 8.2 mGy: not a low dose (at most 3 mGy)");
+  });
+
+  it("skips a series for the noise-level denoiser when its noise, one of the model's inputs, is unmeasured or untrained", async () => {
+    const denoiser = manifests["denoise-ffdnet-small"]!;
+    expect(denoiser.input.noiseLevel).toMatchObject({ channel: 1, source: "measured-noise" });
+    const anyGeometry = { ...denoiser, intendedUse: { ...denoiser.intendedUse, pixelSpacingMm: { min: 0.4, max: 1 }, matrix: { min: 256, max: 1024 } } };
+    const volume = phantomVolume({ parts: { chest: 100 }, noiseSd: 35 });
+    volume.sliceHeaders = volume.sliceHeaders.map((h) => ({ ...h, CTDIvol: 1.5 })); // low dose by header: noise unchecked
+    const probed = await probeVolume(volume);
+    const unmeasured = judgeIntendedUse(anyGeometry, volume, { ...probed, probe: { ...probed.probe, noiseHu: undefined } });
+    expect(unmeasured.within).toBe(false);
+    if (!unmeasured.within) expect(unmeasured.reasons[0]).toMatch(/^the image noise could not be measured .* the model takes it as an input/);
+    const max = denoiser.input.noiseLevel!.trainedNoiseHu!.max!;
+    const loud = judgeIntendedUse(anyGeometry, volume, { ...probed, probe: { ...probed.probe, noiseHu: max + 20 } });
+    expect(loud.within).toBe(false);
+    if (!loud.within) expect(loud.reasons[0]).toMatch(/outside the noise levels the model was trained on/);
+    expect(judgeIntendedUse(anyGeometry, volume, probed).within).toBe(true);
   });
 
   it("names the geometry it refuses", async () => {

@@ -14,7 +14,8 @@ import { deterministicUid } from "../../dicom/uid.js";
 import { nextTurn } from "../../event-loop.js";
 import { OutputMeasures } from "../../measure/output-measures.js";
 import type { RegisteredModel } from "../../models/registry.js";
-import { asStageError, Stage } from "../../stage-error.js";
+import { noiseLevelValue } from "../../models/slice-batches.js";
+import { asStageError, Stage, StageError } from "../../stage-error.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../../version.js";
 import { OutputSliceQueue, type OutputSlices } from "../output-slices.js";
 import { type PreviewPair, previewSliceIndex } from "../stages/preview.js";
@@ -110,7 +111,7 @@ export async function deriveSeries(
       if (middle >= first && middle < first + count) after = values.slice((middle - first) * plane, (middle - first + 1) * plane);
       output.push({ first, values });
     },
-  }, { onProgress: io.onProgress, deadline: io.inferDeadline }).then(
+  }, { onProgress: io.onProgress, deadline: io.inferDeadline, ...noiseInput(model, io) }).then(
     (summary) => {
       output.end();
       io.onInferenceDone(summary);
@@ -161,4 +162,20 @@ async function* reencoded(
     k += 1;
     await nextTurn();
   }
+}
+
+/**
+ * The series' measured noise for a model with a noise-level input (FFDNet's noise map), checked before the model
+ * starts: without one the job fails here with the reason (a forced job; intended use skips such a series), never a
+ * guessed level. Models without that input get nothing.
+ */
+export function noiseInput(model: RegisteredModel, io: Pick<PlanIo, "probed">): { noiseHu?: number } {
+  if (!model.manifest.input.noiseLevel) return {};
+  const noiseHu = io.probed.probe.noiseHu;
+  try {
+    noiseLevelValue(model.manifest, noiseHu);
+  } catch (error) {
+    throw new StageError(Stage.Infer, (error as Error).message, false);
+  }
+  return { noiseHu: noiseHu! };
 }
