@@ -272,6 +272,13 @@ def export_onnx(model, path: str, in_ch: int = 1, opset: int = 13, size: int = 6
     onnx.checker.check_model(m)
 
 
+def onnx_ops(path: str) -> list:
+    """The operator types an ONNX file uses, sorted (for the cards)."""
+    import onnx
+
+    return sorted({n.op_type for n in onnx.load(path).graph.node})
+
+
 def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

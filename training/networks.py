@@ -110,3 +110,11 @@ NETWORKS = {
     "denoise-ffdnet-small": (build_ffdnet_noise_map, 2),
     "nodule-detector-small": (build_detector, CONTEXT),
 }
+
+
+def ffdnet_gmac_per_slice(depth: int, width: int, h: int = 512, w: int = 512, in_channels: int = 4) -> float:
+    """Multiply-accumulates of the FFDNet convolutions for one h x w slice (the shuffles cost no MACs); in_channels is
+    what the first conv sees at half resolution (4 image channels after the unshuffle, + 1 for a noise map)."""
+    per_px = 9 * (in_channels * width + (depth - 2) * width * width + width * 4)
+    return per_px * (h // 2) * (w // 2) / 1e9
+

@@ -26,9 +26,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
-from networks import DEPTH, NOISE_MAP_SCALE, NOISE_SCALE, WIDTH, build_ffdnet_noise_map  # noqa: E402
+from networks import DEPTH, NOISE_MAP_SCALE, NOISE_SCALE, WIDTH, build_ffdnet_noise_map, ffdnet_gmac_per_slice  # noqa: E402
 from prep_denoise_v2 import pairs_path  # noqa: E402
-from train_denoise import gmac_per_slice, onnx_ops  # noqa: E402
 
 MODEL_ID = "denoise-ffdnet-small"
 VERSION = "0.2.0"
@@ -146,10 +145,10 @@ def main():
     info = {"model": MODEL_ID, "version": VERSION, "holdout": args.holdout, "iters": it, "train_minutes": train_minutes,
             "params": C.count_params(model), "patch": P, "batch": args.batch, "lr": args.lr, "jitter": args.jitter,
             "depth": DEPTH, "width": WIDTH, "noise_scale": NOISE_SCALE, "noise_map_scale": NOISE_MAP_SCALE,
-            "gmac_512": gmac_per_slice(DEPTH, WIDTH), "seed": args.seed, "threads": args.threads,
+            "gmac_512": ffdnet_gmac_per_slice(DEPTH, WIDTH, in_channels=5), "seed": args.seed, "threads": args.threads,
             "train_slices": int(len(train_idx)), "train_series": sorted({meta["series"][int(s)]["series"] for s in series[train_idx]}),
             "train_noise_hu": [float(train_levels.min()), float(train_levels.max())],
-            "onnx_bytes": os.path.getsize(onnx_path), "onnx_ops": onnx_ops(onnx_path), "onnx_sha256": C.sha256_file(onnx_path),
+            "onnx_bytes": os.path.getsize(onnx_path), "onnx_ops": C.onnx_ops(onnx_path), "onnx_sha256": C.sha256_file(onnx_path),
             "onnx_check": chk, "log": log, "torch": torch.__version__}
     with open(os.path.join(C.CACHE_DIR, f"{tag}.json"), "w") as fh:
         json.dump(info, fh, indent=1)
