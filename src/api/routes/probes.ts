@@ -1,4 +1,9 @@
-/** Probes and telemetry: /health (liveness, from memory), /ready (asks Orthanc now), /metrics (Prometheus). */
+/**
+ * Probes and telemetry: /health (liveness, from memory), /ready (asks Orthanc now), /metrics (Prometheus).
+ * /health answers 200 while the process answers, "degraded" with the reason in its body when Orthanc was unreachable
+ * at its last check or the ledger cannot be written: a liveness probe must not restart a healthy process because
+ * Orthanc or a disk is down, which a restart cannot mend. /ready answers 503 then, so no work is routed to it.
+ */
 import { z } from "zod";
 import type { RouteDeps } from "../api-deps.js";
 import { renderMetrics } from "../metrics.js";
@@ -17,7 +22,7 @@ const LedgerStatus = z.object({
   action: z.string().optional(),
 });
 const Health = z.object({
-  status: z.enum(["ok", "unavailable"]),
+  status: z.enum(["ok", "degraded"]),
   orthanc: OrthancStatus,
   ledger: LedgerStatus,
   eventLoop: z.object({ delayMaxMsLastSecond: z.number(), delayMaxMsLastMinute: z.number() }).optional(),
@@ -58,15 +63,15 @@ const ledgerReason = (status: z.infer<typeof LedgerStatus>): string =>
 export function probeRoutes(deps: RouteDeps): Route[] {
   const { reachability, eventLoop } = deps;
   return [
-    probe("/health", "Liveness: the process answers, Orthanc was reachable when last checked (at most ~5 s ago), the ledger can be written", Health, async () => {
+    probe("/health", "Liveness: 200 while the process answers; status 'degraded' when Orthanc was unreachable at its last check (at most ~5 s ago) or the ledger cannot be written", Health, async () => {
       const { checkedAt, ...status } = await reachability.status();
       const loop = eventLoop
         ? { eventLoop: { delayMaxMsLastSecond: round1(eventLoop.lastSecondMaxMs()), delayMaxMsLastMinute: round1(eventLoop.lastMinuteMaxMs()) } }
         : {};
       const orthanc = { ...status, checkedAt: checkedAt.toISOString() };
       const ledger = ledgerStatus(deps);
-      const ok = status.reachable && ledger.writable;
-      return { ok, body: { status: ok ? "ok" : "unavailable", orthanc, ledger, ...loop } };
+      const fine = status.reachable && ledger.writable;
+      return { ok: true, body: { status: fine ? "ok" : "degraded", orthanc, ledger, ...loop } };
     }),
     probe("/ready", "Readiness: models warmed, feed following, Orthanc reachable, the ledger writable", Readiness, async () => {
       const started = deps.ready?.() ?? true;
