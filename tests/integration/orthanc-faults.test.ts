@@ -113,12 +113,17 @@ describe.runIf(ready)("Orthanc faults: stopped mid-fetch and mid-store, restarte
     const started = Date.now();
     const source = fresh();
     await orthanc.upload(source.files);
-    const inStore = await waitFor("the job in its store stage", async () => {
+    const stageOf = (wanted: string[]) => async () => {
       const [job] = await jobsOf(source.seriesInstanceUid);
       if (job && job.state !== "running" && job.state !== "queued") throw new Error(`job ${job.state} before its store`);
-      return job?.stage === "store" ? job : undefined;
-    }, 120_000, service);
-    await sleep(200); // inside it: a few of the 10 requests stored
+      return job?.stage && wanted.includes(job.stage) ? job : undefined;
+    };
+    // Past the fetch, the proxy holds every answer from Orthanc: the store's first request hangs in it however fast
+    // this machine stores (a fixed sleep let a quiet machine finish the store before the outage).
+    await waitFor("the job past its fetch", stageOf(["probe", "infer", "write", "store"]), 120_000, service);
+    proxy.pauseAfter(1);
+    await Promise.race([proxy.paused(), sleep(30_000).then(() => { throw new Error("nothing came back from Orthanc"); })]);
+    const inStore = await waitFor("the job in its store stage", stageOf(["store"]), 120_000, service);
     await outage();
     const job = await doneJob("the job done after the outage", source.seriesInstanceUid);
     expect(job.id).toBe(inStore.id);
