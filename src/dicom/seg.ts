@@ -103,6 +103,13 @@ function algorithmIdentificationItem(algorithm: AlgorithmIdentity): Record<strin
   };
 }
 
+/**
+ * Recommended Display CIELab Value (PS3.3 C.8.20.2.1, scaled: L* 0..100 and a*, b* -128..127 onto 0..65535) of each
+ * segment, cycling: red-orange sRGB (255, 64, 0), yellow (255, 210, 0), magenta (230, 0, 200), cyan (0, 200, 230),
+ * converted with scikit-image's rgb2lab (D65). Without it viewers pick their own colour (OHIF warns that it did).
+ */
+const SEGMENT_COLOURS_CIELAB = [[37362, 50724, 50552], [56153, 33054, 55064], [34698, 55211, 22163], [48627, 25018, 26086]] as const;
+
 function segmentItem(finding: Finding, index: number, input: SegmentationInput): Record<string, unknown> {
   const { algorithm } = input;
   return {
@@ -111,6 +118,7 @@ function segmentItem(finding: Finding, index: number, input: SegmentationInput):
     SegmentDescription: `${finding.findingCode.meaning}, certainty ${formatDS(Math.round(finding.probability * 1000) / 10)}%`.slice(0, 64),
     SegmentAlgorithmType: "AUTOMATIC",
     SegmentAlgorithmName: algorithm.name.slice(0, 64),
+    RecommendedDisplayCIELabValue: [...SEGMENT_COLOURS_CIELAB[index % SEGMENT_COLOURS_CIELAB.length]!],
     SegmentationAlgorithmIdentificationSequence: [algorithmIdentificationItem(algorithm)],
     SegmentedPropertyCategoryCodeSequence: [codeSequenceItem(input.propertyCategory ?? MORPHOLOGICALLY_ABNORMAL_STRUCTURE)],
     SegmentedPropertyTypeCodeSequence: [codeSequenceItem(finding.findingCode)],

@@ -55,6 +55,10 @@ describe("DICOM Segmentation", () => {
       findings.map((f, i) => [i + 1, f.trackingId, f.trackingUid, "AUTOMATIC"]),
     );
     expect(ds.SegmentSequence[0].SegmentedPropertyTypeCodeSequence[0].CodeValue).toBe("27925004");
+    // A colour of its own per segment, so a viewer need not pick one (OHIF warned that it did).
+    const colours = ds.SegmentSequence.map((s: any) => s.RecommendedDisplayCIELabValue.map(Number).join(","));
+    expect(colours.every((c: string) => /^\d+,\d+,\d+$/.test(c))).toBe(true);
+    if (findings.length > 1) expect(new Set(colours).size).toBe(Math.min(findings.length, 4));
     const shared = ds.SharedFunctionalGroupsSequence[0];
     expect(shared.PlaneOrientationSequence[0].ImageOrientationPatient.map(Number)).toEqual(volume.imageOrientationPatient);
     expect(shared.PixelMeasuresSequence[0].PixelSpacing.map(Number)).toEqual(volume.pixelSpacing);
