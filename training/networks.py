@@ -25,6 +25,16 @@ DEPTH, WIDTH = 10, 48  # conv layers at half resolution, channels
 NOISE_SCALE = 0.01
 
 
+def ffdnet_body(in_channels: int, depth: int, width: int):
+    """FFDNet's body at half resolution: conv+ReLU, (depth-2) x conv+BN+ReLU, conv -> the 4-channel noise estimate."""
+    import torch.nn as nn
+
+    layers = [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+    for _ in range(depth - 2):
+        layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, nn.Conv2d(width, 4, 3, padding=1))
+
+
 def build_ffdnet(depth: int = DEPTH, width: int = WIDTH, noise_scale: float = NOISE_SCALE):
     """FFDNet-style denoiser for one-channel images: PixelUnshuffle(2) -> conv+ReLU, (depth-2) x conv+BN+ReLU,
     conv -> 4-channel noise estimate (x noise_scale) -> PixelShuffle(2); output = input - noise. H and W must be even."""
@@ -33,12 +43,8 @@ def build_ffdnet(depth: int = DEPTH, width: int = WIDTH, noise_scale: float = NO
     class FFDNet(nn.Module):
         def __init__(self):
             super().__init__()
-            layers = [nn.Conv2d(4, width, 3, padding=1), nn.ReLU(inplace=True)]
-            for _ in range(depth - 2):
-                layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-            layers += [nn.Conv2d(width, 4, 3, padding=1)]
             self.down = nn.PixelUnshuffle(2)  # 1 x H x W -> 4 x H/2 x W/2 (ONNX: Reshape/Transpose)
-            self.body = nn.Sequential(*layers)
+            self.body = ffdnet_body(4, depth, width)
             self.up = nn.PixelShuffle(2)  # 4 x H/2 x W/2 -> 1 x H x W (ONNX: DepthToSpace, CRD)
 
         def forward(self, x):
@@ -63,12 +69,8 @@ def build_ffdnet_noise_map(depth: int = DEPTH, width: int = WIDTH, noise_scale: 
     class FFDNetNoiseMap(nn.Module):
         def __init__(self):
             super().__init__()
-            layers = [nn.Conv2d(5, width, 3, padding=1), nn.ReLU(inplace=True)]
-            for _ in range(depth - 2):
-                layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-            layers += [nn.Conv2d(width, 4, 3, padding=1)]
             self.down = nn.PixelUnshuffle(2)
-            self.body = nn.Sequential(*layers)
+            self.body = ffdnet_body(5, depth, width)
             self.up = nn.PixelShuffle(2)
 
         def forward(self, x):
