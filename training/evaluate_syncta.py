@@ -128,9 +128,10 @@ def tissue_preservation(data, models, rois):
         whole = np.clip(hu, C.HU_MIN, C.HU_MAX)
         res[name] = {"volume_wide": {}}
         for label, onnx in models.items():
-            res[name]["volume_wide"][label], central, isolated = volume_wide(whole, whole_volume_output(onnx, name, whole), voxel_ml)
+            out = whole_volume_output(onnx, name, whole)
+            res[name]["volume_wide"][label], central, isolated = volume_wide(whole, out, voxel_ml)
             if label == "v2":
-                row, k = volume_wide_png(whole, whole_volume_output(onnx, name, whole), central, isolated)
+                row, k = volume_wide_png(whole, out, central, isolated)
                 unseen.append(row)
                 res[name]["volume_wide"]["png_slice"] = k + 1
         series_rois = {t: v for t, v in rois[name].items() if isinstance(v, list) and v}
