@@ -15,6 +15,7 @@ import type { ModelManifest } from "../../src/models/manifest.js";
 import { ModelRegistry } from "../../src/models/registry.js";
 import { judgeIntendedUse } from "../../src/pipeline/intended-use.js";
 import { ctSeriesFolder, headCtFolder, repoRoot, requireCtData } from "../helpers/ct-data.js";
+import { inPlaneKernel } from "../helpers/kernels.js";
 
 const haveChest = requireCtData("lidc-idri-0002-ncct");
 const head = await headCtFolder();
@@ -63,27 +64,6 @@ function stackHeadOverChest(chest: CtVolume, headCt: CtVolume): { volume: CtVolu
   };
 }
 
-/** Each slice convolved in-plane with [a, b, a] rows and columns (b + 2a = 1): a < 0 sharpens, a > 0 smooths. */
-function kernel(volume: CtVolume, a: number): CtVolume {
-  const out = new Float32Array(new SharedArrayBuffer(volume.hu.byteLength));
-  const { rows, columns } = volume;
-  const b = 1 - 2 * a;
-  const plane = rows * columns;
-  const row = new Float32Array(plane);
-  for (let k = 0; k < volume.slices; k += 1) {
-    const src = volume.hu.subarray(k * plane, (k + 1) * plane);
-    for (let i = 0; i < plane; i += 1) {
-      const c = i % columns;
-      row[i] = c === 0 || c === columns - 1 ? src[i]! : a * src[i - 1]! + b * src[i]! + a * src[i + 1]!;
-    }
-    for (let i = 0; i < plane; i += 1) {
-      const r = Math.floor(i / columns);
-      out[k * plane + i] = r === 0 || r === rows - 1 ? row[i]! : a * row[i - columns]! + b * row[i]! + a * row[i + columns]!;
-    }
-  }
-  return { ...volume, hu: out };
-}
-
 describe.runIf(head)("the demo's head CT and intended use", () => {
   it("is skipped by every chest model, for its anatomy", async () => {
     const { probe, byModel } = await verdicts(await readFolder(head!));
@@ -120,7 +100,7 @@ describe.runIf(haveChest)("LIDC-IDRI-0002 and intended use", () => {
       Object.fromEntries(["syncta-unet-small", "nodule-detector-small"].map((id) => [id, v.byModel[id]!.within]));
     expect(decisions(original)).toEqual({ "syncta-unet-small": true, "nodule-detector-small": true });
     for (const [name, a] of [["smoothed", 0.25], ["sharpened", -0.25]] as const) {
-      const variant = await verdicts(kernel(chest, a));
+      const variant = await verdicts(inPlaneKernel(chest, a));
       expect(variant.probe.regions, name).toEqual(original.probe.regions);
       expect(variant.probe.contrast, name).toBe(original.probe.contrast);
       expect(Math.abs(variant.probe.lungs.volumeMl - original.probe.lungs.volumeMl), name).toBeLessThan(original.probe.lungs.volumeMl * 0.02);
