@@ -2,9 +2,10 @@
  * The scale-out PACS: Orthanc with its index and its storage in a real PostgreSQL (Debian `postgresql` and
  * `orthanc-postgresql`; a cluster this test makes in a temp folder), and the built service served against it, as a
  * user runs it. A real series arrives and is processed through the change feed, and everything, the derived series
- * included, lands in the database (not in Orthanc's SQLite file or storage folder); Orthanc restarted on the same
- * database keeps its change log and nothing is processed twice; a series stored while ct-enhance was down, its
- * change log cleared, is found by reconcile against the PostgreSQL index and processed once.
+ * included, lands in the database (not in Orthanc's SQLite file or storage folder), and a second Orthanc on the same
+ * database sees it all; Orthanc restarted on the same database keeps its change log and nothing is processed twice;
+ * a series stored while ct-enhance was down, its change log cleared, is found by reconcile against the PostgreSQL
+ * index and processed once.
  */
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
@@ -90,6 +91,17 @@ describe.runIf(ready)("Orthanc on PostgreSQL (real cluster, built service)", () 
     expect(Number(postgresql.query("SELECT count(*) FROM StorageArea"))).toBeGreaterThanOrEqual(instances);
     expect(existsSync(path.join(orthanc.storageDir, "index"))).toBe(false);
     expect(readdirSync(orthanc.storageDir).filter((entry) => /^[0-9a-f]{2}$/.test(entry))).toEqual([]);
+
+    // A second Orthanc on the same database (what a site scales out with, "Lock": false) sees the same PACS: both
+    // series, the derived one's instances, and the same change log.
+    const sharing = await startOrthanc({ stableAgeSeconds: 2, postgresql: postgresql.database });
+    try {
+      expect((await sharing.rest<string[]>("/series")).sort()).toEqual([chestId, output.id].sort());
+      expect((await sharing.rest<{ Instances: string[] }>(`/series/${output.id}`)).Instances).toHaveLength(SLICES);
+      expect((await sharing.rest<Changes>("/changes?last")).Last).toBe((await orthanc.rest<Changes>("/changes?last")).Last);
+    } finally {
+      await sharing.stop();
+    }
 
     // Orthanc restarted on the same database: its change log is kept (the unstable-series list in memory is not,
     // which the feed's NewSeries handling already covers), and the service, which rode out the outage, does nothing again.
