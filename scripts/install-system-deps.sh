@@ -8,8 +8,10 @@ set -euo pipefail
 # python3-pydicom: the training scripts read the shared series (training/README.md; ~1 MB).
 # postgresql + orthanc-postgresql: Orthanc with its index and storage in PostgreSQL (tests/helpers/postgresql.ts makes a
 # throw-away cluster in a temp folder; the package's own cluster and service are not used and are stopped below).
+# docker-compose: Debian's Compose 1.29 (Python; no engine, which is only recommended) resolves and validates
+# docker-compose.yml in tests/unit/site-containers.test.ts; nothing is run in containers here.
 # invesalius-examples: a real head CT (~19 MB), the demo's series without ../shared and the tests' non-chest anatomy.
-packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy python3-skimage python3-pydicom invesalius-examples postgresql orthanc-postgresql)
+packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy python3-skimage python3-pydicom invesalius-examples postgresql orthanc-postgresql docker-compose)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

