@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ct-enhance needs from the OS packages (Debian/Ubuntu): Orthanc with its DICOMweb, Python, Web Viewer
-# and PostgreSQL plugins, PostgreSQL (the scale-out PACS test starts its own cluster), Chromium (the browser test of the Orthanc Explorer panel),
-# and the DICOM validators the tests judge our output with. Idempotent; uses sudo when not root.
+# and PostgreSQL plugins, PostgreSQL (the scale-out PACS test starts its own cluster), Debian's docker-compose (checks
+# the compose file), Chromium (the browser test of the Orthanc Explorer panel), and the DICOM validators the tests
+# judge our output with. Idempotent; uses sudo when not root.
 set -euo pipefail
 # python3-torch/-onnx/-numpy: the CTA-GAN generator export and its parity test (~230 MB download, ~1 GB installed).
 # python3-skimage: the image-metric tests compare our SSIM/PSNR with scikit-image's, live (~27 MB download).
