@@ -1,7 +1,8 @@
 /**
  * A throw-away Orthanc on this machine: the Debian package's binary started from orthanc-config/orthanc.json on
  * free loopback ports with a fresh storage folder, removed again when stopped. The benchmark and the integration
- * tests start theirs this way.
+ * tests start theirs this way. With `postgresql`, its index and storage live in that database instead (the scale-out
+ * PACS of a site; src/orthanc/postgresql-config.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -9,6 +10,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PACKAGE_ROOT } from "../config.js";
+import { type OrthancPostgreSQL, postgreSQLEnvironment, writePostgreSQLConfigFolder } from "./postgresql-config.js";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -33,6 +35,11 @@ export interface LocalOrthancOptions {
   ctEnhanceApiToken?: string;
   /** A folder prepared by src/tools/ohif-prepare.ts: the Explorer plugin then serves the OHIF Viewer at /ohif/. */
   ohifDir?: string;
+  /**
+   * Index and storage in this PostgreSQL database (Debian orthanc-postgresql) instead of SQLite and files. The database
+   * outlives stop(): its owner drops it, and resume({ clearStorage }) does not empty it.
+   */
+  postgresql?: OrthancPostgreSQL;
 }
 
 export interface LocalOrthanc {
@@ -83,7 +90,13 @@ export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Prom
     CT_ENHANCE_API_URL: options.ctEnhanceApiUrl ?? "http://127.0.0.1:1",
     CT_ENHANCE_API_TOKEN: options.ctEnhanceApiToken ?? "",
     CT_ENHANCE_OHIF_DIR: options.ohifDir ?? "",
+    ...(options.postgresql ? postgreSQLEnvironment(options.postgresql) : {}),
   };
+  // Orthanc reads one file, or every .json file of a folder: the PostgreSQL plugins need the folder.
+  const configFolder = options.postgresql
+    ? writePostgreSQLConfigFolder(mkdtempSync(path.join(tmpdir(), `ct-enhance-${options.name ?? "local"}-orthanc-config-`)))
+    : undefined;
+  const configPath = configFolder ?? path.join(PACKAGE_ROOT, "orthanc-config", "orthanc.json");
   let child: ChildProcess | undefined;
   let log = "";
 
@@ -98,7 +111,7 @@ export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Prom
   const rest = async <T>(pathAndQuery: string, init: RequestInit = {}): Promise<T> => (await (await answer(pathAndQuery, init)).json()) as T;
 
   const launch = async (): Promise<void> => {
-    const started = spawn("Orthanc", [path.join(PACKAGE_ROOT, "orthanc-config", "orthanc.json")], { env, cwd: storageDir });
+    const started = spawn("Orthanc", [configPath], { env, cwd: storageDir });
     child = started;
     started.stdout?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
     started.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
@@ -165,6 +178,7 @@ export async function startLocalOrthanc(options: LocalOrthancOptions = {}): Prom
     async stop() {
       await halt();
       rmSync(storageDir, { recursive: true, force: true });
+      if (configFolder) rmSync(configFolder, { recursive: true, force: true });
     },
     async restart() {
       await halt();
