@@ -92,6 +92,7 @@ describe("TID 1500 measurement report", () => {
     // Per finding, its long axis: the line on the source image (TID 1410), and the length measured along it.
     const axis = longAxis(findings[0]!.mask, volume);
     expect(run.stdout).toContain(`<has obs context TEXT:(,,"Tracking Identifier")="Cornerstone3DTools@^0.1.0:Length:Nodule 1">`);
+    expect(run.stdout).toContain(`<contains TEXT:(,,"Comment")="Nodule 1">`);
     expect(run.stdout).toMatch(/<contains SCOORD:\(,,"Image Region"\)=\(POLYLINE,/);
     expect(run.stdout).toContain(`<contains NUM:(,,"Long Axis")="${formatDS(axis.lengthMm)}" (mm,UCUM,"millimeter")>`);
     expect(run.stdout).toMatch(/<contains NUM:\(,,"Long Axis"\)="[0-9.]+" \(mm,UCUM,"millimeter"\)>\n +<inferred from SCOORD:=\(POLYLINE,/);
@@ -154,6 +155,7 @@ describe("TID 1500 measurement report", () => {
       const imageId = `test:${volume.sourceSlices[axis.slice]!.sopInstanceUID}`;
       expect(length.TrackingUniqueIdentifier).toBe(finding.trackingUid);
       expect(length.description).toBe("Nodule");
+      expect(length.annotation.data.label).toBe(finding.trackingId); // the name OHIF's panel gives the line
       expect(length.annotation.metadata.referencedImageId).toBe(imageId);
       expect(length.annotation.metadata.FrameOfReferenceUID).toBe(volume.frameOfReferenceUID);
       // Its ends are the axis' pixel centres in patient coordinates, and the length OHIF shows is the NUM's.

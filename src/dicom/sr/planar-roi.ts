@@ -12,15 +12,17 @@
  *   recognise it, unlike a point or a rectangle). So this group's identifier is that prefix followed by the finding's
  *   own identifier ("Cornerstone3DTools@^0.1.0:Length:Nodule 1"); its tracking UID is the finding's.
  * - The Length adapter reads the line from the first NUM's INFERRED FROM SCOORD and its length from that NUM, and
- *   OHIF places it on the image its SELECTED FROM child names.
+ *   OHIF places it on the image its SELECTED FROM child names (so the SR opens over the source series, not over a
+ *   derived series that shares the frame of reference).
+ * - OHIF's panel names a measurement by its "Comment" TEXT: the finding's own identifier ("Nodule 1").
  * - This group comes before the finding's TID 1411 group: OHIF merges the groups of a tracking UID into one
  *   measurement and takes the first tracking identifier and the first SCOORD it meets.
  */
 import type { CtVolume } from "../ct-volume.js";
 import type { AlgorithmIdentity, Finding } from "../finding.js";
 import type { LongAxis } from "../long-axis.js";
-import { IMAGE_REGION, LONG_AXIS, MEASUREMENT_GROUP, TEMPLATE, UCUM_MILLIMETER } from "./codes.js";
-import { containerItem, type ContentItem, type ImageReference, numItem, scoordItem } from "./content-items.js";
+import { COMMENT, IMAGE_REGION, LONG_AXIS, MEASUREMENT_GROUP, TEMPLATE, UCUM_MILLIMETER } from "./codes.js";
+import { containerItem, type ContentItem, type ImageReference, numItem, scoordItem, textItem } from "./content-items.js";
 import { findingItems } from "./volumetric-roi.js";
 
 /** The Cornerstone3D adapters' tracking identifier of a Length annotation (cornerstone3DTag.js + ":Length"). */
@@ -51,6 +53,7 @@ export function longAxisGroup(
     MEASUREMENT_GROUP,
     [
       ...findingItems({ ...finding, trackingId: longAxisTrackingIdentifier(finding.trackingId) }, algorithm),
+      textItem("CONTAINS", COMMENT, finding.trackingId),
       scoordItem("CONTAINS", IMAGE_REGION, "POLYLINE", line, image),
       numItem("CONTAINS", LONG_AXIS, axis.lengthMm, UCUM_MILLIMETER, [scoordItem("INFERRED FROM", undefined, "POLYLINE", line, image)]),
     ],
