@@ -23,6 +23,10 @@ export interface Finding {
   centroidPatientMm: [number, number, number];
   /** Voxel mask of the finding: slice indices into the volume and, per slice, in-plane pixel indices (row*columns+col). */
   mask: { slice: number; pixels: number[] }[];
+  /**
+   * The long axis of the mask in mm (long-axis.ts: in-plane, on the slice where the finding is largest), as the
+   * detector measures it. The SR measures the same axis from `mask` and draws it, so it reports this figure.
+   */
   longestDiameterMm: number;
   volumeMm3: number;
   /** Model's confidence that the finding is real, 0..1. */

@@ -1,11 +1,12 @@
 /**
  * From a detection model's probability map to findings: voxels above the manifest's threshold, grouped into 3D
- * connected components (26-connectivity), each measured in patient space (centroid, longest diameter, volume) with
- * the highest probability inside it as its confidence. Components smaller than a minimum volume are noise.
+ * connected components (26-connectivity), each measured in patient space (centroid, long axis on its largest slice,
+ * volume) with the highest probability inside it as its confidence. Components smaller than a minimum volume are noise.
  */
-import type { CtVolume, Vector3 } from "../dicom/ct-volume.js";
+import type { CtVolume } from "../dicom/ct-volume.js";
 import type { CodedConcept, Finding } from "../dicom/finding.js";
 import { voxelToPatient } from "../dicom/geometry.js";
+import { longAxis } from "../dicom/long-axis.js";
 import { deterministicUid } from "../dicom/uid.js";
 import { nextTurn, turnTaker } from "../event-loop.js";
 
@@ -82,22 +83,6 @@ async function components(probability: Float32Array, volume: CtVolume, threshold
   return found;
 }
 
-/** Largest distance between two voxel centres, mm; above 2000 voxels an evenly spaced sample of 2000 is used. */
-function longestDiameter(points: Vector3[]): number {
-  const step = Math.max(1, Math.ceil(points.length / 2000));
-  const sample = points.filter((_, i) => i % step === 0);
-  let longest = 0;
-  for (let i = 0; i < sample.length; i++) {
-    const p = sample[i]!;
-    for (let j = i + 1; j < sample.length; j++) {
-      const q = sample[j]!;
-      const d = (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 + (p[2] - q[2]) ** 2;
-      if (d > longest) longest = d;
-    }
-  }
-  return Math.sqrt(longest);
-}
-
 export async function findingsFromProbability(probability: Float32Array, volume: CtVolume, rules: FindingRules): Promise<Finding[]> {
   const plane = volume.rows * volume.columns;
   const voxelMm3 = volume.pixelSpacing[0] * volume.pixelSpacing[1] * volume.sliceSpacing;
@@ -110,7 +95,6 @@ export async function findingsFromProbability(probability: Float32Array, volume:
     let sr = 0;
     let sc = 0;
     const bySlice = new Map<number, number[]>();
-    const points: Vector3[] = [];
     for (const index of voxels) {
       const k = Math.floor(index / plane);
       const inPlane = index % plane;
@@ -123,13 +107,14 @@ export async function findingsFromProbability(probability: Float32Array, volume:
       const pixels = bySlice.get(k) ?? [];
       pixels.push(inPlane);
       bySlice.set(k, pixels);
-      points.push(voxelToPatient(volume, k, r, c));
     }
     const n = voxels.length;
+    const mask = [...bySlice.entries()].sort(([a], [b]) => a - b).map(([slice, pixels]) => ({ slice, pixels }));
     measured.push({
       centroidPatientMm: voxelToPatient(volume, sk / n, sr / n, sc / n),
-      mask: [...bySlice.entries()].sort(([a], [b]) => a - b).map(([slice, pixels]) => ({ slice, pixels })),
-      longestDiameterMm: longestDiameter(points),
+      mask,
+      // The reader's long axis (in-plane, on the largest slice), the same line and figure the SR gives.
+      longestDiameterMm: longAxis(mask, volume).lengthMm,
       volumeMm3: n * voxelMm3,
       probability: peak,
     });

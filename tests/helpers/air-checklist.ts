@@ -172,11 +172,15 @@ export const AIR_CHECKLIST: readonly AirRequirement[] = [
         expect(uids).toHaveLength(1);
         expect(isUid(uids[0])).toBe(true);
       }
-      // A finding's groups (TID 1411 and 1410) share its UID; findings do not share one.
+      // A finding's groups (TID 1410 and 1411) share its UID and name it; findings do not share one. The long-axis
+      // group's identifier is the finding's behind the prefix OHIF needs to show it as a length (sr/planar-roi.ts).
       const byUid = new Map<unknown, unknown>();
       for (const g of groups) {
-        const [uid, id] = [childValue(g, "112040")[0], childValue(g, "112039")[0]];
-        expect(byUid.get(uid) ?? id, "one tracking identifier per tracking UID").toBe(id);
+        const uid = childValue(g, "112040")[0];
+        const text = String(childValue(g, "112039")[0]);
+        const id = g.template === "DCMR 1410" ? text.replace(/^Cornerstone3DTools@\^0\.1\.0:Length:/, "") : text;
+        if (g.template === "DCMR 1410") expect(text, "the long-axis group's identifier").toBe(`Cornerstone3DTools@^0.1.0:Length:${id}`);
+        expect(byUid.get(uid) ?? id, "one finding's identifier per tracking UID").toBe(id);
         byUid.set(uid, id);
       }
       expect(new Set(byUid.values()).size).toBe(byUid.size);

@@ -9,6 +9,7 @@ import path from "node:path";
 import { data } from "dcmjs";
 import type { CtVolume, Vector3 } from "../../src/dicom/ct-volume.js";
 import type { AlgorithmIdentity, Finding } from "../../src/dicom/finding.js";
+import { longAxis } from "../../src/dicom/long-axis.js";
 import { LUNG, NODULE } from "../../src/dicom/sr/codes.js";
 import { deterministicUid } from "../../src/dicom/uid.js";
 
@@ -120,7 +121,7 @@ export function twoFindings(volume: CtVolume): Finding[] {
       findingSiteCode: LUNG,
       centroidPatientMm: centroid(volume, mask1),
       mask: mask1,
-      longestDiameterMm: 6.3,
+      longestDiameterMm: longAxis(mask1, volume).lengthMm, // as the detector measures it
       volumeMm3: 68.6,
       probability: 0.91,
     },
@@ -131,7 +132,7 @@ export function twoFindings(volume: CtVolume): Finding[] {
       findingSiteCode: LUNG,
       centroidPatientMm: centroid(volume, mask2),
       mask: mask2,
-      longestDiameterMm: 4.9,
+      longestDiameterMm: longAxis(mask2, volume).lengthMm,
       volumeMm3: 23.3,
       probability: 0.62,
     },

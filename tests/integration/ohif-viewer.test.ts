@@ -20,6 +20,7 @@ import { assembleVolume } from "../../src/dicom/volume.js";
 import type { CtVolume, Vector3 } from "../../src/dicom/ct-volume.js";
 import type { Finding } from "../../src/dicom/finding.js";
 import { writeFindingsInstances } from "../../src/dicom/findings-instances.js";
+import { longAxis } from "../../src/dicom/long-axis.js";
 import { LUNG, NODULE } from "../../src/dicom/sr/codes.js";
 import { deterministicUid } from "../../src/dicom/uid.js";
 import { ohifStudyUrl } from "../../src/orthanc/ohif-link.js";
@@ -48,7 +49,7 @@ interface ViewportState {
   overlayText: string;
 }
 
-/** One nodule of 6.4 mm on three middle slices, in the right lung's place on the image (row 220, column 150). */
+/** One nodule (a disk of radius 5 pixels at its largest) on three middle slices, in the right lung (row 220, column 150). */
 function oneNodule(volume: CtVolume): Finding {
   const [rowSpacing, columnSpacing] = volume.pixelSpacing;
   const middle = Math.floor(volume.slices / 2);
@@ -76,10 +77,18 @@ function oneNodule(volume: CtVolume): Finding {
     findingSiteCode: LUNG,
     centroidPatientMm: centroid,
     mask,
-    longestDiameterMm: 6.4,
+    longestDiameterMm: longAxis(mask, volume).lengthMm, // as the detector measures it; the SR measures the same
     volumeMm3: 98.2,
     probability: 0.87,
   };
+}
+
+/** The patient position of a pixel's centre on one slice of the volume (LPS, mm). */
+function voxelCentre(volume: CtVolume, slice: number, row: number, column: number): number[] {
+  const [rowSpacing, columnSpacing] = volume.pixelSpacing;
+  const o = volume.imagePositionPatient[slice]!;
+  const iop = volume.imageOrientationPatient;
+  return [0, 1, 2].map((a) => o[a]! + column * columnSpacing * iop[a]! + row * rowSpacing * iop[a + 3]!);
 }
 
 /** What the page reads from OHIF (window.services, set by OHIF's cornerstone extension) and the DOM. */
@@ -123,6 +132,7 @@ describe.runIf(ready)("OHIF on a processed study (real Orthanc + plugin + servic
   let job: Job;
   let volume: CtVolume;
   let studyInstanceUID: string;
+  let nodule: Finding;
   const token = `ohif-${Math.random().toString(36).slice(2)}`;
   const consoleLines: string[] = [];
 
@@ -142,9 +152,10 @@ describe.runIf(ready)("OHIF on a processed study (real Orthanc + plugin + servic
 
     volume = await assembleVolume(subset.files.map((file) => new Uint8Array(readFileSync(file))));
     studyInstanceUID = volume.studyInstanceUID;
+    nodule = oneNodule(volume);
     const instances = writeFindingsInstances({
       volume,
-      findings: [oneNodule(volume)],
+      findings: [nodule],
       algorithm: ALGORITHM,
       sr: { seriesInstanceUID: deterministicUid("ohif-test", "sr"), sopInstanceUID: deterministicUid("ohif-test", "sr", 1), seriesNumber: 9001, contentDate: CONTENT_DATE },
       seg: { seriesInstanceUID: deterministicUid("ohif-test", "seg"), sopInstanceUID: deterministicUid("ohif-test", "seg", 1), seriesNumber: 9002, contentDate: CONTENT_DATE },
@@ -213,7 +224,7 @@ describe.runIf(ready)("OHIF on a processed study (real Orthanc + plugin + servic
     await page.close();
   }, 240_000);
 
-  it("loads and tracks the SR (one measurement, at the nodule), and loads the SEG as an overlay on the source", async () => {
+  it("opens the SR over the source and lists the nodule with its long axis; loads the SEG as an overlay on the source", async () => {
     const page = await browser.newPage();
     page.on("console", (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
     await page.goto(ohifStudyUrl(orthanc.url, studyInstanceUID));
@@ -228,25 +239,97 @@ describe.runIf(ready)("OHIF on a processed study (real Orthanc + plugin + servic
     type Services = {
       services: {
         segmentationService: { getSegmentations(): { segmentationId: string; label?: string }[] };
-        measurementService: { getMeasurements(): { label?: string; displayText?: unknown; toolName?: string }[] };
+        measurementService: {
+          getMeasurements(): { label?: string; displayText?: unknown; toolName?: string; referenceSeriesUID?: string; SOPInstanceUID?: string; data?: unknown }[];
+        };
+        viewportGridService: { getState(): { activeViewportId: string; viewports: Map<string, { displaySetInstanceUIDs: string[] }> } };
+        displaySetService: { getDisplaySetByUID(uid: string): { SeriesInstanceUID: string; Modality: string } | undefined };
       };
     };
+    const grid = () => page.evaluate(() => {
+      const { viewportGridService, displaySetService } = (globalThis as unknown as Services).services;
+      const state = viewportGridService.getState();
+      return {
+        active: state.activeViewportId,
+        viewports: [...state.viewports.entries()].map(([id, v]) => ({
+          id,
+          series: v.displaySetInstanceUIDs.map((uid) => {
+            const ds = displaySetService.getDisplaySetByUID(uid);
+            return ds ? `${ds.Modality} ${ds.SeriesInstanceUID}` : uid;
+          }),
+        })),
+      };
+    });
 
-    // The SR: opened from its thumbnail, tracked when OHIF asks; its groups become measurements.
+    // The SR: opened from its thumbnail into the active viewport (the source's, on the left), tracked when OHIF asks.
+    const axis = longAxis(nodule.mask, volume);
+    const axisImage = volume.sourceSlices[axis.slice]!.sopInstanceUID;
+    expect((await grid()).active).toBe(SOURCE_VIEWPORT);
     await page.getByText("SR", { exact: true }).first().dblclick();
     await page.getByRole("button", { name: "Yes" }).click({ timeout: 30_000 });
     const measurements = await waitFor("the SR's measurements in OHIF", async () => {
       const found = await page.evaluate(() => (globalThis as unknown as Services).services.measurementService.getMeasurements()
-        .map((m) => ({ label: m.label, toolName: m.toolName, displayText: JSON.stringify(m.displayText) })));
+        .map((m) => ({ label: m.label, toolName: m.toolName, displayText: m.displayText as { primary?: string[] }, series: m.referenceSeriesUID, sop: m.SOPInstanceUID })));
       return found.length > 0 ? found : undefined;
     }, 60_000);
-    await page.waitForTimeout(3000);
-    await page.screenshot({ path: path.join(ARTIFACTS, "ohif-sr-measurements.png") });
-    console.log(JSON.stringify(measurements), "\n", (await bodyText()).slice(0, 2500));
-    // What OHIF 3.13 makes of our TID 1500 today: the TID 1410 centroid POINT becomes one Probe measurement; neither
-    // the tracking identifier nor the TID 1411 "Long Axis" NUM reaches the panel (see the it.todo below).
+    console.log(JSON.stringify(measurements));
+    // One measurement, the nodule's long axis, as a length on the source image the SR drew it on.
     expect(measurements).toHaveLength(1);
-    expect(measurements[0]!.toolName).toBe("Probe");
+    expect(measurements[0]).toMatchObject({ toolName: "Length", label: nodule.trackingId, series: volume.seriesInstanceUID, sop: axisImage });
+
+    // Where OHIF shows it: the source viewport (left) holds the source series again, at the nodule's image; the
+    // derived series stays on the right, at the same slice (they scroll together).
+    await expect.poll(async () => {
+      const [source] = await readViewports(page, [SOURCE_VIEWPORT]);
+      return source!.seriesInstanceUID;
+    }, { timeout: 20_000 }).toBe(volume.seriesInstanceUID);
+    const currentImages = await page.evaluate((ids) => ids.map((id) =>
+      (globalThis as unknown as { services: { cornerstoneViewportService: { getCornerstoneViewport(id: string): { getCurrentImageId(): string } } } })
+        .services.cornerstoneViewportService.getCornerstoneViewport(id).getCurrentImageId()), [SOURCE_VIEWPORT, DERIVED_VIEWPORT]);
+    console.log("after tracking", JSON.stringify(await grid()), currentImages);
+    expect(currentImages[0]).toContain(`/instances/${axisImage}/`);
+    const [sourceState, derivedState] = await readViewports(page, [SOURCE_VIEWPORT, DERIVED_VIEWPORT]);
+    expect(derivedState!.seriesInstanceUID).toBe(job.outputSeriesUid);
+    expect(derivedState!.imageIndex).toBe(sourceState!.imageIndex);
+
+    // The measurement panel, opened from its tab on the right: the nodule by name with its long axis, as the SR gives it.
+    await page.locator("[data-cy='trackedMeasurements-btn']").first().click();
+    const row = page.locator("[data-cy='measurement-table-row-0']");
+    await row.waitFor({ timeout: 20_000 });
+    const rowText = await row.innerText();
+    const panelText = await page.locator("[data-cy='trackedMeasurements-panel']").first().innerText();
+    console.log(`panel row: ${JSON.stringify(rowText)}\npanel: ${JSON.stringify(panelText.slice(0, 600))}`);
+    expect(rowText).toContain(nodule.trackingId);
+    const shown = /([0-9]+(?:\.[0-9]+)?) mm/.exec(rowText);
+    expect(shown, rowText).not.toBeNull();
+    // OHIF prints two decimals; the SR's NUM is the axis' length (formatDS keeps up to 16 characters).
+    expect(Math.abs(Number(shown![1]) - axis.lengthMm)).toBeLessThanOrEqual(0.005 + 1e-9);
+    await page.screenshot({ path: path.join(ARTIFACTS, "ohif-sr-measurements.png") });
+
+    // A close look at the line on the slice: the source viewport's camera on the axis' middle, four times closer.
+    const ends = axis.ends.map((end) => voxelCentre(volume, axis.slice, end.row, end.column));
+    const canvasEnds = await page.evaluate(({ id, ends }) => {
+      type Camera = { focalPoint: number[]; position: number[]; parallelScale: number };
+      const viewport = (globalThis as unknown as { services: { cornerstoneViewportService: { getCornerstoneViewport(id: string): {
+        getCamera(): Camera; setCamera(c: Partial<Camera>): void; render(): void; worldToCanvas(p: number[]): number[];
+      } } } }).services.cornerstoneViewportService.getCornerstoneViewport(id);
+      const camera = viewport.getCamera();
+      const middle = [0, 1, 2].map((a) => (ends[0]![a]! + ends[1]![a]!) / 2);
+      const offset = [0, 1, 2].map((a) => camera.position[a]! - camera.focalPoint[a]!);
+      viewport.setCamera({ focalPoint: middle, position: middle.map((v, a) => v + offset[a]!), parallelScale: camera.parallelScale / 4 });
+      viewport.render();
+      return ends.map((p) => viewport.worldToCanvas(p));
+    }, { id: SOURCE_VIEWPORT, ends });
+    await page.waitForTimeout(1500);
+    const box = (await readViewports(page, [SOURCE_VIEWPORT]))[0]!.box;
+    console.log("axis ends on the canvas", JSON.stringify(canvasEnds), JSON.stringify(box));
+    for (const [x, y] of canvasEnds) {
+      expect(x).toBeGreaterThan(0);
+      expect(x).toBeLessThan(box.width);
+      expect(y).toBeGreaterThan(0);
+      expect(y).toBeLessThan(box.height);
+    }
+    await page.screenshot({ path: path.join(ARTIFACTS, "ohif-sr-long-axis.png"), clip: box });
 
     // The SEG: opened from its thumbnail, loaded when OHIF asks.
     await page.getByText("SEG", { exact: true }).first().dblclick();
@@ -263,8 +346,4 @@ describe.runIf(ready)("OHIF on a processed study (real Orthanc + plugin + servic
     expect(segmentations[0]!.label ?? "").toMatch(/AI-generated findings/);
     await page.close();
   }, 240_000);
-
-  // OHIF reads a length from a SCOORD/SCOORD3D POLYLINE (TID 1410), not from a NUM of a TID 1411 group: the SR writer
-  // would have to add the long axis as a two-point polyline for the panel to show "Nodule 1 ... 6.4 mm".
-  it.todo("shows the SR's nodule as \"Nodule 1\" with its long axis (6.4 mm) in the measurements panel");
 });

@@ -81,14 +81,15 @@ describe("findings from a probability map", () => {
     expect(b!.centroidPatientMm[1]).toBeCloseTo(ORIGIN[1] + 22.5 * ROW_SPACING, 6);
     expect(b!.centroidPatientMm[2]).toBeCloseTo(ORIGIN[2] + 6.5 * SLICE_SPACING, 6);
     expect(b!.volumeMm3).toBeCloseTo(72 * voxelMm3, 6);
-    expect(b!.longestDiameterMm).toBeCloseTo(Math.hypot(5 * COLUMN_SPACING, 5 * ROW_SPACING, 1 * SLICE_SPACING), 6);
+    // The long axis in the plane of its largest slice (both are 6 x 6: the first), corner to corner.
+    expect(b!.longestDiameterMm).toBeCloseTo(Math.hypot(5 * COLUMN_SPACING, 5 * ROW_SPACING), 6);
     // Blob A: centre slice 3, row 7, column 11.5; 3 x 5 x 4 voxels.
     expect(a!.probability).toBeCloseTo(0.9, 6);
     expect(a!.centroidPatientMm[0]).toBeCloseTo(-90.8, 6);
     expect(a!.centroidPatientMm[1]).toBeCloseTo(-46.5, 6);
     expect(a!.centroidPatientMm[2]).toBeCloseTo(16, 6);
     expect(a!.volumeMm3).toBeCloseTo(60 * voxelMm3, 6);
-    expect(a!.longestDiameterMm).toBeCloseTo(Math.hypot(3 * COLUMN_SPACING, 4 * ROW_SPACING, 2 * SLICE_SPACING), 6);
+    expect(a!.longestDiameterMm).toBeCloseTo(Math.hypot(3 * COLUMN_SPACING, 4 * ROW_SPACING), 6);
     expect(a!.mask.map((m) => m.slice)).toEqual([2, 3, 4]);
     expect(a!.mask[0]!.pixels).toHaveLength(20);
     expect(a!.mask[0]!.pixels).toContain(5 * COLUMNS + 10);

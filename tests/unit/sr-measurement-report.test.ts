@@ -7,12 +7,15 @@ import { spawnSync } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CtVolume } from "../../src/dicom/ct-volume.js";
 import type { Finding } from "../../src/dicom/finding.js";
+import { longAxis } from "../../src/dicom/long-axis.js";
 import { contentTree } from "../../src/dicom/sr/content-tree.js";
+import { formatDS } from "../../src/dicom/value-formats.js";
 import { SopClass } from "../../src/dicom/part10.js";
 import { type MeasurementReportInput, writeMeasurementReport } from "../../src/dicom/sr/measurement-report.js";
 import {
   ALGORITHM,
   dciodvfy,
+  patientPosition,
   readNaturalized,
   SEG_IDENTITY,
   SR_IDENTITY,
@@ -80,14 +83,21 @@ describe("TID 1500 measurement report", () => {
   });
 
   it.skipIf(!haveDsrdump)("parses with dsrdump (DCMTK) and prints the tree", () => {
-    const run = spawnSync("dsrdump", ["+Pt", tempFile("sr.dcm", withFindings)], { encoding: "utf8" });
+    const run = spawnSync("dsrdump", ["+Pt", "+Pl", tempFile("sr.dcm", withFindings)], { encoding: "utf8" });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr.split("\n").filter((l) => l.startsWith("E:"))).toEqual([]);
     expect(run.stdout).toMatch(/Comprehensive 3D SR Document/);
     expect(run.stdout).toMatch(/<CONTAINER:\(,,"Imaging Measurement Report"\)=SEPARATE> {2}# TID 1500 \(DCMR\)/);
     expect(run.stdout).toMatch(/<contains IMAGE:\(,,"Referenced Segment"\)=\(SG image,,1\)>/);
-    expect(run.stdout).toMatch(/<contains SCOORD3D:\(,,"Image Region"\)=\(POINT,/);
-    expect(run.stdout).toMatch(/<contains NUM:\(,,"Long Axis"\)="6.3" \(mm,UCUM,"millimeter"\)>/);
+    // Per finding, its long axis: the line on the source image (TID 1410), and the length measured along it.
+    const axis = longAxis(findings[0]!.mask, volume);
+    expect(run.stdout).toContain(`<has obs context TEXT:(,,"Tracking Identifier")="Cornerstone3DTools@^0.1.0:Length:Nodule 1">`);
+    expect(run.stdout).toContain(`<contains TEXT:(,,"Comment")="Nodule 1">`);
+    expect(run.stdout).toMatch(/<contains SCOORD:\(,,"Image Region"\)=\(POLYLINE,/);
+    expect(run.stdout).toContain(`<contains NUM:(,,"Long Axis")="${formatDS(axis.lengthMm)}" (mm,UCUM,"millimeter")>`);
+    expect(run.stdout).toMatch(/<contains NUM:\(,,"Long Axis"\)="[0-9.]+" \(mm,UCUM,"millimeter"\)>\n +<inferred from SCOORD:=\(POLYLINE,/);
+    expect(run.stdout).toMatch(/<inferred from SCOORD:=\(POLYLINE,[^\n]+\n +<selected from IMAGE:=\(CT image,/);
+    expect(run.stdout).not.toContain("SCOORD3D");
     const none = spawnSync("dsrdump", [tempFile("sr0.dcm", noFindings)], { encoding: "utf8" });
     expect(none.status, none.stderr).toBe(0);
     expect(none.stdout).toMatch(/<contains CODE:\(,,"Nodule"\)=\(2667000,SCT,"Absent"\)>/);
@@ -98,12 +108,30 @@ describe("TID 1500 measurement report", () => {
     await golden("sr-tree-no-findings.json", contentTree(readNaturalized(noFindings)));
   });
 
-  it("gives every finding back, with its coordinates, through the Cornerstone3D SR adapter OHIF uses", async () => {
+  it("gives every finding back as a Length on its source image, through the Cornerstone3D SR adapter OHIF uses", async () => {
     const MeasurementReport = (await import("@cornerstonejs/adapters/cornerstone3D/MeasurementReport")).default;
     await import("@cornerstonejs/adapters/cornerstone3D/Probe");
-    const metadata = { get: () => undefined };
-    // The adapter warns about each group it has no tool for (the TID 1411 groups, which carry no point): quiet it.
-    const { utilities } = await import("@cornerstonejs/core");
+    await import("@cornerstonejs/adapters/cornerstone3D/Length");
+    // OHIF gives the adapter an imageId per referenced instance and a metadata provider with each image's plane;
+    // the adapter turns the SCOORD's column/row pairs into patient coordinates with them.
+    const { metaData, utilities } = await import("@cornerstonejs/core");
+    const imageIds: Record<string, string> = {};
+    const planes = new Map<string, Record<string, unknown>>();
+    volume.sourceSlices.forEach((source, k) => {
+      const imageId = `test:${source.sopInstanceUID}`;
+      imageIds[`${source.sopInstanceUID}:1`] = imageId;
+      planes.set(imageId, {
+        frameOfReferenceUID: volume.frameOfReferenceUID,
+        imagePositionPatient: volume.imagePositionPatient[k],
+        rowCosines: volume.imageOrientationPatient.slice(0, 3),
+        columnCosines: volume.imageOrientationPatient.slice(3, 6),
+        rowPixelSpacing: volume.pixelSpacing[0],
+        columnPixelSpacing: volume.pixelSpacing[1],
+      });
+    });
+    const provider = (type: string, imageId: unknown) => (type === "imagePlaneModule" ? planes.get(String(imageId)) : undefined);
+    metaData.addProvider(provider, 10_000);
+    // The adapter warns about each group it has no tool for (the TID 1411 groups, which carry no line): quiet it.
     const log = utilities.logger.adaptersLog.getLogger("Cornerstone3D.MeasurementReport");
     const level = log.getLevel!();
     log.setLevel("error");
@@ -112,28 +140,42 @@ describe("TID 1500 measurement report", () => {
     try {
       // The adapter's typings ask for a fourth argument (hooks) that it does not need.
       const generate = MeasurementReport.generateToolState.bind(MeasurementReport) as (...args: unknown[]) => Record<string, any[]>;
-      state = generate(readNaturalized(withFindings), {}, metadata);
-      empty = generate(readNaturalized(noFindings), {}, metadata);
+      state = generate(readNaturalized(withFindings), imageIds, metaData);
+      empty = generate(readNaturalized(noFindings), imageIds, metaData);
     } finally {
       log.setLevel(level);
+      metaData.removeProvider(provider);
     }
-    expect(Object.keys(state)).toEqual(["Probe"]);
-    const probes = state.Probe!;
-    expect(probes).toHaveLength(findings.length);
+    expect(Object.keys(state)).toEqual(["Length"]);
+    const lengths = state.Length!;
+    expect(lengths).toHaveLength(findings.length);
     findings.forEach((finding, i) => {
-      const probe = probes[i];
-      expect(probe.TrackingUniqueIdentifier).toBe(finding.trackingUid);
-      expect(probe.description).toBe("Nodule");
-      expect(probe.annotation.metadata.FrameOfReferenceUID).toBe(volume.frameOfReferenceUID);
-      const [point] = probe.annotation.data.handles.points;
-      point.forEach((v: number, axis: number) => expect(v).toBeCloseTo(finding.centroidPatientMm[axis]!, 3));
+      const length = lengths[i];
+      const axis = longAxis(finding.mask, volume);
+      const imageId = `test:${volume.sourceSlices[axis.slice]!.sopInstanceUID}`;
+      expect(length.TrackingUniqueIdentifier).toBe(finding.trackingUid);
+      expect(length.description).toBe("Nodule");
+      expect(length.annotation.data.label).toBe(finding.trackingId); // the name OHIF's panel gives the line
+      expect(length.annotation.metadata.referencedImageId).toBe(imageId);
+      expect(length.annotation.metadata.FrameOfReferenceUID).toBe(volume.frameOfReferenceUID);
+      // Its ends are the axis' pixel centres in patient coordinates, and the length OHIF shows is the NUM's.
+      const ends = length.annotation.data.handles.points as number[][];
+      expect(ends).toHaveLength(2);
+      axis.ends.forEach((end, e) => {
+        const expected = patientPosition(volume, axis.slice, end.row * volume.columns + end.column);
+        ends[e]!.forEach((v, a) => expect(v).toBeCloseTo(expected[a]!, 4));
+      });
+      expect(Math.hypot(...ends[0]!.map((v, a) => v - ends[1]![a]!))).toBeCloseTo(axis.lengthMm, 4);
+      expect(Number(length.annotation.data.cachedStats[`imageId:${imageId}`].length)).toBeCloseTo(axis.lengthMm, 6);
+      expect(axis.lengthMm).toBe(finding.longestDiameterMm); // the fixture's finding, measured as the detector does
     });
     expect(empty).toEqual({});
   });
 
-  it("has the shape OHIF's SR display code reads (Image Library Group, tracking UIDs, one point per finding)", () => {
-    // Mirrors extensions/cornerstone-dicom-sr/src/getSopClassHandlerModule.ts: _getReferencedImagesList and
-    // _getMeasurements (groups merged by Tracking Unique Identifier, first UIDREF = tracking UID, top-level SCOORD3D).
+  it("has the shape OHIF's SR display code reads (Image Library Group, tracking UIDs, one line per finding)", () => {
+    // Mirrors @ohif/app 3.13.2's extensions/cornerstone-dicom-sr getSopClassHandlerModule: _getReferencedImagesList
+    // and _getMeasurements (groups merged by Tracking Unique Identifier; the first Tracking Identifier and the first
+    // top-level SCOORD of the merged items make the measurement; its SCOORD's SELECTED FROM image places it).
     const ds = readNaturalized(withFindings);
     const byCode = (items: any[], value: string) => items.filter((i) => i.ConceptNameCodeSequence[0].CodeValue === value);
     const library = byCode(ds.ContentSequence, "111028")[0];
@@ -142,6 +184,7 @@ describe("TID 1500 measurement report", () => {
       volume.sourceSlices.map((s) => s.sopInstanceUID),
     );
     const groups = byCode(byCode(ds.ContentSequence, "126010")[0].ContentSequence, "125007");
+    expect(groups.map((g: any) => g.ContentTemplateSequence[0].TemplateIdentifier)).toEqual(["1410", "1411", "1410", "1411"]);
     const merged = new Map<string, any[]>();
     for (const group of groups) {
       const uid = byCode(group.ContentSequence, "112040")[0].UID;
@@ -150,16 +193,29 @@ describe("TID 1500 measurement report", () => {
     expect([...merged.keys()]).toEqual(findings.map((f) => f.trackingUid));
     findings.forEach((finding) => {
       const items = merged.get(finding.trackingUid)!;
+      const axis = longAxis(finding.mask, volume);
       expect(items.find((i) => i.ValueType === "UIDREF").UID).toBe(finding.trackingUid);
-      expect(byCode(items, "112039")[0].TextValue).toBe(finding.trackingId);
-      const points = items.filter((i) => i.ValueType === "SCOORD3D");
-      expect(points).toHaveLength(1);
-      expect(points[0].ReferencedFrameOfReferenceUID).toBe(volume.frameOfReferenceUID);
-      expect(items.filter((i) => i.ValueType === "NUM").map((i) => i.ConceptNameCodeSequence[0].CodeMeaning)).toEqual([
-        "Long Axis",
-        "Volume",
-        "Certainty of Finding",
+      expect(byCode(items, "112039").map((i: any) => i.TextValue)).toEqual([
+        `Cornerstone3DTools@^0.1.0:Length:${finding.trackingId}`,
+        finding.trackingId,
       ]);
+      const lines = items.filter((i) => i.ValueType === "SCOORD" || i.ValueType === "SCOORD3D");
+      expect(lines).toHaveLength(1);
+      expect(lines[0].GraphicType).toBe("POLYLINE");
+      expect(lines[0].GraphicData).toEqual(axis.ends.flatMap((e) => [e.column + 0.5, e.row + 0.5]));
+      expect(lines[0].ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID).toBe(
+        volume.sourceSlices[axis.slice]!.sopInstanceUID,
+      );
+      const nums = items.filter((i) => i.ValueType === "NUM");
+      expect(nums.map((i) => i.ConceptNameCodeSequence[0].CodeMeaning)).toEqual(["Long Axis", "Volume", "Certainty of Finding"]);
+      expect(Number(nums[0].MeasuredValueSequence[0].NumericValue)).toBeCloseTo(axis.lengthMm, 9);
+      // What the Length adapter reads: the first NUM, INFERRED FROM the same line on the same image.
+      const inferred = nums[0].ContentSequence[0];
+      expect(inferred.RelationshipType).toBe("INFERRED FROM");
+      expect(inferred.GraphicData).toEqual(lines[0].GraphicData);
+      expect(inferred.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID).toBe(
+        volume.sourceSlices[axis.slice]!.sopInstanceUID,
+      );
     });
   });
 

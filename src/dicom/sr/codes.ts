@@ -60,6 +60,11 @@ export const ALGORITHM_PARAMETERS = code("111002", "DCM", "Algorithm Parameters"
 export const REFERENCED_SEGMENT = code("121191", "DCM", "Referenced Segment");
 /** TID 1411: Source series for segmentation (UIDREF). */
 export const SOURCE_SERIES_FOR_SEGMENTATION = code("121232", "DCM", "Source Series for Segmentation");
+/**
+ * Comment (DCM 121106), a TEXT the Cornerstone3D SR adapters write for an annotation's label and read back as it;
+ * the long-axis group gives the finding's name with it (TID 1410 is extensible).
+ */
+export const COMMENT = code("121106", "DCM", "Comment");
 /** TID 1410: Image Region (SCOORD / SCOORD3D). */
 export const IMAGE_REGION = code("111030", "DCM", "Image Region");
 

@@ -53,11 +53,20 @@ export function uidrefItem(relationship: RelationshipType, name: CodedConcept, u
   return { ...named(relationship, "UIDREF", name), UID: uid };
 }
 
-export function numItem(relationship: RelationshipType, name: CodedConcept, value: number, unit: CodedConcept): ContentItem {
-  return {
+/** A NUM; `children` are what it was measured on (e.g. INFERRED FROM the SCOORD it was measured along). */
+export function numItem(
+  relationship: RelationshipType,
+  name: CodedConcept,
+  value: number,
+  unit: CodedConcept,
+  children: ContentItem[] = [],
+): ContentItem {
+  const item: ContentItem = {
     ...named(relationship, "NUM", name),
     MeasuredValueSequence: [{ MeasurementUnitsCodeSequence: [codeSequenceItem(unit)], NumericValue: formatDS(value) }],
   };
+  if (children.length > 0) item.ContentSequence = children;
+  return item;
 }
 
 export interface ImageReference {
@@ -76,17 +85,25 @@ export function imageItem(relationship: RelationshipType, name: CodedConcept | u
   return { ...named(relationship, "IMAGE", name), ReferencedSOPSequence: [sop] };
 }
 
-/** A SCOORD3D POINT in the patient coordinate system of `frameOfReferenceUID` (PS3.3 C.18.9). */
-export function scoord3dPointItem(
+/**
+ * A SCOORD on one image (PS3.3 C.18.6): column/row pairs in the image's pixel matrix, where (0, 0) is the top left
+ * corner of the top left pixel (a pixel's centre is at +0.5); the image it is drawn on is its one child, SELECTED FROM.
+ * `name` is left out for a SCOORD that is the source of a measurement (INFERRED FROM), as TID 300 writes it.
+ */
+export function scoordItem(
   relationship: RelationshipType,
-  name: CodedConcept,
-  point: readonly [number, number, number],
-  frameOfReferenceUID: string,
+  name: CodedConcept | undefined,
+  graphicType: "POINT" | "POLYLINE",
+  columnRowPairs: readonly number[],
+  image: ImageReference,
 ): ContentItem {
+  if (columnRowPairs.length === 0 || columnRowPairs.length % 2 !== 0 || !columnRowPairs.every(Number.isFinite)) {
+    throw new RangeError(`scoordItem: ${columnRowPairs.length} numbers are not column/row pairs`);
+  }
   return {
-    ...named(relationship, "SCOORD3D", name),
-    ReferencedFrameOfReferenceUID: frameOfReferenceUID,
-    GraphicType: "POINT",
-    GraphicData: [...point],
+    ...named(relationship, "SCOORD", name),
+    GraphicType: graphicType,
+    GraphicData: [...columnRowPairs],
+    ContentSequence: [imageItem("SELECTED FROM", undefined, image)],
   };
 }

@@ -4,9 +4,10 @@
  * Content tree (root CONTAINER "Imaging Measurement Report"):
  *   Language (TID 1204) · device Observation Context (TID 1001/1002/1004) · Procedure reported
  *   · Image Library (TID 1600): every source CT instance
- *   · Imaging Measurements: per finding a TID 1411 group (SEG segment + Long Axis, Volume, Certainty of Finding) and
- *     a TID 1410 group (centroid SCOORD3D POINT) sharing its tracking identifier and UID; with no findings, one
- *     TID 1501 group saying "<searched finding> = Absent".
+ *   · Imaging Measurements: per finding a TID 1410 group (its long axis: a two-point SCOORD POLYLINE on the source
+ *     image where the finding is largest, and the Long Axis NUM measured along it) then a TID 1411 group (SEG
+ *     segment, Volume, Certainty of Finding), sharing its tracking UID; with no findings, one TID 1501 group saying
+ *     "<searched finding> = Absent".
  * The header marks the series as AI-generated and not for diagnostic use; identity (UIDs, numbers, date) is passed
  * in, so the same input gives the same bytes.
  */
@@ -33,7 +34,8 @@ import { isUid } from "../value-formats.js";
 import { imageLibrary } from "./image-library.js";
 import { noFindingGroup } from "./no-finding-group.js";
 import { deviceObservationContext } from "./observation-context.js";
-import { centroidPointGroup } from "./planar-roi.js";
+import { longAxis } from "../long-axis.js";
+import { longAxisGroup } from "./planar-roi.js";
 import { volumetricRoiGroup } from "./volumetric-roi.js";
 
 export const DEFAULT_SR_SERIES_DESCRIPTION = "AI-generated findings (SR) NOT FOR DIAGNOSTIC USE";
@@ -95,13 +97,14 @@ function measurementGroups(input: MeasurementReportInput): ContentItem[] {
       ),
     ];
   }
+  // The long axis is measured here, from the mask, so the figure the report gives is the line it draws.
   return findings.flatMap((finding, i) => [
+    longAxisGroup(finding, algorithm, longAxis(finding.mask, volume), volume),
     volumetricRoiGroup(finding, algorithm, {
       sopInstanceUID: segmentation!.sopInstanceUID,
       segmentNumber: segmentNumberOf(i),
       sourceSeriesInstanceUID: volume.seriesInstanceUID,
     }),
-    centroidPointGroup(finding, algorithm, volume.frameOfReferenceUID),
   ]);
 }
 

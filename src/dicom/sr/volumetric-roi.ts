@@ -2,7 +2,8 @@
  * TID 1411 Volumetric ROI Measurements and Qualitative Evaluations, one group per finding: who it is (tracking
  * identifier and UID), what and where (Finding, Finding Site), which algorithm (TID 4019), the region as a reference
  * to its segment in the SEG instance (Referenced Segment + Source Series for Segmentation), and TID 1419 ROI
- * Measurements: Long Axis (mm), Volume (mm3) and the model's confidence as Certainty of Finding (%).
+ * Measurements: Volume (mm3) and the model's confidence as Certainty of Finding (%). The finding's Long Axis is in its
+ * TID 1410 group (planar-roi.ts), beside the line it was measured along: the report states it once.
  */
 import type { AlgorithmIdentity, Finding } from "../finding.js";
 import { SopClass } from "../part10.js";
@@ -11,7 +12,6 @@ import {
   CERTAINTY_OF_FINDING,
   FINDING,
   FINDING_SITE,
-  LONG_AXIS,
   MEASUREMENT_GROUP,
   REFERENCED_SEGMENT,
   SOURCE_SERIES_FOR_SEGMENTATION,
@@ -19,7 +19,6 @@ import {
   TRACKING_IDENTIFIER,
   TRACKING_UNIQUE_IDENTIFIER,
   UCUM_CUBIC_MILLIMETER,
-  UCUM_MILLIMETER,
   UCUM_PERCENT,
   VOLUME,
 } from "./codes.js";
@@ -68,7 +67,6 @@ export function volumetricRoiGroup(finding: Finding, algorithm: AlgorithmIdentit
         segmentNumber: segment.segmentNumber,
       }),
       uidrefItem("CONTAINS", SOURCE_SERIES_FOR_SEGMENTATION, segment.sourceSeriesInstanceUID),
-      numItem("CONTAINS", LONG_AXIS, finding.longestDiameterMm, UCUM_MILLIMETER),
       numItem("CONTAINS", VOLUME, finding.volumeMm3, UCUM_CUBIC_MILLIMETER),
       numItem("CONTAINS", CERTAINTY_OF_FINDING, finding.probability * 100, UCUM_PERCENT),
     ],
