@@ -70,9 +70,9 @@ const SQLITE_DISK_REFUSAL = /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN)/;
 
 /**
  * A full, read-only or failing disk under the data folder (the spool, previews) is the machine's state, not a defect
- * and not the series' fault: the job is retried once a person has freed or mended the disk. Before, a spool write's
- * ENOSPC would have failed the job for good as "a defect" (seen reading this path for the full-disk test; the test's
- * own failure came first from the ledger, SQLITE_FULL, also retried now).
+ * and not the series' fault: the job is retried once a person has freed or mended the disk. On a really full disk
+ * (tests/integration/disk-full.test.ts) the ledger's SQLITE_FULL, thrown by a progress write during inference, came
+ * here as "a defect, not retried"; the spool names its own refusals (pipeline/outputs/held-instances.ts).
  */
 function diskRefusal(error: unknown): string | undefined {
   const { code, path, message } = (error ?? {}) as { code?: unknown; path?: unknown; message?: unknown };

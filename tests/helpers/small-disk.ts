@@ -5,7 +5,7 @@
  * mount fails the run; elsewhere the test is skipped, printing the mount's own error.
  */
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -20,9 +20,13 @@ export interface SmallDisk {
   unmount(): void;
 }
 
-/** Mounts a tmpfs of `mib` MiB, or returns undefined (outside CI) with the reason printed; throws in CI. */
-export function mountSmallDisk(mib: number): SmallDisk | undefined {
-  const folder = mkdtempSync(path.join(tmpdir(), "ct-enhance-small-disk-"));
+/**
+ * Mounts a tmpfs of `mib` MiB on a new folder, or on `at` (made if missing: a data folder's spool, say); or returns
+ * undefined (outside CI) with the reason printed; throws in CI.
+ */
+export function mountSmallDisk(mib: number, at?: string): SmallDisk | undefined {
+  const folder = at ?? mkdtempSync(path.join(tmpdir(), "ct-enhance-small-disk-"));
+  mkdirSync(folder, { recursive: true });
   try {
     execFileSync("mount", ["-t", "tmpfs", "-o", `size=${mib}m,mode=0700`, "tmpfs", folder], { stdio: "pipe" });
   } catch (error) {

@@ -6,8 +6,14 @@
  * stays behind Orthanc's last change. Once the ballast is removed the service goes on by itself: the series is
  * processed once, one whole output, and the cursor reaches Orthanc's last change. No seam: the kernel refuses the
  * writes (tests/unit/ledger-write-failure.test.ts covers the read-only case through `refuseWrites`).
+ * Then the spool alone on a full disk (a 16 MiB tmpfs mounted on <data>/spool, the ledger on its own disk): the
+ * derived series cannot be held for its checks, the attempt fails as retryable naming ENOSPC, and once the spool's
+ * disk has room the job ends done once.
  * Needs root and mount (tests/helpers/small-disk.ts): skipped elsewhere with mount's error, a failure in CI.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireCtData } from "../helpers/ct-data.js";
 import { freshSeries, type FreshSeries } from "../helpers/fresh-series.js";
@@ -143,5 +149,61 @@ describe.runIf(disk)(`the data folder's disk full (a real ${DISK_MIB} MiB tmpfs,
       small.empty();
       during.remove();
     }
+  }, 300_000);
+});
+
+describe.runIf(disk)("the spool's disk full (a real 16 MiB tmpfs on <data>/spool, real Orthanc, built service)", () => {
+  let orthanc: TestOrthanc;
+  let service: TestService;
+  let spool: SmallDisk;
+  let source: FreshSeries;
+  const dataDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-spool-full-"));
+  const jobsOf = async (uid: string): Promise<(Job & { stage: string | null })[]> =>
+    (await service.api<(Job & { stage: string | null })[]>("/jobs")).filter((j) => j.sourceSeriesUid === uid);
+
+  beforeAll(async () => {
+    spool = mountSmallDisk(16, path.join(dataDir, "spool"))!;
+    source = freshSeries("lidc-idri-0002-ncct", SLICES);
+    orthanc = await startOrthanc({ stableAgeSeconds: 2 });
+    service = await startService(orthanc, {
+      ...OPERATOR_TEST_PIPELINES,
+      CT_ENHANCE_DATA_DIR: dataDir,
+      CT_ENHANCE_RECONCILE_CRON: "off",
+      CT_ENHANCE_CPU_THREADS: "1",
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await service?.stop();
+    service?.remove();
+    await orthanc?.stop();
+    source?.remove();
+    spool?.unmount();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("fails the attempt as retryable naming ENOSPC, never for good, and ends done once the spool has room", async () => {
+    const started = Date.now();
+    spool.fill();
+    await orthanc.upload(source.files);
+    const refused = await waitFor("the attempt refused by the spool's disk", async () => {
+      const [job] = await jobsOf(source.seriesInstanceUid);
+      if (job?.state === "failed" || job?.state === "done") throw new Error(`job ${job.state} with the spool full: ${job.errorMessage}`);
+      return job?.state === "retry-wait" ? job : undefined;
+    }, 120_000, service);
+    expect(refused.errorMessage).toMatch(/^cannot hold the derived instances in .*\/spool\/.* until their checks pass: ENOSPC: no space left on device.*free space on the data folder's disk/);
+    expect((await fetch(`${service.apiUrl}/ready`)).status).toBe(200); // the ledger's own disk has room: only the job waits
+    spool.empty();
+    const job = await waitFor("the job done once the spool has room", async () => {
+      const [found] = await jobsOf(source.seriesInstanceUid);
+      if (found?.state === "failed") throw new Error(`job failed: ${found.errorMessage}`);
+      return found?.state === "done" ? found : undefined;
+    }, 150_000, service);
+    expect(job.attempts).toBeGreaterThanOrEqual(2);
+    expect(await jobsOf(source.seriesInstanceUid)).toHaveLength(1);
+    const outputs = (await orthanc.rest<OrthancSeries[]>("/series?expand")).filter((s) => s.MainDicomTags.SeriesInstanceUID === job.outputSeriesUid);
+    expect(outputs).toHaveLength(1);
+    expect(outputs[0]!.Instances).toHaveLength(SLICES);
+    console.info(`disk-full, spool: refused in ${refused.stage ?? "-"} with "${refused.errorMessage?.slice(0, 160)}"; done after ${job.attempts} attempts, ${((Date.now() - started) / 1000).toFixed(1)} s after the upload`);
   }, 300_000);
 });
