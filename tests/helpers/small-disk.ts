@@ -74,3 +74,14 @@ export function mountSmallDisk(mib: number, at?: string): SmallDisk | undefined 
     },
   };
 }
+
+/**
+ * Whether this machine lets the tests mount a tmpfs: one is mounted and unmounted at once. False (outside CI) with the
+ * reason printed; throws in CI. Lets a test file decide at collection and mount in its own setup, so a file whose
+ * tests are filtered out leaves no mount behind.
+ */
+export function canMountSmallDisk(): boolean {
+  const trial = mountSmallDisk(1);
+  trial?.unmount();
+  return trial !== undefined;
+}

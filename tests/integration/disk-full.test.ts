@@ -19,12 +19,12 @@ import { requireCtData } from "../helpers/ct-data.js";
 import { freshSeries, type FreshSeries } from "../helpers/fresh-series.js";
 import { OPERATOR_TEST_PIPELINES, startService, type TestService, waitFor } from "../helpers/ct-service.js";
 import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
-import { mountSmallDisk, type SmallDisk } from "../helpers/small-disk.js";
+import { canMountSmallDisk, mountSmallDisk, type SmallDisk } from "../helpers/small-disk.js";
 import { requireOrthanc } from "../helpers/system-tools.js";
 
 const SLICES = 20;
 const DISK_MIB = 48;
-const disk = requireCtData("lidc-idri-0002-ncct") && requireOrthanc() ? mountSmallDisk(DISK_MIB) : undefined;
+const disk = requireCtData("lidc-idri-0002-ncct") && requireOrthanc() && canMountSmallDisk();
 
 interface Job { id: number; sourceSeriesUid: string; state: string; attempts: number; outputSeriesUid: string | null; errorMessage: string | null }
 interface Health { status: string; ledger: { writable: boolean; code?: string; action?: string; path?: string } }
@@ -34,7 +34,7 @@ interface OrthancSeries { Instances: string[]; MainDicomTags: { SeriesInstanceUI
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.runIf(disk)(`the data folder's disk full (a real ${DISK_MIB} MiB tmpfs, real Orthanc, built service)`, () => {
-  const small = disk as SmallDisk;
+  let small: SmallDisk;
   let orthanc: TestOrthanc;
   let service: TestService;
   let source: FreshSeries;
@@ -46,6 +46,7 @@ describe.runIf(disk)(`the data folder's disk full (a real ${DISK_MIB} MiB tmpfs,
   const jobsOf = async (uid: string): Promise<Job[]> => (await service.api<Job[]>("/jobs")).filter((j) => j.sourceSeriesUid === uid);
 
   beforeAll(async () => {
+    small = mountSmallDisk(DISK_MIB)!;
     source = freshSeries("lidc-idri-0002-ncct", SLICES);
     orthanc = await startOrthanc({ stableAgeSeconds: 2 });
     service = await startService(orthanc, {
@@ -61,7 +62,7 @@ describe.runIf(disk)(`the data folder's disk full (a real ${DISK_MIB} MiB tmpfs,
     service?.remove();
     await orthanc?.stop();
     source?.remove();
-    small.unmount();
+    small?.unmount();
   });
 
   it("says so on /health and /ready, takes no job, and once space is freed processes the series once", async () => {
