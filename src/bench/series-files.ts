@@ -11,6 +11,13 @@ export function seriesFiles(folder: string): string[] {
 export function contiguousSlices(folder: string, count: number | undefined): string[] {
   const files = seriesFiles(folder);
   if (count === undefined || count >= files.length) return files;
+  const placed = slicesInPositionOrder(files);
+  const from = Math.floor((placed.length - count) / 2);
+  return placed.slice(from, from + count);
+}
+
+/** The files ordered along the slice normal. */
+export function slicesInPositionOrder(files: string[]): string[] {
   const placed = files.map((file) => {
     const bytes = readFileSync(file);
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
@@ -23,6 +30,5 @@ export function contiguousSlices(folder: string, count: number | undefined): str
     return { file, along: normal[0]! * position[0]! + normal[1]! * position[1]! + normal[2]! * position[2]! };
   });
   placed.sort((x, y) => x.along - y.along);
-  const from = Math.floor((placed.length - count) / 2);
-  return placed.slice(from, from + count).map((p) => p.file);
+  return placed.map((p) => p.file);
 }

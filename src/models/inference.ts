@@ -60,6 +60,12 @@ interface Listeners {
 interface Pending extends Listeners {
   resolve: (reply: WorkerReply) => void;
   reject: (error: Error) => void;
+  /**
+   * What a listener threw: the run's answer. A listener is called from the worker's message event, where a throw
+   * would end the process (a ledger write refused by a full disk did); the worker is let finish its run, so the
+   * next request finds it idle, and then the request fails with this.
+   */
+  listenerError?: Error;
 }
 
 /** The reply of the expected type, or the worker's error (or a surprise) as an InferenceError. */
@@ -113,16 +119,19 @@ export class InferenceService {
     worker.on("message", (reply: WorkerReply) => {
       const pending = this.pending.get(reply.requestId);
       if (!pending) return;
-      if (reply.type === "progress") {
-        pending.onProgress?.(reply.slicesDone, reply.slicesTotal, reply.provider);
-        return;
-      }
-      if (reply.type === "slices") {
-        pending.onSlices?.(reply.first, reply.values);
+      if (reply.type === "progress" || reply.type === "slices") {
+        if (pending.listenerError) return;
+        try {
+          if (reply.type === "progress") pending.onProgress?.(reply.slicesDone, reply.slicesTotal, reply.provider);
+          else pending.onSlices?.(reply.first, reply.values);
+        } catch (error) {
+          pending.listenerError = error instanceof Error ? error : new Error(String(error));
+        }
         return;
       }
       this.pending.delete(reply.requestId);
-      pending.resolve(reply);
+      if (pending.listenerError) pending.reject(pending.listenerError);
+      else pending.resolve(reply);
     });
     // A worker replaced after a timeout may still end later: that is no news for the requests of its successor.
     worker.on("error", (error) => {

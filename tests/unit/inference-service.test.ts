@@ -50,6 +50,27 @@ describe("InferenceService (worker thread, CPU)", () => {
     for (let i = 0; i < input.length; i += 97) expect(overInput.output[i]).toBeCloseTo(streamed[i]!, 2);
   });
 
+  it("fails the run with what a listener threw (a ledger write refused by a full disk), and the next run works", async () => {
+    const models = await ModelRegistry.load(path.join(repoRoot, "models"));
+    const model = models.list().find((m) => m.manifest.task === "synthesis" && !m.manifest.input.size)!;
+    const shape = { slices: 4, rows: 32, columns: 32 };
+    const volume = () => ({ ...shape, hu: new Float32Array(shape.slices * shape.rows * shape.columns).fill(40) });
+    const full = Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" });
+    let calls = 0;
+    const failed = inference.run(model, volume(), { streamTo: () => undefined }, {
+      batchSize: 1,
+      onProgress: () => {
+        calls += 1;
+        throw full;
+      },
+    });
+    await expect(failed).rejects.toBe(full); // before this, the throw ended the process from the worker's message event
+    expect(calls).toBe(1); // the listener is not called again once it has thrown
+    const batches: number[] = [];
+    await inference.run(model, volume(), { streamTo: (first) => batches.push(first) }, { batchSize: 2 });
+    expect(batches).toEqual([0, 2]);
+  });
+
   it("feeds a noise-level denoiser the measured noise as its second channel, and refuses to run without one", async () => {
     const models = await ModelRegistry.load(path.join(repoRoot, "models"));
     const model = models.list().find((m) => m.manifest.input.noiseLevel !== undefined);

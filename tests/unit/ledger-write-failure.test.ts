@@ -7,7 +7,8 @@
  * How the failure is made: the tests run as root here, where chmod on the ledger file does not stop writes, so the
  * ledger's own seam `refuseWrites` puts its connection in `PRAGMA query_only`: every write then fails with SQLite's
  * real SQLITE_READONLY, the code a read-only disk gives. SQLITE_FULL and SQLITE_IOERR are classified alike (checked
- * on the codes below); no filesystem is mounted.
+ * on the codes below); a really full disk (a tmpfs filled to ENOSPC, SQLite's own SQLITE_FULL) is
+ * tests/integration/disk-full.test.ts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
