@@ -113,5 +113,12 @@ export function jobRoutes(deps: RouteDeps): Route[] {
       act: (id) => ledger.jobs.cancel(id, "cancelled through the API"),
       refused: "only queued or retry-wait jobs can be cancelled",
     }),
+    operatorAction(deps, {
+      path: "/jobs/:id/urgent",
+      summary: "Move a queued or retry-wait job to the urgent lane: it starts before routine and off-peak jobs",
+      status: 200,
+      act: (id) => ledger.jobs.lanes.markUrgent(id, "made urgent through the API"),
+      refused: "only a queued or retry-wait job that is not urgent already can be made urgent",
+    }),
   ];
 }
