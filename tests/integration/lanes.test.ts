@@ -3,7 +3,7 @@
  * series (its AccessionNumber matches the site's urgent rule) that arrives behind 20 routine ones starts next, read
  * from the ledger's start order; a series two pipelines select is fetched over WADO-RS once for both jobs, and the
  * next series' fetch runs while the model of the job before it computes (counted by a proxy in front of Orthanc, and
- * read from the job timelines); an off-peak job waits, queued, until its window (seconds 0-4 of every 20 here) opens.
+ * read from the job timelines); an off-peak job waits, queued, until its window (seconds 0-3 of every 15 here) opens.
  */
 import http from "node:http";
 import path from "node:path";
@@ -16,9 +16,9 @@ import { requireOrthanc } from "../helpers/system-tools.js";
 
 const ready = requireCtData("lidc-idri-0002-ncct") && requireOrthanc();
 
-/** Open at seconds 0-4 of every 20: it opens within 20 s of any moment, and is closed three quarters of the time. */
-const WINDOW = "0-4,20-24,40-44 * * * * *";
-const windowOpen = (at: Date): boolean => at.getSeconds() % 20 <= 4;
+/** Open at seconds 0-3 of every 15: it opens within 15 s of any moment, and is closed most of the time. */
+const WINDOW = "0-3,15-18,30-33,45-48 * * * * *";
+const windowOpen = (at: Date): boolean => at.getSeconds() % 15 <= 3;
 const ROUTINE = 20;
 
 interface JobEvent { at: string; kind: string; message: string }
@@ -127,8 +127,8 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
 
   it("fetches a series two pipelines select once, and the next series while the model runs", async () => {
     const before = proxy.seriesFetches().length;
-    const twice = series(16, { SeriesDescription: "twice", AccessionNumber: "B1" });
-    const next = series(16, { SeriesDescription: "plain", AccessionNumber: "B2" });
+    const twice = series(10, { SeriesDescription: "twice", AccessionNumber: "B1" });
+    const next = series(10, { SeriesDescription: "plain", AccessionNumber: "B2" });
     await orthanc.upload(twice.files);
     await waitFor("both jobs of the series", async () => ((await jobsOf(twice.seriesInstanceUid)).length === 2 ? true : undefined), 60_000, service);
     await orthanc.upload(next.files);
@@ -144,7 +144,7 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
     // Three jobs, two WADO-RS retrievals: the second pipeline's job took the first one's volume.
     expect(proxy.seriesFetches().slice(before)).toHaveLength(2);
     expect(a!.events.some((e) => e.kind.startsWith("volume-"))).toBe(false);
-    expect(b!.events.find((e) => e.kind === "volume-reused")?.message).toContain(`job ${first} assembled from the same 16 instances`);
+    expect(b!.events.find((e) => e.kind === "volume-reused")?.message).toContain(`job ${first} assembled from the same 10 instances`);
     expect(c!.events.find((e) => e.kind === "volume-prefetched")?.message).toContain(`while job ${second} ran`);
     // The next series was fetched while the second job's model ran: between its infer stage and its 'inferred'.
     const inferFrom = Date.parse(b!.events.find((e) => e.kind === "stage" && e.message === "infer")!.at);
@@ -160,7 +160,7 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
   it("keeps an off-peak job queued until its window opens", async () => {
     const night = series(10, { SeriesDescription: "night", AccessionNumber: "C1" });
     // Upload just after the window closed, so the job is queued while it is closed.
-    await waitFor("the window to have just closed", async () => ([5, 6].includes(new Date().getSeconds() % 20) ? true : undefined), 25_000);
+    await waitFor("the window to have just closed", async () => ([4, 5].includes(new Date().getSeconds() % 15) ? true : undefined), 25_000);
     await orthanc.upload(night.files);
     const seenQueuedWhileClosed: string[] = [];
     const [job] = await waitFor("the off-peak job to start", async () => {
