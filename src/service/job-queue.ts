@@ -19,16 +19,16 @@ export class JobQueue {
   /** A job's end could not be written (the ledger's disk refused): it is queued again once writes succeed. */
   private unrecorded = false;
   private readonly volumes: HeldVolumes;
-  private readonly ctx: PipelineContext;
 
   constructor(
-    ctx: PipelineContext,
+    private readonly ctx: PipelineContext,
     private readonly idleMs = 1000,
     /** Called after each job run (e.g. to send its result notification now rather than at the next poll). */
     private readonly afterJob: () => void = () => undefined,
   ) {
+    // The service's context, given the queue's volumes (set, not copied: the context is the service's one object).
     this.volumes = new HeldVolumes(() => this.ctx);
-    this.ctx = { ...ctx, volumes: this.volumes };
+    ctx.volumes = this.volumes;
   }
 
   start(): void {
