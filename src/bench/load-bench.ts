@@ -12,18 +12,17 @@
  * The pipeline is the operator tests' fixture (tests/fixtures/pipelines-syncta-only.json): the reference Syn-CTA
  * network under safeguards that let any CT through, so every copy ends done and its output can be counted.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PACKAGE_ROOT, Provider } from "../config.js";
-import { freePort, type LocalOrthanc, startLocalOrthanc } from "../orthanc/local-orthanc.js";
+import { type LocalOrthanc, startLocalOrthanc } from "../orthanc/local-orthanc.js";
 import { flags } from "./command-line.js";
 import { loadMarkdown, type LoadResult, type LoadSample, percentiles } from "./load-report.js";
 import { writeResults } from "./report.js";
 import { writeSeriesCopies } from "./series-copies.js";
 import { contiguousSlices } from "./series-files.js";
-import { localServiceEnvironment } from "./service-probe.js";
+import { rssMiB, startService } from "./service-process.js";
 
 const USAGE = "usage: node dist/bench/load-bench.js [--copies N] [--window-seconds S] [--series FOLDER] [--slices N] " +
   "[--provider cpu|auto|cuda|webgpu] [--cpu-threads N] [--timeout-minutes M] [--out FOLDER]";
@@ -79,55 +78,6 @@ interface JobView {
 const ENDED = ["done", "failed", "rejected", "skipped", "cancelled"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The child's resident set (worker threads included), MiB, from /proc; NaN where there is none. */
-function rssMiB(pid: number | undefined): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
-    return line ? Math.round(Number(line.replace(/\D+/g, "")) / 1024) : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-async function startService(orthanc: LocalOrthanc, options: Options, dataDir: string) {
-  mkdirSync(dataDir, { recursive: true });
-  const port = await freePort();
-  const token = `load-${Math.random().toString(36).slice(2)}`;
-  const env = {
-    ...localServiceEnvironment(orthanc, { dataDir, port, token, stableAgeSeconds: 3 }),
-    CT_ENHANCE_PROVIDER: options.provider,
-    CT_ENHANCE_CPU_THREADS: String(options.cpuThreads),
-    CT_ENHANCE_PIPELINES_FILE: path.join(PACKAGE_ROOT, "tests", "fixtures", "pipelines-syncta-only.json"),
-    CT_ENHANCE_MODELS_DIR: path.join(PACKAGE_ROOT, "tests", "fixtures", "operator-models"),
-    CT_ENHANCE_LOG_LEVEL: "warn",
-  };
-  let output = "";
-  const child: ChildProcess = spawn(process.execPath, [path.join(PACKAGE_ROOT, "dist", "cli.js"), "serve"], { env, cwd: dataDir });
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-20_000));
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const apiUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  while (!(await fetch(`${apiUrl}/health`).then((r) => r.ok, () => false))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`ct-enhance did not start:\n${output.slice(-3000)}`);
-    await sleep(200);
-  }
-  const api = async <T>(route: string): Promise<T> => {
-    const response = await fetch(`${apiUrl}${route}`, { headers: { Authorization: `Bearer ${token}` } });
-    if (!response.ok) throw new Error(`ct-enhance ${response.status} for ${route}: ${await response.text()}`);
-    return (await response.json()) as T;
-  };
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 30_000).unref();
-    });
-  };
-  return { child, api, stop, log: () => output };
-}
-
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const startedAt = new Date();
@@ -138,7 +88,9 @@ async function main(): Promise<void> {
     const files = contiguousSlices(options.series, options.slices);
     process.stdout.write(`writing ${options.copies} copies of ${files.length} slices of ${path.basename(options.series)} with new UIDs\n`);
     const copies = writeSeriesCopies(files, options.copies, path.join(work, "copies"));
-    service = await startService(orthanc, options, path.join(work, "data"));
+    service = await startService(orthanc, options, path.join(work, "data"), {
+      CT_ENHANCE_PIPELINES_FILE: path.join(PACKAGE_ROOT, "tests", "fixtures", "pipelines-syncta-only.json"),
+    });
     const { api, child } = service;
 
     const samples: LoadSample[] = [];

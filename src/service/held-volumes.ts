@@ -86,10 +86,15 @@ export class HeldVolumes implements SourceVolumes {
     })();
   }
 
+  /** Lets every volume go (the queue found nothing to run). */
+  release(): void {
+    this.last = undefined;
+    this.ahead = undefined;
+  }
+
   /** Waits for a prefetch in flight (bounded by the fetch stage's deadline), then lets every volume go. */
   async close(): Promise<void> {
     await this.prefetching;
-    this.last = undefined;
-    this.ahead = undefined;
+    this.release();
   }
 }

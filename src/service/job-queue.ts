@@ -72,6 +72,7 @@ export class JobQueue {
       if (writable && this.unrecorded) this.requeueUnrecorded();
       const job = writable ? this.ctx.ledger.jobs.next() : undefined;
       if (!job) {
+        this.volumes.release(); // nothing waits that could use them: no volume is held while the node is idle
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.idleMs);
           this.wake = () => {

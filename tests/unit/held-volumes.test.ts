@@ -57,6 +57,9 @@ describe("held volumes", () => {
     const grown = seriesStateKey("s1", { Instances: ["i1", "i2", "i3"], LastUpdate: "20261130T120000" });
     expect(held.take(grown)).toBeUndefined();
     expect(held.take(key)).toBeUndefined(); // let go when a job asked for another series state
+    held.keep(key, assembled, first);
+    held.release(); // the queue found nothing to run
+    expect(held.take(key)).toBeUndefined();
   });
 
   it("never hands on a volume a plan wrote over, nor one whose voxels moved to the worker", () => {
