@@ -102,6 +102,7 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
       return mine.length === 1 && mine[0]!.state !== "queued" ? mine : undefined;
     }, 90_000, service);
     expect(urgentJob!.lane).toBe("urgent");
+    expect((await service.api<Job[]>("/jobs?lane=urgent")).map((j) => j.id)).toEqual([urgentJob!.id]);
 
     const all = await Promise.all((await jobs()).map((j) => detail(j.id)));
     const urgentDetail = all.find((j) => j.id === urgentJob!.id)!;

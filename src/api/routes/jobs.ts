@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import { JobState } from "../../jobs/job-records.js";
+import { LANES } from "../../jobs/lanes.js";
 import { previewPath } from "../../pipeline/stages/preview.js";
 import type { RouteDeps } from "../api-deps.js";
 import { route, type Route } from "../route.js";
@@ -59,12 +60,14 @@ export function jobRoutes(deps: RouteDeps): Route[] {
         series: z.string().optional().describe("source SeriesInstanceUID"),
         orthancSeries: z.string().optional().describe("source Orthanc series ID"),
         pipeline: z.string().optional(),
+        lane: z.enum(LANES).optional().describe("urgent, routine or off-peak"),
         limit: z.coerce.number().int().positive().optional().describe("only the last N"),
       }),
       answers: { 200: { description: "OK", schema: z.array(JobSchema) }, 400: { description: "bad filter", schema: ErrorAnswer } },
       handle({ query }, response) {
         const jobs = ledger.jobs.list({ ...(query.state ? { state: query.state } : {}), ...(query.series ? { sourceSeriesUid: query.series } : {}) })
-          .filter((job) => (!query.orthancSeries || job.sourceOrthancId === query.orthancSeries) && (!query.pipeline || job.pipeline === query.pipeline));
+          .filter((job) => (!query.orthancSeries || job.sourceOrthancId === query.orthancSeries) && (!query.pipeline || job.pipeline === query.pipeline)
+            && (!query.lane || job.lane === query.lane));
         response.json(query.limit ? jobs.slice(-query.limit) : jobs);
       },
     }),
