@@ -12,7 +12,7 @@
 # Routes added to Orthanc's REST API (all under Orthanc's authentication), the whole allow-list (FORWARDED below):
 #   GET  /ct-enhance/pipelines                 -> GET  /pipelines
 #   GET  /ct-enhance/series/<id>/jobs          -> GET  /jobs?orthancSeries=<id>
-#   POST /ct-enhance/series/<id>/rerun         -> POST /series/<id>/rerun   {"pipeline": ..., "force": ...}
+#   POST /ct-enhance/series/<id>/rerun         -> POST /series/<id>/rerun   {"pipeline": ..., "force": ..., "urgent": ...}
 #   GET  /ct-enhance/jobs/<n>                  -> GET  /jobs/<n>
 #   GET  /ct-enhance/jobs/<n>/preview.png      -> GET  /jobs/<n>/preview.png
 # Nothing else reaches the API through Orthanc: another path under /ct-enhance/ gets Orthanc's 404, another method
@@ -139,7 +139,7 @@ def post_series_rerun(output, request):
     except ValueError:
         send_status(output, 400, b'{"error": "body must be JSON: {\\"pipeline\\": ..., \\"force\\": ...}"}')
         return
-    body = {"requestedBy": "orthanc-explorer", "force": asked.get("force") is True}
+    body = {"requestedBy": "orthanc-explorer", "force": asked.get("force") is True, "urgent": asked.get("urgent") is True}
     if isinstance(asked.get("pipeline"), str) and asked["pipeline"]:
         body["pipeline"] = asked["pipeline"]
     answer(output, *forward("POST", "/series/%s/rerun" % request["groups"][0], body))

@@ -125,6 +125,14 @@ const Config = z.object({
     retryDelaySeconds: z.number().positive().default(5),
     maxRetryDelaySeconds: z.number().positive().default(900),
   }).prefault({}),
+  lanes: z.object({
+    /**
+     * When off-peak jobs may start: the minutes a node-cron expression matches (every second it matches, with 6
+     * fields), local time. Default: 00:00-05:59. A job running when the window closes finishes.
+     */
+    offPeakWindow: z.string().refine((text) => cron.validate(text), "must be a cron expression (e.g. '* 0-5 * * *')")
+      .default("* 0-5 * * *"),
+  }).prefault({}),
   /** node-cron expressions (5 fields, or 6 with seconds first); "off" disables a schedule. */
   schedules: z.object({
     /** Look for series the change feed missed or that changed while the service was down, and queue them. */
@@ -171,6 +179,7 @@ const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" | "
   CT_ENHANCE_RETRY_CRON: { key: ["schedules", "retry"], kind: "string" },
   CT_ENHANCE_RETENTION_CRON: { key: ["schedules", "retention"], kind: "string" },
   CT_ENHANCE_RETENTION_DAYS: { key: ["schedules", "retentionDays"], kind: "number" },
+  CT_ENHANCE_OFF_PEAK_WINDOW: { key: ["lanes", "offPeakWindow"], kind: "string" },
   CT_ENHANCE_WEBHOOK_URL: { key: ["webhook", "url"], kind: "string" },
   CT_ENHANCE_WEBHOOK_SECRET: { key: ["webhook", "secret"], kind: "string" },
   CT_ENHANCE_WEBHOOK_TIMEOUT_MS: { key: ["webhook", "timeoutMs"], kind: "number" },

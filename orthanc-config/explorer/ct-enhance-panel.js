@@ -35,6 +35,8 @@
       '<select id="ct-enhance-pipeline" data-role="none"></select></div>' +
       '<div class="ct-enhance-row"><label><input type="checkbox" id="ct-enhance-force" data-role="none"> ' +
       'force (past the rules, intended use and output checks; the output says so)</label></div>' +
+      '<div class="ct-enhance-row"><label><input type="checkbox" id="ct-enhance-urgent" data-role="none"> ' +
+      'urgent (starts before routine jobs; a waiting job is moved to the urgent lane)</label></div>' +
       '<div class="ct-enhance-row"><button type="button" id="ct-enhance-rerun" data-role="none">Run again</button></div>' +
       '<div class="ct-enhance-row" id="ct-enhance-message"></div>' +
       '<div class="ct-enhance-row" id="ct-enhance-job">looking up jobs…</div>' +
@@ -52,6 +54,7 @@
     if (!job) { box.html('<span class="ct-enhance-note">no ct-enhance job for this series yet</span>'); return; }
     var html = '<div>job <b>' + job.id + '</b> run ' + job.run + ' (' + text(job.pipeline) + '): ' +
       '<span class="ct-enhance-state ' + text(job.state) + '" id="ct-enhance-state">' + text(job.state) + '</span>' +
+      ' <span class="ct-enhance-note" id="ct-enhance-lane">' + text(job.lane) + ' lane</span>' +
       (job.stage && job.state === 'running' ? ' — ' + text(job.stage) : '') + '</div>';
     if (job.slicesTotal > 0) {
       html += '<div><progress max="' + job.slicesTotal + '" value="' + job.slicesDone + '"></progress> ' +
@@ -100,7 +103,8 @@
       var job = latestJob(jobs, $('#ct-enhance-pipeline').val());
       renderJob(job);
       var busy = job && (job.state === 'queued' || job.state === 'running' || job.state === 'retry-wait');
-      $('#ct-enhance-rerun').prop('disabled', !!(job && (job.state === 'queued' || job.state === 'running')));
+      // A queued job can still be made urgent; an urgent queued one or a running one has nothing to ask for.
+      $('#ct-enhance-rerun').prop('disabled', !!(job && (job.state === 'running' || (job.state === 'queued' && job.lane === 'urgent'))));
       schedule(seriesId, busy ? POLL_MS : POLL_MS * 4);
     }).fail(function (xhr) {
       $('#ct-enhance-job').html('<span class="ct-enhance-error">' + text(errorText(xhr)) + '</span>');
@@ -132,7 +136,8 @@
       $('#ct-enhance-message').text('asking ct-enhance…');
       call('POST', 'series/' + seriesId + '/rerun', {
         pipeline: $('#ct-enhance-pipeline').val() || undefined,
-        force: $('#ct-enhance-force').is(':checked')
+        force: $('#ct-enhance-force').is(':checked'),
+        urgent: $('#ct-enhance-urgent').is(':checked')
       }).done(function (result) {
         var reasons = $.map(result.jobs, function (j) { return j.pipeline + ': ' + j.outcome + (j.job ? ' (job ' + j.job.id + ')' : ''); });
         $('#ct-enhance-message').text(reasons.join('; '));

@@ -9,6 +9,7 @@ import type { Ledger } from "../jobs/ledger.js";
 import type { ModelRegistry } from "../models/registry.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import type { PipelineDefinition } from "../pipeline/pipelines.js";
+import type { LaneRules } from "../pipeline/lane-rules.js";
 import type { OrthancReachability } from "../orthanc/reachability.js";
 
 export interface ScheduleRun {
@@ -44,6 +45,8 @@ export interface ApiDeps {
   orthanc: OrthancClient;
   models?: ModelRegistry;
   pipelines?: PipelineDefinition[];
+  /** The site's urgent rule, for the jobs a re-run creates. */
+  laneRules?: LaneRules;
   schedules?: ScheduleControl;
   /** Wakes the job queue after the API queued work. */
   notifyQueue?: () => void;

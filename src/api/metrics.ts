@@ -3,6 +3,7 @@
  * and inference time per execution provider (histograms, from the ledger, so they survive restarts), result
  * notifications by outcome (also from the ledger), the feed cursor and the schedules' last runs.
  */
+import { LANES } from "../jobs/lanes.js";
 import { JobState } from "../jobs/job-records.js";
 import type { Ledger } from "../jobs/ledger.js";
 import { DURATION_BUCKETS_SECONDS, type StageDurationStats } from "../jobs/stage-durations.js";
@@ -76,6 +77,13 @@ export function renderMetrics({ ledger, schedules, jobRunning, eventLoopDelayMax
 
   out.family("ct_enhance_queue_depth", "gauge", "Jobs waiting to run now (queued, and retries that are due).")
     .sample("ct_enhance_queue_depth", {}, ledger.jobs.queueDepth());
+  const now = new Date();
+  const byLane = ledger.jobs.lanes.waiting(now);
+  out.family("ct_enhance_lane_queue_depth", "gauge",
+    "Jobs waiting to run, by lane (urgent, routine, off-peak); off-peak ones start only while the window is open.");
+  for (const lane of LANES) out.sample("ct_enhance_lane_queue_depth", { lane }, byLane[lane]);
+  out.family("ct_enhance_off_peak_window_open", "gauge", "1 while the off-peak window is open.")
+    .sample("ct_enhance_off_peak_window_open", {}, ledger.jobs.lanes.offPeakOpen(now) ? 1 : 0);
   out.family("ct_enhance_job_running", "gauge", "1 while a job is running.")
     .sample("ct_enhance_job_running", {}, jobRunning?.() ? 1 : 0);
   out.family("ct_enhance_feed_cursor", "gauge", "Last Orthanc change sequence number the change feed recorded.")

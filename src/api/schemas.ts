@@ -5,6 +5,7 @@
 import { z } from "zod";
 import type { Decision } from "../jobs/feed-records.js";
 import { type Job, type JobEvent, JobState } from "../jobs/job-records.js";
+import { LANES } from "../jobs/lanes.js";
 
 export const ErrorAnswer = z.object({ error: z.string() });
 
@@ -18,6 +19,7 @@ export const JobSchema = z.object({
   modelVersion: z.string(),
   run: z.number().int().describe("1 for the first run; a re-run increments it (new output UIDs)"),
   forced: z.boolean().describe("run past the rules, intended use and output checks, on request (the DICOM says so)"),
+  lane: z.enum(LANES).describe("urgent, routine or off-peak: the order jobs start in (urgent first, routine 1 start in 4 when both wait, off-peak only in its window)"),
   state: z.enum(JobState),
   stage: z.string().nullable(),
   attempts: z.number().int(),
@@ -54,7 +56,7 @@ export const RerunResultSchema = z.object({
   seriesUid: z.string(),
   jobs: z.array(z.object({
     pipeline: z.string(),
-    outcome: z.enum(["queued", "requeued", "unchanged", "skipped"]),
+    outcome: z.enum(["queued", "requeued", "made-urgent", "unchanged", "skipped"]),
     reason: z.string(),
     job: JobSchema.nullable(),
   })),

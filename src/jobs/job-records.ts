@@ -4,6 +4,8 @@
  * graph, in one statement that also checks the state it leaves: two callers racing for one job cannot both win.
  */
 import type Database from "better-sqlite3";
+import { LaneQueue } from "./lane-queue.js";
+import { Lane } from "./lanes.js";
 
 export const JobState = {
   Queued: "queued",
@@ -47,6 +49,8 @@ export interface Job {
   run: number;
   /** A person asked to run it whatever the rules, intended use and output checks say (the DICOM then says so). */
   forced: boolean;
+  /** urgent, routine or off-peak (lanes.ts): the order jobs start in. */
+  lane: Lane;
   state: JobState;
   stage: string | null;
   attempts: number;
@@ -84,6 +88,8 @@ export interface TransitionChanges {
   newRun?: boolean;
   /** Whether the run is forced past the rules, intended use and output checks. */
   forced?: boolean;
+  /** The lane it waits in from now on. */
+  lane?: Lane;
   stage?: string | null;
   nextRetryAt?: Date | null;
   /** The failure to record, or null to clear the last one. */
@@ -104,6 +110,7 @@ function toJob(row: Row): Job {
     modelVersion: row.model_version as string,
     run: row.run as number,
     forced: Boolean(row.forced),
+    lane: row.lane as Lane,
     state: row.state as JobState,
     stage: row.stage as string | null,
     attempts: row.attempts as number,
@@ -131,6 +138,10 @@ function assignments(changes: TransitionChanges): { sql: string[]; values: Recor
     sql.push("forced = @forced");
     values.forced = changes.forced ? 1 : 0;
   }
+  if (changes.lane !== undefined) {
+    sql.push("lane = @lane");
+    values.lane = changes.lane;
+  }
   if (changes.stage !== undefined) {
     sql.push("stage = @stage");
     values.stage = changes.stage;
@@ -149,7 +160,12 @@ function assignments(changes: TransitionChanges): { sql: string[]; values: Recor
 }
 
 export class JobRecords {
-  constructor(private readonly db: Database.Database) {}
+  /** The lanes' counts and the pick of the next job (lane-queue.ts); its offPeakWindow is set by the service. */
+  readonly lanes: LaneQueue;
+
+  constructor(private readonly db: Database.Database) {
+    this.lanes = new LaneQueue(db);
+  }
 
   /** The job for this key, if one exists. */
   find(sourceSeriesUid: string, pipeline: string, modelVersion: string): Job | undefined {
@@ -159,15 +175,17 @@ export class JobRecords {
   }
 
   /** Creates the job for this key, or returns the existing one unchanged (created = false). */
-  create(job: NewJob, options: { forced?: boolean } = {}): { job: Job; created: boolean } {
+  create(job: NewJob, options: { forced?: boolean; lane?: Lane; laneReason?: string } = {}): { job: Job; created: boolean } {
     const existing = this.find(job.sourceSeriesUid, job.pipeline, job.modelVersion);
     if (existing) return { job: existing, created: false };
     const at = now();
+    const lane = options.lane ?? Lane.Routine;
     const id = this.db.prepare(`INSERT INTO jobs (source_orthanc_id, source_series_uid, study_uid, pipeline, model_id,
-      model_version, state, forced, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      model_version, state, forced, lane, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(job.sourceOrthancId, job.sourceSeriesUid, job.studyUid, job.pipeline, job.modelId, job.modelVersion,
-        JobState.Queued, options.forced ? 1 : 0, at, at).lastInsertRowid as number;
-    this.addEvent(id, "queued", `queued for pipeline ${job.pipeline} (model ${job.modelId} ${job.modelVersion})` +
+        JobState.Queued, options.forced ? 1 : 0, lane, at, at).lastInsertRowid as number;
+    this.addEvent(id, "queued", `queued for pipeline ${job.pipeline} (model ${job.modelId} ${job.modelVersion}) in the ` +
+      `${lane} lane${options.laneReason ? ` (${options.laneReason})` : ""}` +
       (options.forced ? ", forced past the rules, intended use and output checks" : ""));
     return { job: this.get(id)!, created: true };
   }
@@ -272,18 +290,19 @@ export class JobRecords {
    * A deliberate re-run of a job that is not waiting or running: next run number (new output UIDs), queued; forced or
    * not, as the person asked.
    */
-  requeue(id: number, reason: string, forced = false): boolean {
+  requeue(id: number, reason: string, forced = false, lane?: Lane): boolean {
     return this.transition(id, [JobState.Done, JobState.Failed, JobState.Cancelled, JobState.RetryWait, JobState.Skipped, JobState.Rejected],
-      JobState.Queued, { kind: "requeued", message: reason },
-      { newRun: true, attempts: "reset", stage: null, nextRetryAt: null, error: null, forced });
+      JobState.Queued, { kind: "requeued", message: lane ? `${reason}; ${lane} lane` : reason },
+      { newRun: true, attempts: "reset", stage: null, nextRetryAt: null, error: null, forced, ...(lane ? { lane } : {}) });
   }
 
-  /** The next job to run: queued ones first, then retries that are due. */
+  /**
+   * The next job to run, by the lane rule (lanes.ts): urgent first, a routine job after every URGENT_STREAK urgent
+   * starts in a row, off-peak only inside its window; in a lane queued ones first, then retries that are due.
+   */
   next(at: Date = new Date()): Job | undefined {
-    const row = this.db.prepare(`SELECT * FROM jobs WHERE state = @queued
-      OR (state = @retryWait AND next_retry_at <= @at) ORDER BY state = @retryWait, id LIMIT 1`)
-      .get({ queued: JobState.Queued, retryWait: JobState.RetryWait, at: at.toISOString() }) as Row | undefined;
-    return row ? toJob(row) : undefined;
+    const id = this.lanes.nextId(at);
+    return id === undefined ? undefined : this.get(id);
   }
 
   /** retry-wait jobs whose next retry time has come. */

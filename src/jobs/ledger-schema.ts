@@ -82,11 +82,21 @@ CREATE INDEX result_notifications_due ON result_notifications (state, next_attem
 CREATE INDEX result_notifications_job ON result_notifications (job_id);
 CREATE TABLE result_notification_totals (outcome TEXT PRIMARY KEY, count INTEGER NOT NULL);`;
 
+/**
+ * Version 5: the lane a job waits in (urgent, routine, off-peak; lanes.ts). Jobs of earlier releases are routine,
+ * as they ran. The 'started' events are what the lane rule counts a streak from: an index on the kind keeps that
+ * read short on a long timeline.
+ */
+const V5 = `
+ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'routine';
+CREATE INDEX job_events_kind ON job_events (kind, id);`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, what: "the schema of 0.1.0", apply: (db) => db.exec(V1_SCHEMA) },
   { version: 2, what: "stage durations as histograms; indexes on job state and decision UID", apply: v2 },
   { version: 3, what: "jobs.forced", apply: (db) => db.exec(V3) },
   { version: 4, what: "result notification outbox and its totals", apply: (db) => db.exec(V4) },
+  { version: 5, what: "jobs.lane (priority lanes)", apply: (db) => db.exec(V5) },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

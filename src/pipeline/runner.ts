@@ -31,7 +31,10 @@ import type { PipelineDefinition } from "./pipelines.js";
 import { fetchVolume } from "./stages/fetch-volume.js";
 import { writeJobPreview } from "./stages/preview.js";
 import { stageDeadline, StageTimeoutError, withinDeadline } from "./stage-deadline.js";
-import { checkVolumeSize, matrixOf } from "./stages/volume-limit.js";
+import { checkVolumeSize, matrixOf, volumeMiB } from "./stages/volume-limit.js";
+import { seriesStateKey, type SourceVolumes } from "./stages/source-volumes.js";
+import type { LaneRules } from "./lane-rules.js";
+import type { CtVolume } from "../dicom/ct-volume.js";
 
 const log = logger("runner");
 
@@ -42,6 +45,10 @@ export interface PipelineContext {
   models: ModelRegistry;
   inference: InferenceService;
   pipelines: PipelineDefinition[];
+  /** The site's urgent rule (the pipelines file's `lanes`): which new jobs are urgent. */
+  laneRules?: LaneRules;
+  /** Volumes held between jobs (the job queue's): the last one for its series' next job, and the next job's, fetched ahead. */
+  volumes?: SourceVolumes;
 }
 
 /** Runs the job to done, retry-wait or failed. Never throws: the outcome is in the ledger. */
@@ -114,6 +121,8 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   const inputProbed = slab ? probedSlab(probed, slab.first, slab.last) : probed;
 
   stages.enter(Stage.Infer);
+  if (plan.overwritesInput) ctx.volumes?.forget(volume);
+  ctx.volumes?.inferring(job, volume);
   let outcome: PlanOutcome;
   try {
     outcome = await plan.produce(input, {
@@ -148,20 +157,61 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
 }
 
 /**
- * The source series as a volume. A series deleted from Orthanc after it was selected (or while it streams) fails the
- * job for good, saying so, instead of a WADO-RS 404 retried or a volume of the instances that came before it went.
+ * The source series as a volume: the one held for this exact series state when there is one (the job before fetched
+ * the same series, or the queue fetched it ahead while the job before ran), else fetched now. A series deleted from
+ * Orthanc after it was selected (or while it streams) fails the job for good, saying so, instead of a WADO-RS 404
+ * retried or a volume of the instances that came before it went.
  */
-async function fetchSourceVolume(ctx: PipelineContext, job: Job) {
+async function fetchSourceVolume(ctx: PipelineContext, job: Job): Promise<CtVolume> {
   const { orthanc, ledger } = ctx;
   // The ledger has the source's Orthanc ID already: one request for its instance count, not a lookup by UID first.
   const source = await orthanc.series(job.sourceOrthancId);
-  const gone = `the source series ${job.sourceSeriesUid} (Orthanc ${job.sourceOrthancId}) is no longer in Orthanc`;
-  if (!source) throw new StageError(Stage.Fetch, `${gone}: it was deleted after it was selected`, false);
+  if (!source) throw new StageError(Stage.Fetch, `${goneText(job)}: it was deleted after it was selected`, false);
   ledger.jobs.addEvent(job.id, SOURCE_EVENT, `${source.Instances.length} instances in Orthanc when fetched`);
   // Refused before a byte is fetched or allocated when the volume would be over the configured limit.
-  const first = source.Instances[0];
+  checkVolumeSize(await sourceSize(orthanc, source.Instances), ctx.config.limits.maxVolumeMiB);
+  const key = seriesStateKey(job.sourceOrthancId, source);
+  const held = ctx.volumes?.take(key, job);
+  if (held) {
+    ledger.jobs.addEvent(job.id, held.how === "reused" ? "volume-reused" : "volume-prefetched", held.how === "reused"
+      ? `the volume job ${held.fetchedFor} assembled from the same ${source.Instances.length} instances: not fetched again`
+      : `the volume fetched ahead while job ${held.fetchedFor} ran, the same ${source.Instances.length} instances`);
+    return held.volume;
+  }
+  const volume = await assembleSource(ctx, job, source);
+  ctx.volumes?.keep(key, volume, job);
+  return volume;
+}
+
+/**
+ * The next job's volume, fetched ahead by the job queue the same way (no timeline: the job records it when it takes
+ * the volume), or why not: Orthanc lost the series, or the two volumes together would be over the volume limit (the
+ * memory the limit budgets for one job is not doubled by a prefetch). A failure throws; the job then fetches itself.
+ */
+export async function prefetchSourceVolume(ctx: PipelineContext, job: Job, heldMiB: number):
+  Promise<{ key: string; volume: CtVolume } | { notFetched: string }> {
+  const source = await ctx.orthanc.series(job.sourceOrthancId);
+  if (!source) return { notFetched: goneText(job) };
+  const mib = volumeMiB(await sourceSize(ctx.orthanc, source.Instances));
+  if (mib + heldMiB > ctx.config.limits.maxVolumeMiB) {
+    return { notFetched: `its ${Math.ceil(mib)} MiB volume and the running job's ${Math.ceil(heldMiB)} MiB would be over ` +
+      `limits.maxVolumeMiB (${ctx.config.limits.maxVolumeMiB} MiB)` };
+  }
+  return { key: seriesStateKey(job.sourceOrthancId, source), volume: await assembleSource(ctx, job, source) };
+}
+
+const goneText = (job: Job): string => `the source series ${job.sourceSeriesUid} (Orthanc ${job.sourceOrthancId}) is no longer in Orthanc`;
+
+/** The series' size for the volume limit: Orthanc's instance count and the first instance's matrix. */
+async function sourceSize(orthanc: OrthancClient, instances: readonly string[]) {
+  const first = instances[0];
   const matrix = first ? matrixOf(await orthanc.instanceTags(first)) : undefined;
-  if (matrix) checkVolumeSize({ instances: source.Instances.length, ...matrix }, ctx.config.limits.maxVolumeMiB);
+  return { instances: instances.length, rows: matrix?.rows ?? 0, columns: matrix?.columns ?? 0 };
+}
+
+/** The series over WADO-RS into a volume, within the fetch stage's deadline, its failure told for what it is. */
+async function assembleSource(ctx: PipelineContext, job: Job, source: { Instances: string[] }): Promise<CtVolume> {
+  const { orthanc } = ctx;
   const deadline = stageDeadline(ctx.config, Stage.Fetch, source.Instances.length);
   try {
     return await withinDeadline(deadline, `fetching ${source.Instances.length} instances over WADO-RS`,
@@ -169,7 +219,7 @@ async function fetchSourceVolume(ctx: PipelineContext, job: Job) {
   } catch (error) {
     if (error instanceof StageTimeoutError) throw error; // Orthanc stopped answering: asking it more would wait too
     const still = await orthanc.series(job.sourceOrthancId).catch(() => source); // Orthanc down: keep the first error
-    if (!still) throw new StageError(Stage.Fetch, `${gone}: it was deleted while it was fetched`, false, { cause: error });
+    if (!still) throw new StageError(Stage.Fetch, `${goneText(job)}: it was deleted while it was fetched`, false, { cause: error });
     throw (await untranscodable(orthanc, source.Instances[0], error)) ?? error;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Stage select: a stable series meets each pipeline's rules. Every series seen gets a recorded decision per pipeline
  * (queued, or skipped with the reason); a match becomes a job unless the same (series, pipeline, model version) job
- * exists. Series that ct-enhance wrote itself are never selected, or the node would loop on its own output.
+ * exists, in the lane the site's rules give it (lane-rules.ts). Series that ct-enhance wrote itself are never
+ * selected, or the node would loop on its own output.
  */
 import type { Job } from "../jobs/job-records.js";
 import type { Ledger } from "../jobs/ledger.js";
@@ -9,6 +10,7 @@ import { logger } from "../log.js";
 import type { ModelRegistry } from "../models/registry.js";
 import type { OrthancClient, SimplifiedTags } from "../orthanc/rest.js";
 import { SOFTWARE_NAME } from "../version.js";
+import { laneFor, type LaneRules } from "./lane-rules.js";
 import type { PipelineDefinition } from "./pipelines.js";
 import { evaluateRule } from "./rules.js";
 import { SOURCE_EVENT } from "./job-stages.js";
@@ -48,7 +50,7 @@ function alreadyHandled(ledger: Ledger, job: Job, instancesNow: number): string 
 
 export async function selectSeries(
   orthancSeriesId: string,
-  deps: { orthanc: OrthancClient; ledger: Ledger; models: ModelRegistry; pipelines: PipelineDefinition[] },
+  deps: { orthanc: OrthancClient; ledger: Ledger; models: ModelRegistry; pipelines: PipelineDefinition[]; laneRules?: LaneRules },
   only?: { pipeline: string },
 ): Promise<SelectionOutcome> {
   const { orthanc, ledger, models, pipelines } = deps;
@@ -80,6 +82,7 @@ export async function selectSeries(
       continue;
     }
     const model = models.get(pipeline.model).manifest;
+    const lane = laneFor(pipeline.lane, deps.laneRules, { instances: series.Instances.length, tags });
     const { job, created } = ledger.jobs.create({
       sourceOrthancId: orthancSeriesId,
       sourceSeriesUid: seriesUid,
@@ -87,11 +90,11 @@ export async function selectSeries(
       pipeline: pipeline.id,
       modelId: model.id,
       modelVersion: model.version,
-    });
+    }, { lane: lane.lane, laneReason: lane.reason });
     if (created) {
       queued += 1;
       record(pipeline.id, "queued", `matches the rules of pipeline ${pipeline.id}: job ${job.id}`);
-      log.info("series queued", { series: orthancSeriesId, pipeline: pipeline.id, job: job.id });
+      log.info("series queued", { series: orthancSeriesId, pipeline: pipeline.id, job: job.id, lane: lane.lane });
     } else {
       record(pipeline.id, "skipped", alreadyHandled(ledger, job, series.Instances.length));
     }

@@ -9,6 +9,7 @@ import { logger } from "../log.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import { selectSeries } from "./select-series.js";
 import type { ModelRegistry } from "../models/registry.js";
+import type { LaneRules } from "./lane-rules.js";
 import type { PipelineDefinition } from "./pipelines.js";
 
 const log = logger("series-watcher");
@@ -26,6 +27,8 @@ export interface WatcherDeps {
   ledger: Ledger;
   models: ModelRegistry;
   pipelines: PipelineDefinition[];
+  /** The site's urgent rule (the pipelines file's `lanes`). */
+  laneRules?: LaneRules;
   stableAgeSeconds: number;
 }
 

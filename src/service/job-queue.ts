@@ -1,10 +1,13 @@
 /**
- * Runs jobs from the ledger one at a time (one accelerator, and one series' volume in memory at a time): queued
- * jobs first, then retries whose time has come. Woken when work arrives; otherwise looks again every second.
+ * Runs jobs from the ledger one at a time (one accelerator), in the order `ledger.jobs.next()` gives by lane (urgent,
+ * routine, off-peak in its window: src/jobs/lanes.ts); in a lane queued jobs first, then retries whose time has come.
+ * Holds the last volume for the next job of the same series and fetches the next job's volume while the model runs
+ * (held-volumes.ts). Woken when work arrives or the off-peak window opens; otherwise looks again every second.
  */
 import { logger } from "../log.js";
 import type { Job } from "../jobs/job-records.js";
 import { runJob, type PipelineContext } from "../pipeline/runner.js";
+import { HeldVolumes } from "./held-volumes.js";
 
 const log = logger("job-queue");
 
@@ -15,13 +18,18 @@ export class JobQueue {
   private current: Job | undefined;
   /** A job's end could not be written (the ledger's disk refused): it is queued again once writes succeed. */
   private unrecorded = false;
+  private readonly volumes: HeldVolumes;
 
   constructor(
     private readonly ctx: PipelineContext,
     private readonly idleMs = 1000,
     /** Called after each job run (e.g. to send its result notification now rather than at the next poll). */
     private readonly afterJob: () => void = () => undefined,
-  ) {}
+  ) {
+    // The service's context, given the queue's volumes (set, not copied: the context is the service's one object).
+    this.volumes = new HeldVolumes(() => this.ctx);
+    ctx.volumes = this.volumes;
+  }
 
   start(): void {
     if (this.running) return;
@@ -37,6 +45,7 @@ export class JobQueue {
     this.running = false;
     this.wake?.();
     await this.loop;
+    await this.volumes.close();
   }
 
   notify(): void {
@@ -63,6 +72,7 @@ export class JobQueue {
       if (writable && this.unrecorded) this.requeueUnrecorded();
       const job = writable ? this.ctx.ledger.jobs.next() : undefined;
       if (!job) {
+        this.volumes.release(); // nothing waits that could use them: no volume is held while the node is idle
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.idleMs);
           this.wake = () => {

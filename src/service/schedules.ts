@@ -1,6 +1,7 @@
 /**
  * The node's timed work (node-cron): reconcile (series the feed missed or that changed while we were down), retry
- * (retry-wait jobs whose time has come go back to the queue), retention (finished job records older than N days).
+ * (retry-wait jobs whose time has come go back to the queue), retention (finished job records older than N days),
+ * off-peak (wakes the job queue at every minute of the off-peak window, so off-peak jobs start when it opens).
  * Each schedule's expression, last run and next run are visible in the API (GET /schedules) and can be run now
  * (POST /schedules/:name/run). One run of a schedule at a time.
  */
@@ -16,7 +17,7 @@ import { reconcileSeries } from "./reconcile.js";
 
 const log = logger("schedules");
 
-export const ScheduleName = { Reconcile: "reconcile", Retry: "retry", Retention: "retention" } as const;
+export const ScheduleName = { Reconcile: "reconcile", Retry: "retry", Retention: "retention", OffPeak: "off-peak" } as const;
 export type ScheduleName = (typeof ScheduleName)[keyof typeof ScheduleName];
 
 
@@ -68,6 +69,17 @@ export class Schedules implements ScheduleControl {
         description: `delete finished job records older than ${config.schedules.retentionDays} days`,
         cron: config.schedules.retention,
         work: async () => this.retention(),
+        lastRun: null,
+        runs: 0,
+      },
+      {
+        name: ScheduleName.OffPeak,
+        description: "wake the job queue inside the off-peak window (off-peak jobs start only then)",
+        cron: config.lanes.offPeakWindow,
+        work: async () => {
+          deps.notifyQueue();
+          return { waitingOffPeak: deps.ledger.jobs.lanes.waiting(new Date())["off-peak"] };
+        },
         lastRun: null,
         runs: 0,
       },

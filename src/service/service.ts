@@ -14,7 +14,8 @@ import { ModelRegistry } from "../models/registry.js";
 import { ChangeFeed } from "../orthanc/change-feed.js";
 import { OrthancClient } from "../orthanc/rest.js";
 import { urlForLog, withholdConfigSecrets } from "../redact.js";
-import { loadPipelines } from "../pipeline/pipelines.js";
+import { loadLaneRules, loadPipelines } from "../pipeline/pipelines.js";
+import { OffPeakWindow } from "../jobs/off-peak-window.js";
 import { clearStaleSpool } from "../pipeline/outputs/held-instances.js";
 import { type PipelineContext, spoolDirOf } from "../pipeline/runner.js";
 import { watchSeriesOnce } from "../pipeline/series-watcher.js";
@@ -35,10 +36,14 @@ export async function openContext(config: Config): Promise<PipelineContext> {
       throw new Error(`pipeline ${pipeline.id} names model '${pipeline.model}', which is not in ${config.modelsDir}`);
     }
   }
+  const ledger = new Ledger(config.dataDir);
+  // The lane rule lives with the ledger's next(): whoever asks it for the next job gets the window's verdict too.
+  ledger.jobs.lanes.offPeakWindow = new OffPeakWindow(config.lanes.offPeakWindow);
   return {
     config,
     orthanc: new OrthancClient(config.orthanc),
-    ledger: new Ledger(config.dataDir),
+    ledger,
+    laneRules: loadLaneRules(config.pipelinesFile),
     models,
     inference: new InferenceService(config.inference.provider, config.inference.cpuThreads, config.inference.precision),
     pipelines,
@@ -53,7 +58,7 @@ export interface RunningService {
 export async function startService(config: Config): Promise<RunningService> {
   checkApiAccess(config);
   const ctx = await openContext(config);
-  const { ledger, orthanc, models, pipelines } = ctx;
+  const { ledger, orthanc, models, pipelines, laneRules } = ctx;
   const stale = clearStaleSpool(spoolDirOf(config));
   if (stale > 0) log.info("removed derived series left waiting by a process that ended", { files: stale });
   for (const pipeline of pipelines.filter((p) => p.enabled)) {
@@ -69,7 +74,7 @@ export async function startService(config: Config): Promise<RunningService> {
     if (watching || !ledger.health.writable()) return;
     watching = true;
     try {
-      const queued = await watchSeriesOnce({ orthanc, ledger, models, pipelines, stableAgeSeconds: config.feed.stableAgeSeconds });
+      const queued = await watchSeriesOnce({ orthanc, ledger, models, pipelines, laneRules, stableAgeSeconds: config.feed.stableAgeSeconds });
       if (watchFailures > 0) log.info("series watcher passes again", { failedPasses: watchFailures });
       watchFailures = 0;
       if (queued > 0) queue.notify();
@@ -100,7 +105,7 @@ export async function startService(config: Config): Promise<RunningService> {
   let started = false;
   const eventLoop = new EventLoopDelay();
   const api = createApi({
-    config, ledger, orthanc, models, pipelines, schedules, eventLoop,
+    config, ledger, orthanc, models, pipelines, laneRules, schedules, eventLoop,
     notifyQueue: () => queue.notify(),
     runningJobId: () => queue.currentJob()?.id,
     ready: () => started,
@@ -130,6 +135,7 @@ export async function startService(config: Config): Promise<RunningService> {
       await notifier?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await ctx.inference.close();
+      ledger.jobs.lanes.offPeakWindow?.close();
       ledger.close();
       eventLoop.stop();
     },

@@ -16,15 +16,16 @@ export interface FreshSeries {
   remove(): void;
 }
 
-export function freshSeries(series: CtSeriesName, count: number): FreshSeries {
+/** `header`: other attributes every instance gets (e.g. an AccessionNumber or SeriesDescription a rule reads). */
+export function freshSeries(series: CtSeriesName, count: number, header: Record<string, string> = {}): FreshSeries {
   const subset = contiguousSubset(series, count);
   const folder = mkdtempSync(path.join(tmpdir(), `ct-enhance-fresh-${series}-`));
   const study = testUid();
   const seriesInstanceUid = testUid();
   try {
     const files = subset.files.map((file, index) => {
-      const bytes = edit(new Uint8Array(readFileSync(file)), (header) => {
-        Object.assign(header, { StudyInstanceUID: study, SeriesInstanceUID: seriesInstanceUid, SOPInstanceUID: testUid() });
+      const bytes = edit(new Uint8Array(readFileSync(file)), (dataset) => {
+        Object.assign(dataset, header, { StudyInstanceUID: study, SeriesInstanceUID: seriesInstanceUid, SOPInstanceUID: testUid() });
       });
       const out = path.join(folder, `${String(index).padStart(4, "0")}.dcm`);
       writeFileSync(out, bytes);

@@ -81,7 +81,7 @@ describe.runIf(ready)("the ct-enhance API (real Orthanc, built service)", () => 
     }
     expect(sample("ct_enhance_inference_duration_seconds_count", 'provider="cpu"')).toBe(1);
     expect(sample("ct_enhance_inference_duration_seconds_sum", 'provider="cpu"')).toBeGreaterThan(1); // 24 CPU slices take seconds
-    expect(family("ct_enhance_schedule_runs_total").metrics.map((m) => m.labels?.schedule).sort()).toEqual(["reconcile", "retention", "retry"]);
+    expect(family("ct_enhance_schedule_runs_total").metrics.map((m) => m.labels?.schedule).sort()).toEqual(["off-peak", "reconcile", "retention", "retry"]);
   });
 
   it("gives a job with its timeline and a before/after PNG of the middle slice", async () => {
@@ -96,7 +96,7 @@ describe.runIf(ready)("the ct-enhance API (real Orthanc, built service)", () => 
 
   it("lists schedules and runs one now; says why a request cannot be done", async () => {
     const schedules = await service.api<{ name: string; cron: string; nextRun: string | null; runs: number }[]>("/schedules");
-    expect(schedules.map((s) => s.name)).toEqual(["reconcile", "retry", "retention"]);
+    expect(schedules.map((s) => s.name)).toEqual(["reconcile", "retry", "retention", "off-peak"]);
     expect(schedules.every((s) => s.nextRun !== null)).toBe(true);
     const run = await service.api<{ ok: boolean; summary: { deletedJobs: number[] } }>("/schedules/retention/run", { method: "POST" });
     expect(run.ok).toBe(true);

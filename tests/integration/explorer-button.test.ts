@@ -18,7 +18,7 @@ import { requireOrthanc, requireTools } from "../helpers/system-tools.js";
 const ready = requireCtData("lidc-idri-0002-ncct") && requireOrthanc() && requireTools(CHROMIUM);
 const ARTIFACTS = path.join(REPO_ROOT, ".test-output");
 
-interface Job { id: number; state: string; run: number; outputSeriesUid: string | null; sourceOrthancId: string; errorMessage: string | null }
+interface Job { id: number; state: string; run: number; outputSeriesUid: string | null; sourceOrthancId: string; errorMessage: string | null; lane: string }
 
 /** The little of the browser's DOM the page functions below use (the tests compile without the DOM library). */
 type PageGlobals = {
@@ -88,6 +88,8 @@ describe.runIf(ready)("Orthanc Explorer's ct-enhance panel (real Orthanc + plugi
     await expect.poll(() => page.locator("#ct-enhance-state").textContent(), { timeout: 15_000 }).toBe("done");
     await expect.poll(() => page.locator("#ct-enhance-pipeline option").count()).toBeGreaterThan(0);
     await page.selectOption("#ct-enhance-pipeline", "ncct-syncta");
+    await expect.poll(() => page.locator("#ct-enhance-lane").textContent()).toBe("routine lane");
+    await page.check("#ct-enhance-urgent"); // issue 15: a person asks for the urgent lane
     await page.click("#ct-enhance-rerun");
 
     secondJob = await doneJob("the re-run (run 2) to be done", (job) => job.run === 2);
@@ -101,7 +103,8 @@ describe.runIf(ready)("Orthanc Explorer's ct-enhance panel (real Orthanc + plugi
     const derived = await orthanc.rest<{ Instances: string[]; ParentStudy: string }>(`/series/${await seriesIdOf(secondJob.outputSeriesUid!)}`);
     expect(derived.Instances).toHaveLength(24);
     const detail = await api<{ events: { kind: string; message: string }[] }>(`/jobs/${secondJob.id}`);
-    expect(detail.events.find((e) => e.kind === "requeued")?.message).toMatch(/orthanc-explorer/);
+    expect(detail.events.find((e) => e.kind === "requeued")?.message).toMatch(/orthanc-explorer.*; urgent lane/);
+    expect(secondJob.lane).toBe("urgent");
     // The browser only ever talked to Orthanc, and never saw the token.
     expect(browserRequests.every((r) => r.startsWith(orthanc.url) && !r.includes(token))).toBe(true);
     await page.close();

@@ -81,7 +81,7 @@ describe("API routes declared with zod", () => {
     expect(document.paths["/series/{series}/rerun"]!.post!.requestBody).toBeDefined();
     expect(document.paths["/health"]!.get!.security).toEqual([]);
     expect(Object.keys(document.paths).sort()).toEqual([
-      "/decisions", "/feed", "/health", "/jobs", "/jobs/{id}", "/jobs/{id}/cancel", "/jobs/{id}/preview.png", "/jobs/{id}/retry",
+      "/decisions", "/feed", "/health", "/jobs", "/jobs/{id}", "/jobs/{id}/cancel", "/jobs/{id}/preview.png", "/jobs/{id}/retry", "/jobs/{id}/urgent",
       "/metrics", "/models", "/openapi.json", "/pipelines", "/ready", "/schedules", "/schedules/{name}/run", "/series/{series}/rerun",
     ]);
   });

@@ -121,6 +121,7 @@ describe("ledger schema migrations", () => {
     try {
       expect(ledger.feed.cursor()).toBe(77);
       expect(ledger.jobs.get(1)).toMatchObject({ state: JobState.Done, sourceSeriesUid: "1.2.3", provider: "cpu" });
+      expect(ledger.jobs.get(1)!.lane).toBe("routine"); // version 5: jobs of earlier releases ran as routine ones
       expect(ledger.jobs.events(1).map((e) => e.kind)).toEqual(["done"]);
       expect(ledger.jobs.isOutputSeries("2.25.7")).toBe(true);
       const infer = ledger.stageDurations.stats().find((s) => s.stage === "infer")!;

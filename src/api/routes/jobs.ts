@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import { JobState } from "../../jobs/job-records.js";
+import { LANES } from "../../jobs/lanes.js";
 import { previewPath } from "../../pipeline/stages/preview.js";
 import type { RouteDeps } from "../api-deps.js";
 import { route, type Route } from "../route.js";
@@ -59,12 +60,14 @@ export function jobRoutes(deps: RouteDeps): Route[] {
         series: z.string().optional().describe("source SeriesInstanceUID"),
         orthancSeries: z.string().optional().describe("source Orthanc series ID"),
         pipeline: z.string().optional(),
+        lane: z.enum(LANES).optional().describe("urgent, routine or off-peak"),
         limit: z.coerce.number().int().positive().optional().describe("only the last N"),
       }),
       answers: { 200: { description: "OK", schema: z.array(JobSchema) }, 400: { description: "bad filter", schema: ErrorAnswer } },
       handle({ query }, response) {
         const jobs = ledger.jobs.list({ ...(query.state ? { state: query.state } : {}), ...(query.series ? { sourceSeriesUid: query.series } : {}) })
-          .filter((job) => (!query.orthancSeries || job.sourceOrthancId === query.orthancSeries) && (!query.pipeline || job.pipeline === query.pipeline));
+          .filter((job) => (!query.orthancSeries || job.sourceOrthancId === query.orthancSeries) && (!query.pipeline || job.pipeline === query.pipeline)
+            && (!query.lane || job.lane === query.lane));
         response.json(query.limit ? jobs.slice(-query.limit) : jobs);
       },
     }),
@@ -112,6 +115,13 @@ export function jobRoutes(deps: RouteDeps): Route[] {
       status: 200,
       act: (id) => ledger.jobs.cancel(id, "cancelled through the API"),
       refused: "only queued or retry-wait jobs can be cancelled",
+    }),
+    operatorAction(deps, {
+      path: "/jobs/:id/urgent",
+      summary: "Move a queued or retry-wait job to the urgent lane: it starts before routine and off-peak jobs",
+      status: 200,
+      act: (id) => ledger.jobs.lanes.markUrgent(id, "made urgent through the API"),
+      refused: "only a queued or retry-wait job that is not urgent already can be made urgent",
     }),
   ];
 }

@@ -6,7 +6,7 @@ import { RerunRequestError, rerunSeries } from "../rerun-series.js";
 import { route, type Route } from "../route.js";
 import { DecisionSchema, ErrorAnswer, RerunResultSchema } from "../schemas.js";
 
-export function seriesRoutes({ ledger, orthanc, models, pipelines, notifyQueue }: RouteDeps): Route[] {
+export function seriesRoutes({ ledger, orthanc, models, pipelines, laneRules, notifyQueue }: RouteDeps): Route[] {
   return [
     route({
       method: "post",
@@ -16,6 +16,7 @@ export function seriesRoutes({ ledger, orthanc, models, pipelines, notifyQueue }
       body: z.object({
         pipeline: z.string().optional().describe("one pipeline; default: every enabled pipeline"),
         force: z.boolean().optional().describe("bypass the selection rules"),
+        urgent: z.boolean().optional().describe("queue in the urgent lane (a waiting job of the series is made urgent)"),
         requestedBy: z.string().optional().describe("who asked (kept in the timeline), e.g. orthanc-explorer"),
       }),
       answers: {
@@ -31,12 +32,13 @@ export function seriesRoutes({ ledger, orthanc, models, pipelines, notifyQueue }
           return;
         }
         try {
-          const result = await rerunSeries({ orthanc, ledger, models, pipelines }, params.series, {
+          const result = await rerunSeries({ orthanc, ledger, models, pipelines, ...(laneRules ? { laneRules } : {}) }, params.series, {
             ...(body.pipeline ? { pipeline: body.pipeline } : {}),
             force: body.force === true,
+            urgent: body.urgent === true,
             requestedBy: body.requestedBy?.slice(0, 60) ?? "the API",
           });
-          const queued = result.jobs.some((j) => j.outcome === "queued" || j.outcome === "requeued");
+          const queued = result.jobs.some((j) => j.outcome === "queued" || j.outcome === "requeued" || j.outcome === "made-urgent");
           if (queued) notifyQueue?.();
           response.status(queued ? 202 : 409).json(result);
         } catch (error) {

@@ -74,6 +74,7 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
     seriesUids: [srSeriesUid, segSeriesUid],
     outputSeries: [sr, seg],
     completion: () => ({ seriesUid: srSeriesUid, instances: 1 }),
+    overwritesInput: true,
     async produce(volume, io) {
       let probability: Float32Array;
       try {

@@ -76,6 +76,8 @@ export interface OutputPlan {
   readonly outputSeries: readonly StoredSeries[];
   /** The series stored last, and its instance count once the output is whole, for a source of `slices` slices. */
   completion(slices: number): { seriesUid: string; instances: number };
+  /** The model's output is written over the input volume (which then must not serve another job). */
+  readonly overwritesInput?: boolean;
   /** Infer, write and store. Throws StageError (infer, write or store). */
   produce(volume: CtVolume, io: PlanIo): Promise<PlanOutcome>;
 }
