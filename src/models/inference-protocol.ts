@@ -40,7 +40,15 @@ export interface WarmupRequest extends ModelFields {
   type: "warmup";
 }
 
-export type WorkerRequest = RunRequest | WarmupRequest;
+/**
+ * A worker the service has replaced (it did not answer in time) is asked to end itself: it reads this only between
+ * native calls, so it never ends inside one (see InferenceService.replaceStuckWorker).
+ */
+export interface RetireRequest {
+  type: "retire";
+}
+
+export type WorkerRequest = RunRequest | WarmupRequest | RetireRequest;
 
 export type WorkerReply =
   | { type: "progress"; requestId: number; slicesDone: number; slicesTotal: number; provider: ExecutionProvider }

@@ -162,6 +162,8 @@ async function run(request: RunRequest): Promise<void> {
 }
 
 parentPort!.on("message", (request: WorkerRequest) => {
+  // Read at a JavaScript boundary (never during session.run), so the thread ends where onnxruntime is not in a call.
+  if (request.type === "retire") process.exit(0);
   const work = request.type === "run" ? run(request) : warmup(request);
   work.catch((error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);

@@ -8,7 +8,7 @@ import { compiledWorkerFile } from "../compiled-worker.js";
 import type { Precision, Provider } from "../config.js";
 import { logger } from "../log.js";
 import { OperationalError } from "../stage-error.js";
-import type { ExecutionProvider, ModelFields, WorkerReply, WorkerRequest } from "./inference-protocol.js";
+import type { ExecutionProvider, ModelFields, RunRequest, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
 import { providerOrder } from "./providers.js";
 import { type RegisteredModel, sha256OfFile } from "./registry.js";
 
@@ -154,17 +154,22 @@ export class InferenceService {
 
   /**
    * The worker did not answer in time (a model stuck in a native call cannot be interrupted from here): its requests
-   * fail as retryable, and it is let go (terminated without waiting: the thread ends when the call returns). The
-   * next request starts a new worker, which loads the model again.
+   * fail as retryable, and it is let go: asked to end itself, which it does at its next JavaScript boundary, and
+   * unref'd so that it never holds the process open. Not terminated: Worker.terminate() while onnxruntime-node is
+   * inside session.run makes the binding throw a C++ Napi::Error when the call returns, and std::terminate takes the
+   * whole service down (seen in the hang test under load; onnxruntime-node 1.29, as daintreehq/daintree#12577
+   * reports). A model that never returns keeps its thread until the process ends. The next request starts a new
+   * worker, which loads the model again.
    */
   private replaceStuckWorker(deadline: WorkerDeadline): void {
     const stuck = this.worker;
     this.worker = undefined;
     this.failAll(`no answer from the inference worker within ${deadline.text}; the worker was replaced`);
-    void stuck?.terminate().catch(() => undefined);
+    stuck?.postMessage({ type: "retire" } satisfies WorkerRequest);
+    stuck?.unref();
   }
 
-  private send(request: WorkerRequest, transfer: ArrayBuffer[], listeners: Listeners = {}, deadline?: WorkerDeadline): Promise<WorkerReply> {
+  private send(request: RunRequest | WarmupRequest, transfer: ArrayBuffer[], listeners: Listeners = {}, deadline?: WorkerDeadline): Promise<WorkerReply> {
     const job = this.queue.then(
       () =>
         new Promise<WorkerReply>((resolve, reject) => {

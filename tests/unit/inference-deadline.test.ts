@@ -33,3 +33,26 @@ describe("InferenceService deadline (worker thread, CPU)", () => {
     expect(next.output).toHaveLength(3 * 32 * 32);
   }, 60_000);
 });
+
+/**
+ * The same deadline hit while onnxruntime is inside session.run (a real model on a volume that takes seconds, no
+ * fault hook): the worker is asked to end itself, not terminated. Terminating it there made the binding throw a C++
+ * Napi::Error when the call returned, which aborted the whole process (the service, here the test's own process).
+ */
+describe("InferenceService deadline inside a native call", () => {
+  const inference = new InferenceService("cpu", 1);
+  afterAll(() => inference.close());
+
+  it("lets the stuck worker end itself after its call returns: the process lives and the next run answers", async () => {
+    const models = await ModelRegistry.load(path.join(repoRoot, "models"));
+    const model = models.get("syncta-unet-small");
+    const volume = (slices: number, size: number) => ({ slices, rows: size, columns: size, hu: new Float32Array(slices * size * size).fill(40) });
+    const deadline = { ms: 300, text: "a 0.3 s timeout (test)" };
+    const overrun = await inference.run(model, volume(8, 512), "over-input", { deadline }).catch((e: unknown) => e);
+    expect(overrun).toMatchObject({ retryable: true });
+    // Long enough for the replaced worker's session.run to return (and, before the fix, for the abort to happen).
+    await new Promise((resolve) => setTimeout(resolve, 8000));
+    const next = await inference.run(model, volume(2, 64), "over-input", { deadline: { ...deadline, ms: 60_000 } });
+    expect(next.output).toHaveLength(2 * 64 * 64);
+  }, 60_000);
+});
