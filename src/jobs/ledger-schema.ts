@@ -82,11 +82,18 @@ CREATE INDEX result_notifications_due ON result_notifications (state, next_attem
 CREATE INDEX result_notifications_job ON result_notifications (job_id);
 CREATE TABLE result_notification_totals (outcome TEXT PRIMARY KEY, count INTEGER NOT NULL);`;
 
+/**
+ * Version 6: the worker that ran a job's last attempt (distributed mode; null in the embedded mode). Version 5 is the
+ * priority lanes' (a parallel branch); a database at 4 goes straight to 6 until both are merged.
+ */
+const V6 = "ALTER TABLE jobs ADD COLUMN worker TEXT;";
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, what: "the schema of 0.1.0", apply: (db) => db.exec(V1_SCHEMA) },
   { version: 2, what: "stage durations as histograms; indexes on job state and decision UID", apply: v2 },
   { version: 3, what: "jobs.forced", apply: (db) => db.exec(V3) },
   { version: 4, what: "result notification outbox and its totals", apply: (db) => db.exec(V4) },
+  { version: 6, what: "jobs.worker", apply: (db) => db.exec(V6) },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
