@@ -7,7 +7,8 @@ set -euo pipefail
 # python3-skimage: the image-metric tests compare our SSIM/PSNR with scikit-image's, live (~27 MB download).
 # python3-pydicom: the training scripts read the shared series (training/README.md; ~1 MB).
 # invesalius-examples: a real head CT (~19 MB), the demo's series without ../shared and the tests' non-chest anatomy.
-packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy python3-skimage python3-pydicom invesalius-examples)
+# redis-server: the distributed mode's queue (README "Scaling out"); its test starts one on loopback (~1.5 MB).
+packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy python3-skimage python3-pydicom invesalius-examples redis-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
