@@ -92,9 +92,10 @@ export class ShippedJobs {
 
   /**
    * Applies an attempt's record, all of it or nothing; false (nothing changes) unless the job is running that very
-   * attempt. A record whose end the state graph does not allow from running is refused as a defect.
+   * attempt. A record whose end the state graph does not allow from running is refused as a defect. Its result
+   * notification is queued only when this node notifies (`notifying`: a webhook is configured here).
    */
-  apply(record: ShippedJobRecord): boolean {
+  apply(record: ShippedJobRecord, notifying: boolean): boolean {
     if (!JOB_STATES[JobState.Running].includes(record.job.state)) {
       throw new Error(`job ${record.jobId}: a worker shipped state '${record.job.state}', which a running job cannot go to`);
     }
@@ -113,7 +114,7 @@ export class ShippedJobs {
       if (record.outputSeries.length > 0) this.jobs.recordOutputSeries(record.jobId, record.outputSeries);
       this.stageDurations.merge(record.stageDurations);
       for (const decision of record.decisions) this.feed.recordDecision(decision);
-      for (const n of record.notifications) {
+      for (const n of notifying ? record.notifications : []) {
         // The delivery id names the outbox row, which is the follower's: the body is re-issued under its own.
         this.notifications.enqueue(record.jobId, n.event, n.state, (deliveryId) => JSON.stringify({ ...JSON.parse(n.body) as object, deliveryId }));
       }

@@ -157,7 +157,7 @@ export class QueueDispatcher {
       await entry.remove();
       return;
     }
-    const applied = this.ctx.ledger.shipped.apply(result.record);
+    const applied = this.ctx.ledger.shipped.apply(result.record, webhookSettings(this.ctx.config) !== undefined);
     if (applied && result.previewPng) this.writePreview(result.record.jobId, result.previewPng);
     if (applied) {
       log.info(`job ${result.record.job.state}`, { job: result.record.jobId, attempt: result.record.attempt, worker: result.record.worker });

@@ -40,7 +40,7 @@ export async function startWorker(config: Config): Promise<RunningWorker> {
   const settings = queueSettings(config);
   const name = settings.workerName ?? `${hostname()}-${process.pid}`;
   // The worker keeps no ledger file: each job's record lives in memory until the follower has it.
-  const base = await openContext(config, new Ledger(IN_MEMORY));
+  const base = await openContext(recordingNotifications(config), new Ledger(IN_MEMORY));
   base.ledger.close();
   const stale = clearStaleSpool(spoolDirOf(config));
   if (stale > 0) log.info("removed derived series left waiting by a process that ended", { files: stale });
@@ -75,6 +75,15 @@ export async function startWorker(config: Config): Promise<RunningWorker> {
       connection.disconnect();
     },
   };
+}
+
+/**
+ * The worker's settings with result notifications on, whatever its own webhook settings: the runner then records
+ * each end's notification (with the outputs and checks only the worker knows) in the job's ledger, and the follower
+ * keeps it when it notifies. The worker never sends one; the URL and secret here are never used.
+ */
+function recordingNotifications(config: Config): Config {
+  return { ...config, webhook: { ...config.webhook, url: "http://notified.by.the.follower.invalid/", secret: "recorded-not-sent-by-a-worker" } };
 }
 
 /** Runs one entry's attempt to its end and answers its record; an entry whose series is busy waits and comes back. */

@@ -64,7 +64,7 @@ describe("a job's record shipped from a worker to the follower", () => {
     expect(record.attempt).toBe(1);
     expect(record.job.state).toBe(JobState.Done);
 
-    expect(follower.shipped.apply(record)).toBe(true);
+    expect(follower.shipped.apply(record, true)).toBe(true);
     const applied = follower.jobs.get(job.id)!;
     expect(applied).toMatchObject({ state: JobState.Done, attempts: 1, worker: "worker-a", provider: "cpu", slicesDone: 4, slicesTotal: 4, outputSeriesUid: "2.25.1" });
     const kinds = follower.jobs.events(job.id).map((e) => e.kind);
@@ -80,10 +80,22 @@ describe("a job's record shipped from a worker to the follower", () => {
     expect(body.job.id).toBe(job.id);
 
     // The same record again (a redelivered event and the sweep): nothing changes.
-    expect(follower.shipped.apply(record)).toBe(false);
+    expect(follower.shipped.apply(record, true)).toBe(false);
     expect(follower.jobs.events(job.id)).toHaveLength(kinds.length);
     expect(follower.notifications.list({ jobId: job.id })).toHaveLength(1);
     expect(follower.stageDurations.stats().find((s) => s.stage === "fetch")!.count).toBe(1);
+  });
+
+  it("keeps the worker's result notification only when the follower notifies", () => {
+    const { job } = follower.jobs.create(key);
+    dispatch(job.id);
+    const record = runOnWorker(job.id, (worker) => {
+      endJob(worker, true, job.id, () => worker.jobs.finish(job.id, "stored"), NO_RESULT);
+    });
+    expect(record.notifications).toHaveLength(1);
+    expect(follower.shipped.apply(record, false)).toBe(true);
+    expect(follower.jobs.get(job.id)!.state).toBe(JobState.Done);
+    expect(follower.notifications.list({ jobId: job.id })).toEqual([]);
   });
 
   it("refuses a late record of an attempt the follower has since given up and handed out again", () => {
@@ -93,12 +105,12 @@ describe("a job's record shipped from a worker to the follower", () => {
     // The follower gave attempt 1 up (its entry failed) and dispatched attempt 2 before the record came.
     follower.jobs.fail(job.id, { stage: "queue", message: "lost", retryable: true }, new Date());
     dispatch(job.id);
-    expect(follower.shipped.apply(first)).toBe(false);
+    expect(follower.shipped.apply(first, true)).toBe(false);
     expect(follower.jobs.get(job.id)).toMatchObject({ state: JobState.Running, attempts: 2 });
 
     const second = runOnWorker(job.id, (worker) => worker.jobs.skip(job.id, "no lungs in the volume"));
     expect(second.attempt).toBe(2);
-    expect(follower.shipped.apply(second)).toBe(true);
+    expect(follower.shipped.apply(second, true)).toBe(true);
     expect(follower.jobs.get(job.id)).toMatchObject({ state: JobState.Skipped, errorStage: "probe", errorRetryable: false });
   });
 
@@ -110,7 +122,7 @@ describe("a job's record shipped from a worker to the follower", () => {
       worker.jobs.fail(job.id, { stage: "store", message: "Orthanc answered 503", retryable: true }, at);
       worker.feed.recordDecision({ orthancSeriesId: "o1", seriesUid: "1.2.3", pipeline: "p", decision: "rejected", reason: "checks" });
     });
-    expect(follower.shipped.apply(record)).toBe(true);
+    expect(follower.shipped.apply(record, true)).toBe(true);
     expect(follower.jobs.get(job.id)).toMatchObject({
       state: JobState.RetryWait, nextRetryAt: at.toISOString(), errorStage: "store", errorMessage: "Orthanc answered 503", errorRetryable: true,
     });
@@ -131,6 +143,6 @@ describe("a job's record shipped from a worker to the follower", () => {
     const { job } = follower.jobs.create(key);
     dispatch(job.id);
     const record = runOnWorker(job.id, () => undefined);
-    expect(() => follower.shipped.apply({ ...record, job: { ...record.job, state: JobState.Cancelled } })).toThrow(/cannot go to/);
+    expect(() => follower.shipped.apply({ ...record, job: { ...record.job, state: JobState.Cancelled } }, true)).toThrow(/cannot go to/);
   });
 });
