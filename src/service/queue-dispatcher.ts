@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type Job as QueueEntry, Queue, QueueEvents } from "bullmq";
+import type { Redis } from "ioredis";
 import type { QueueStatus } from "../api/api-deps.js";
 import { webhookSettings } from "../config.js";
 import { type Job, JobState } from "../jobs/job-records.js";
@@ -31,6 +32,8 @@ export class QueueDispatcher {
   private readonly settings;
   private queue: Queue<DispatchedJob, AttemptResult> | undefined;
   private events: QueueEvents | undefined;
+  /** BullMQ leaves connections it was given open when it closes: they are ended here. */
+  private readonly connections: Redis[] = [];
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -45,9 +48,15 @@ export class QueueDispatcher {
     if (this.running) return;
     this.running = true;
     const { name, redisUrl } = this.settings;
-    this.queue = new Queue<DispatchedJob, AttemptResult>(name, { connection: redisConnection(redisUrl) });
+    const connection = (): Redis => {
+      const made = redisConnection(redisUrl);
+      made.on("error", () => undefined); // said on /health and in the pass's log line
+      this.connections.push(made);
+      return made;
+    };
+    this.queue = new Queue<DispatchedJob, AttemptResult>(name, { connection: connection() });
     this.queue.on("error", () => undefined); // said on /health and in the pass's log line
-    this.events = new QueueEvents(name, { connection: redisConnection(redisUrl) });
+    this.events = new QueueEvents(name, { connection: connection() });
     this.events.on("error", () => undefined);
     this.events.on("progress", ({ jobId, data }) => this.applyProgress(jobId, data));
     for (const wakeOn of ["completed", "failed", "active", "stalled"] as const) this.events.on(wakeOn, () => this.notify());
@@ -60,6 +69,7 @@ export class QueueDispatcher {
     await this.loop;
     await this.events?.close();
     await this.queue?.close();
+    for (const connection of this.connections.splice(0)) connection.disconnect();
   }
 
   notify(): void {

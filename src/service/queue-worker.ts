@@ -49,7 +49,9 @@ export async function startWorker(config: Config): Promise<RunningWorker> {
     log.info("model ready", { model: pipeline.model, provider: warm.provider, warmupMs: Math.round(warm.warmupMs) });
   }
   const connection = redisConnection(settings.redisUrl);
-  const locks = new SeriesLock(redisConnection(settings.redisUrl), settings.name, settings.lockDurationMs);
+  const lockConnection = redisConnection(settings.redisUrl);
+  lockConnection.on("error", () => undefined); // the worker's own connection says it (below)
+  const locks = new SeriesLock(lockConnection, settings.name, settings.lockDurationMs);
 
   const worker = new Worker<DispatchedJob, AttemptResult>(settings.name,
     async (entry, token) => runEntry({ ...base }, entry, token ?? randomUUID(), name, locks, settings.lockDurationMs),
@@ -72,7 +74,9 @@ export async function startWorker(config: Config): Promise<RunningWorker> {
     async stop() {
       await worker.close();
       await base.inference.close();
+      // BullMQ leaves a connection it was given open; the process ends once these are closed too.
       connection.disconnect();
+      lockConnection.disconnect();
     },
   };
 }
