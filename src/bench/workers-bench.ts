@@ -1,6 +1,6 @@
 /**
  * `npm run bench:workers`: throughput of the distributed mode with 1 and then 3 workers (issue 15), in one run, on
- * this machine. A local Orthanc and Redis are started; for each round a follower (`ct-enhance serve` with a Redis
+ * this machine. A local Redis is started; for each round its own Orthanc, a follower (`ct-enhance serve` with a Redis
  * URL) and N worker processes (`ct-enhance worker`), then the same 20 series (copies of one real series' slices, new
  * UIDs per round) arrive at once. The round ends when every job has ended; it records the span from the upload's
  * start to the last job's end, the jobs per worker, and the mean seconds per job of each stage (fetch, probe, infer,
@@ -125,7 +125,17 @@ function stageMeans(metrics: string): Record<string, number> {
   return Object.fromEntries([...sums].map(([stage, sum]) => [stage, Number((sum / Math.max(1, counts.get(stage) ?? 1)).toFixed(2))]));
 }
 
-async function runRound(orthanc: LocalOrthanc, redis: LocalRedis, options: Options, workers: number, work: string, files: string[]): Promise<Round> {
+/** One round on its own Orthanc (a follower with a new ledger would otherwise take the earlier rounds' series too). */
+async function runRound(redis: LocalRedis, options: Options, workers: number, work: string, files: string[]): Promise<Round> {
+  const orthanc = await startLocalOrthanc({ name: `workers-${workers}`, stableAgeSeconds: 2 });
+  try {
+    return await measureRound(orthanc, redis, options, workers, work, files);
+  } finally {
+    await orthanc.stop();
+  }
+}
+
+async function measureRound(orthanc: LocalOrthanc, redis: LocalRedis, options: Options, workers: number, work: string, files: string[]): Promise<Round> {
   const dataDir = path.join(work, `follower-${workers}`);
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
@@ -192,12 +202,11 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadAverage = os.loadavg();
   const work = mkdtempSync(path.join(os.tmpdir(), "ct-enhance-workers-bench-"));
-  const orthanc = await startLocalOrthanc({ name: "workers", stableAgeSeconds: 2 });
   const redis = await startLocalRedis();
   try {
     const files = contiguousSlices(options.series, options.slices);
     const rounds: Round[] = [];
-    for (const workers of options.workers) rounds.push(await runRound(orthanc, redis, options, workers, work, files));
+    for (const workers of options.workers) rounds.push(await runRound(redis, options, workers, work, files));
     const result = {
       startedAt: startedAt.toISOString(), host: os.hostname(), cpus: os.cpus().length, loadAverage,
       options: { series: path.basename(options.series), copies: options.copies, slices: options.slices, cpuThreads: options.cpuThreads, provider: options.provider },
@@ -209,7 +218,6 @@ async function main(): Promise<void> {
     if (rounds.some((r) => r.done !== options.copies)) process.exitCode = 1;
   } finally {
     await redis.stop();
-    await orthanc.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
