@@ -50,6 +50,11 @@ interface Round {
   byWorker: Record<string, number>;
   /** Mean seconds per job in each stage (fetch, probe, infer, store, ...). */
   stageMeanSeconds: Record<string, number>;
+  /**
+   * The machine's 1-minute load average at the round's start and end: on a machine shared with other work, a busier
+   * round is slower for that reason alone.
+   */
+  loadAverage: [number, number];
 }
 
 const ENDED = ["done", "failed", "rejected", "skipped", "cancelled"];
@@ -158,6 +163,7 @@ async function measureRound(orthanc: LocalOrthanc, redis: LocalRedis, options: O
     const copies = writeSeriesCopies(files, options.copies, path.join(work, `copies-${workers}`));
     process.stdout.write(`round with ${workers} worker(s): uploading ${copies.length} series of ${files.length} slices\n`);
     const t0 = Date.now();
+    const loadAtStart = os.loadavg()[0]!;
     await Promise.all(copies.map((copy) => orthanc.upload(copy.files)));
     const sources = new Set(copies.map((c) => c.seriesInstanceUID));
     const deadline = Date.now() + options.timeoutMinutes * 60_000;
@@ -176,6 +182,7 @@ async function measureRound(orthanc: LocalOrthanc, redis: LocalRedis, options: O
     return {
       workers, jobs: jobs.length, done, seconds: Number(seconds.toFixed(1)), seriesPerMinute: Number(((done / seconds) * 60).toFixed(2)),
       byWorker, stageMeanSeconds: stageMeans(await follower.metrics()),
+      loadAverage: [Number(loadAtStart.toFixed(1)), Number(os.loadavg()[0]!.toFixed(1))],
     };
   } finally {
     await Promise.all(started.map((w) => w.stop()));
@@ -190,9 +197,10 @@ function markdown(result: { startedAt: string; host: string; cpus: number; loadA
     "",
     `Options: ${JSON.stringify(result.options)}`,
     "",
-    table(["workers", "jobs done", "seconds (upload start to last end)", "series/min", "jobs per worker", ...stages.map((s) => `${s} s/job`)],
-      result.rounds.map((r) => [r.workers, `${r.done}/${r.jobs}`, r.seconds, r.seriesPerMinute, JSON.stringify(r.byWorker),
-        ...stages.map((s) => r.stageMeanSeconds[s] ?? "-")])),
+    table(["workers", "jobs done", "seconds (upload start to last end)", "series/min", "jobs per worker", ...stages.map((s) => `${s} s/job`),
+      "load average (start, end)"],
+    result.rounds.map((r) => [r.workers, `${r.done}/${r.jobs}`, r.seconds, r.seriesPerMinute, JSON.stringify(r.byWorker),
+      ...stages.map((s) => r.stageMeanSeconds[s] ?? "-"), r.loadAverage.join(", ")])),
     "",
   ].join("\n");
 }
