@@ -25,6 +25,8 @@ import {
 
 const log = logger("dispatcher");
 
+/** How long a stop waits for BullMQ to close its side before the connections are ended, ms. */
+const CLOSE_GRACE_MS = 2000;
 /** Entries read from the completed and failed sets per pass. */
 const SWEEP_BATCH = 100;
 
@@ -48,15 +50,16 @@ export class QueueDispatcher {
     if (this.running) return;
     this.running = true;
     const { name, redisUrl } = this.settings;
-    const connection = (): Redis => {
-      const made = redisConnection(redisUrl);
+    const connection = (failFast: boolean): Redis => {
+      const made = redisConnection(redisUrl, { failFast });
       made.on("error", () => undefined); // said on /health and in the pass's log line
       this.connections.push(made);
       return made;
     };
-    this.queue = new Queue<DispatchedJob, AttemptResult>(name, { connection: connection() });
+    this.queue = new Queue<DispatchedJob, AttemptResult>(name, { connection: connection(true) });
     this.queue.on("error", () => undefined); // said on /health and in the pass's log line
-    this.events = new QueueEvents(name, { connection: connection() });
+    // Its blocking reads only wake the dispatcher early; the passes do the work.
+    this.events = new QueueEvents(name, { connection: connection(false) });
     this.events.on("error", () => undefined);
     this.events.on("progress", ({ jobId, data }) => this.applyProgress(jobId, data));
     for (const wakeOn of ["completed", "failed", "active", "stalled"] as const) this.events.on(wakeOn, () => this.notify());
@@ -67,8 +70,9 @@ export class QueueDispatcher {
     this.running = false;
     this.wake?.();
     await this.loop;
-    await this.events?.close();
-    await this.queue?.close();
+    // With Redis away BullMQ's close waits for it; a stopping follower gives it a moment, then ends the connections.
+    const closed = Promise.all([this.events?.close(), this.queue?.close()]).catch(() => undefined);
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
     for (const connection of this.connections.splice(0)) connection.disconnect();
   }
 
@@ -93,10 +97,8 @@ export class QueueDispatcher {
         if (this.failures > 0) log.info("Redis answers again", { failedPasses: this.failures });
         this.failures = 0;
       } catch (error) {
-        this.failures += 1;
-        const message = (error as Error).message;
-        this.status = { ...this.status, reachable: false, error: message, checkedAt: new Date().toISOString() };
-        if (this.failures === 1 || this.failures % 30 === 0) log.warn("queue pass failed; will try again", { error: message, failures: this.failures });
+        // A ledger that refuses writes is said by its own health (/health, /ready); Redis is not to blame for it.
+        if (!this.ctx.ledger.health.noteError(error)) this.noteRedisFailure(error as Error);
       }
       if (!this.running) break;
       await new Promise<void>((resolve) => {
@@ -107,6 +109,12 @@ export class QueueDispatcher {
         };
       });
     }
+  }
+
+  private noteRedisFailure(error: Error): void {
+    this.failures += 1;
+    this.status = { ...this.status, reachable: false, error: error.message, checkedAt: new Date().toISOString() };
+    if (this.failures === 1 || this.failures % 30 === 0) log.warn("queue pass failed; will try again", { error: error.message, failures: this.failures });
   }
 
   /** One pass: apply what finished, queue again what Redis lost, then hand out jobs for idle workers. */

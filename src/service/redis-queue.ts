@@ -45,11 +45,14 @@ export function queueSettings(config: Config): Config["queue"] & { redisUrl: str
 }
 
 /**
- * A connection for BullMQ. Commands wait for Redis to come back rather than fail after a few tries (BullMQ's workers
- * require it), so a Redis restart pauses the node instead of failing its jobs.
+ * A connection for BullMQ. A worker's commands wait for Redis to come back rather than fail (BullMQ's workers require
+ * it), so a Redis restart pauses them instead of failing their jobs. The follower's (`failFast`) fail at once while
+ * Redis is away: its pass ends, /health says so, and the next pass tries again.
  */
-export function redisConnection(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, connectionName: "ct-enhance" });
+export function redisConnection(url: string, options: { failFast?: boolean } = {}): Redis {
+  return new Redis(url, options.failFast
+    ? { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectionName: "ct-enhance" }
+    : { maxRetriesPerRequest: null, connectionName: "ct-enhance" });
 }
 
 const RENEW = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`;

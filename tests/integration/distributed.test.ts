@@ -75,14 +75,18 @@ describe.runIf(ready)("distributed mode: follower + 3 workers on a real Redis an
     follower = await startService(orthanc, { ...setting, CT_ENHANCE_REDIS_URL: redis.url, CT_ENHANCE_RECONCILE_CRON: "off" });
     await Promise.all(["worker-1", "worker-2", "worker-3"].map((name) => startWorker(name)));
     queueConnection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    queueConnection.on("error", () => undefined); // Redis is stopped on purpose at the end
     queue = new Queue(QUEUE, { connection: queueConnection });
+    queue.on("error", () => undefined);
   }, 180_000);
 
   afterAll(async () => {
-    await queue?.close();
     queueConnection?.disconnect();
     await Promise.all(workers.map((w) => w.stop("kill")));
+    const stopping = Date.now();
     await follower?.stop();
+    // A graceful stop while Redis is away ends promptly (it does not wait for the helper's SIGKILL after 60 s).
+    expect(Date.now() - stopping).toBeLessThan(20_000);
     follower?.remove();
     await orthanc?.stop();
     await redis?.stop();
@@ -169,5 +173,13 @@ describe.runIf(ready)("distributed mode: follower + 3 workers on a real Redis an
     const health = await (await fetch(`${follower.apiUrl}/health`)).json() as { status: string; queue?: { reachable: boolean; workers: string[] } };
     expect(health.queue?.reachable).toBe(true);
     expect(health.queue?.workers.length).toBe(workers.filter((w) => w.alive()).length);
+
+    // Redis gone: the follower answers, degraded, naming it.
+    await redis.stop();
+    const degraded = await waitFor("/health degraded by Redis", async () => {
+      const body = await (await fetch(`${follower.apiUrl}/health`)).json() as { status: string; queue?: { reachable: boolean; error?: string } };
+      return body.status === "degraded" && body.queue?.reachable === false ? body : undefined;
+    }, 30_000, follower);
+    expect(degraded.queue?.error).toBeTruthy();
   }, 600_000);
 });
