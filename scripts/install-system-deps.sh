@@ -12,7 +12,8 @@ set -euo pipefail
 # docker-compose: Debian's Compose 1.29 (Python; no engine, which is only recommended) resolves and validates
 # docker-compose.yml in tests/unit/site-containers.test.ts; nothing is run in containers here.
 # invesalius-examples: a real head CT (~19 MB), the demo's series without ../shared and the tests' non-chest anatomy.
-packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy python3-skimage python3-pydicom invesalius-examples postgresql orthanc-postgresql docker-compose)
+# redis-server: the distributed mode's queue (README "Scaling out"); its test starts one on loopback (~1.5 MB).
+packages=(orthanc orthanc-dicomweb orthanc-python orthanc-webviewer dcmtk dicom3tools chromium python3-torch python3-onnx python3-numpy python3-skimage python3-pydicom invesalius-examples postgresql orthanc-postgresql docker-compose redis-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -2,6 +2,7 @@
 /**
  * ct-enhance command line:
  *   ct-enhance serve [--config FILE]                       follow Orthanc and process new series by themselves
+ *   ct-enhance worker [--config FILE]                      take jobs from the Redis queue (distributed mode)
  *   ct-enhance run --series ID|UID [--pipeline NAME] [--force] [--config FILE]
  *                                                          process one series once, now, and print the outcome
  *   ct-enhance models [--config FILE]                      list models and pipelines
@@ -17,11 +18,13 @@ import { logger } from "./log.js";
 import { redact } from "./redact.js";
 import { runJob, type PipelineContext } from "./pipeline/runner.js";
 import { selectSeries } from "./pipeline/select-series.js";
+import { startWorker } from "./service/queue-worker.js";
 import { openContext, startService } from "./service/service.js";
 
 const log = logger("cli");
 const USAGE = `usage:
   ct-enhance serve [--config FILE]
+  ct-enhance worker [--config FILE]          (needs CT_ENHANCE_REDIS_URL)
   ct-enhance run --series <Orthanc series ID | SeriesInstanceUID> [--pipeline NAME] [--force] [--config FILE]
   ct-enhance models [--config FILE]
   ${EVAL_USAGE}
@@ -118,6 +121,22 @@ async function serve(configFile: string | undefined): Promise<number> {
   return 0;
 }
 
+/** A worker of the distributed mode, until SIGINT or SIGTERM (it finishes the job in hand first). */
+async function work(configFile: string | undefined): Promise<number> {
+  const config = loadConfig(configFile);
+  if (!config.queue.redisUrl) throw new ConfigError("worker needs config key queue.redisUrl (env CT_ENHANCE_REDIS_URL)");
+  const worker = await startWorker(config);
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      log.info("worker stopping after the job in hand", { signal, worker: worker.name });
+      void worker.stop().then(resolve);
+    };
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+  });
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "eval") return runEvalCommand(argv.slice(1)); // its own options
   if (argv[0] === "probe") return runProbeCommand(argv.slice(1));
@@ -140,6 +159,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "serve":
       return serve(values.config);
+    case "worker":
+      return work(values.config);
     case "run":
       if (!values.series) throw new ConfigError("run needs --series <Orthanc series ID or SeriesInstanceUID>");
       return runOnce(values.config, values.series, values.pipeline, values.force);

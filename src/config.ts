@@ -133,6 +133,28 @@ const Config = z.object({
     offPeakWindow: z.string().refine((text) => cron.validate(text), "must be a cron expression (e.g. '* 0-5 * * *')")
       .default("* 0-5 * * *"),
   }).prefault({}),
+  /**
+   * Distributed mode (README "Scaling out"): with redisUrl set, `serve` is the follower that hands jobs to a BullMQ
+   * queue in that Redis and `worker` processes take them; unset, `serve` runs every job itself (the embedded mode).
+   */
+  queue: z.object({
+    redisUrl: z.string().url().refine((text) => /^rediss?:\/\//i.test(text), "must be a redis:// or rediss:// URL").optional(),
+    /** Queue (and key prefix) name in Redis: two nodes sharing one Redis use different names. */
+    name: z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '-' and '_' only").default("ct-enhance"),
+    /** This worker's name on the API and /metrics (default: host name and process id). */
+    workerName: z.string().min(1).optional(),
+    /**
+     * How long a worker's claim on a job (BullMQ's lock) and on its source series lasts without renewal, ms; renewed
+     * at half of it while the job runs. A worker that dies loses both after this long, and another takes the job.
+     */
+    lockDurationMs: z.number().int().min(1000).default(30_000),
+    /** How often workers look for jobs whose worker died (BullMQ's stalled check), ms. */
+    stalledIntervalMs: z.number().int().min(500).default(30_000),
+    /** Times a job may lose its worker before it fails (retried by the ledger's own policy then). */
+    maxStalledCount: z.number().int().min(0).default(2),
+    /** How often the follower sweeps the queue for results it has not applied (also at its start), ms. */
+    sweepIntervalMs: z.number().int().positive().default(5_000),
+  }).prefault({}),
   /** node-cron expressions (5 fields, or 6 with seconds first); "off" disables a schedule. */
   schedules: z.object({
     /** Look for series the change feed missed or that changed while the service was down, and queue them. */
@@ -180,6 +202,11 @@ const ENVIRONMENT: Record<string, { key: string[]; kind: "string" | "number" | "
   CT_ENHANCE_RETENTION_CRON: { key: ["schedules", "retention"], kind: "string" },
   CT_ENHANCE_RETENTION_DAYS: { key: ["schedules", "retentionDays"], kind: "number" },
   CT_ENHANCE_OFF_PEAK_WINDOW: { key: ["lanes", "offPeakWindow"], kind: "string" },
+  CT_ENHANCE_REDIS_URL: { key: ["queue", "redisUrl"], kind: "string" },
+  CT_ENHANCE_QUEUE_NAME: { key: ["queue", "name"], kind: "string" },
+  CT_ENHANCE_WORKER_NAME: { key: ["queue", "workerName"], kind: "string" },
+  CT_ENHANCE_QUEUE_LOCK_MS: { key: ["queue", "lockDurationMs"], kind: "number" },
+  CT_ENHANCE_QUEUE_STALLED_INTERVAL_MS: { key: ["queue", "stalledIntervalMs"], kind: "number" },
   CT_ENHANCE_WEBHOOK_URL: { key: ["webhook", "url"], kind: "string" },
   CT_ENHANCE_WEBHOOK_SECRET: { key: ["webhook", "secret"], kind: "string" },
   CT_ENHANCE_WEBHOOK_TIMEOUT_MS: { key: ["webhook", "timeoutMs"], kind: "number" },

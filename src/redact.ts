@@ -21,7 +21,8 @@ export function withholdSecrets(...values: (string | undefined)[]): void {
 export function withholdConfigSecrets(config: Config): void {
   const { username, password } = config.orthanc;
   const basic = password ? Buffer.from(`${username ?? ""}:${password}`).toString("base64") : undefined;
-  withholdSecrets(config.api.token, password, basic, config.webhook.secret, config.webhook.url && urlCredentials(config.webhook.url));
+  withholdSecrets(config.api.token, password, basic, config.webhook.secret, config.webhook.url && urlCredentials(config.webhook.url),
+    config.queue.redisUrl && urlCredentials(config.queue.redisUrl));
 }
 
 function urlCredentials(url: string): string | undefined {

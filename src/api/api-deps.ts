@@ -39,6 +39,19 @@ export interface ScheduleControl {
   run(name: string): Promise<ScheduleRun>;
 }
 
+/** Redis and the worker queue as the distributed mode's follower last found them (README "Scaling out"). */
+export interface QueueStatus {
+  reachable: boolean;
+  error?: string;
+  checkedAt: string;
+  /** Entries waiting for a worker, being worked on, and waiting out a delay (their series busy). */
+  waiting: number;
+  active: number;
+  delayed: number;
+  /** The workers connected to the queue, by name. */
+  workers: string[];
+}
+
 export interface ApiDeps {
   config: Config;
   ledger: Ledger;
@@ -54,6 +67,8 @@ export interface ApiDeps {
   runningJobId?: () => number | undefined;
   /** Readiness beyond Orthanc being reachable (models warmed, feed following). */
   ready?: () => boolean;
+  /** The worker queue, in the distributed mode only. */
+  queueStatus?: () => QueueStatus;
   /** This process's own event-loop delay, reported by /health and /metrics. */
   eventLoop?: EventLoopDelay;
 }

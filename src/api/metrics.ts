@@ -8,12 +8,14 @@ import { JobState } from "../jobs/job-records.js";
 import type { Ledger } from "../jobs/ledger.js";
 import { DURATION_BUCKETS_SECONDS, type StageDurationStats } from "../jobs/stage-durations.js";
 import { SOFTWARE_VERSION } from "../version.js";
-import type { ScheduleStatus } from "./api-deps.js";
+import type { QueueStatus, ScheduleStatus } from "./api-deps.js";
 
 export interface MetricsSources {
   ledger: Ledger;
   schedules?: () => ScheduleStatus[];
   jobRunning?: () => boolean;
+  /** The worker queue in Redis (distributed mode only). */
+  queueStatus?: () => QueueStatus;
   /** Worst event-loop delay of the last minute, ms. */
   eventLoopDelayMaxMs?: () => number;
 }
@@ -66,7 +68,7 @@ function mergeBy(rows: StageDurationStats[], key: (row: StageDurationStats) => s
   return merged;
 }
 
-export function renderMetrics({ ledger, schedules, jobRunning, eventLoopDelayMaxMs }: MetricsSources): string {
+export function renderMetrics({ ledger, schedules, jobRunning, queueStatus, eventLoopDelayMaxMs }: MetricsSources): string {
   const out = new Exposition();
   out.family("ct_enhance_build_info", "gauge", "Always 1; the version label says which ct-enhance runs.")
     .sample("ct_enhance_build_info", { version: SOFTWARE_VERSION }, 1);
@@ -88,6 +90,22 @@ export function renderMetrics({ ledger, schedules, jobRunning, eventLoopDelayMax
     .sample("ct_enhance_job_running", {}, jobRunning?.() ? 1 : 0);
   out.family("ct_enhance_feed_cursor", "gauge", "Last Orthanc change sequence number the change feed recorded.")
     .sample("ct_enhance_feed_cursor", {}, ledger.feed.cursor());
+
+  const byWorker = ledger.shipped.countsByWorker();
+  if (queueStatus || byWorker.length > 0) {
+    out.family("ct_enhance_worker_jobs", "gauge", "Jobs in the ledger by the worker that ran their last attempt (distributed mode), and state.");
+    for (const row of byWorker) out.sample("ct_enhance_worker_jobs", { worker: row.worker, state: row.state }, row.count);
+  }
+  if (queueStatus) {
+    const queue = queueStatus();
+    out.family("ct_enhance_redis_up", "gauge", "1 when Redis answered the follower's last pass over the worker queue.")
+      .sample("ct_enhance_redis_up", {}, queue.reachable ? 1 : 0);
+    out.family("ct_enhance_worker_queue_entries", "gauge", "Entries of the worker queue in Redis by state, as of the last pass.");
+    out.sample("ct_enhance_worker_queue_entries", { state: "waiting" }, queue.waiting);
+    out.sample("ct_enhance_worker_queue_entries", { state: "active" }, queue.active);
+    out.sample("ct_enhance_worker_queue_entries", { state: "delayed" }, queue.delayed);
+    out.family("ct_enhance_workers", "gauge", "Workers connected to the queue.").sample("ct_enhance_workers", {}, queue.workers.length);
+  }
 
   if (eventLoopDelayMaxMs) {
     out.family("ct_enhance_event_loop_delay_max_seconds", "gauge", "Worst delay of this process's event loop over the last minute.")

@@ -31,6 +31,7 @@ export const JobSchema = z.object({
   slicesDone: z.number().int(),
   slicesTotal: z.number().int(),
   outputSeriesUid: z.string().nullable(),
+  worker: z.string().nullable().describe("the worker that ran the last attempt (distributed mode); null in the embedded mode"),
   createdAt: z.string(),
   updatedAt: z.string(),
 }) satisfies z.ZodType<Job>;

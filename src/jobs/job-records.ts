@@ -62,6 +62,8 @@ export interface Job {
   slicesDone: number;
   slicesTotal: number;
   outputSeriesUid: string | null;
+  /** The worker that ran the last attempt (distributed mode), null in the embedded mode. */
+  worker: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -122,6 +124,7 @@ function toJob(row: Row): Job {
     slicesDone: row.slices_done as number,
     slicesTotal: row.slices_total as number,
     outputSeriesUid: row.output_series_uid as string | null,
+    worker: (row.worker as string | null | undefined) ?? null,
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,
   };

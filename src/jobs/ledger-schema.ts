@@ -91,12 +91,18 @@ const V5 = `
 ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'routine';
 CREATE INDEX job_events_kind ON job_events (kind, id);`;
 
+/**
+ * Version 6: the worker that ran a job's last attempt (distributed mode; null in the embedded mode).
+ */
+const V6 = "ALTER TABLE jobs ADD COLUMN worker TEXT;";
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, what: "the schema of 0.1.0", apply: (db) => db.exec(V1_SCHEMA) },
   { version: 2, what: "stage durations as histograms; indexes on job state and decision UID", apply: v2 },
   { version: 3, what: "jobs.forced", apply: (db) => db.exec(V3) },
   { version: 4, what: "result notification outbox and its totals", apply: (db) => db.exec(V4) },
   { version: 5, what: "jobs.lane (priority lanes)", apply: (db) => db.exec(V5) },
+  { version: 6, what: "jobs.worker", apply: (db) => db.exec(V6) },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

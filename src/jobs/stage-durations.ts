@@ -35,6 +35,21 @@ export class StageDurations {
     })();
   }
 
+  /** Adds another ledger's histograms to these (a distributed worker's, for the job it ran). */
+  merge(stats: readonly StageDurationStats[]): void {
+    this.db.transaction(() => {
+      for (const row of stats) {
+        const key = { stage: row.stage, provider: row.provider };
+        this.db.prepare(`INSERT INTO stage_duration_totals (stage, provider, count, sum_seconds) VALUES (@stage, @provider, @count, @sum)
+          ON CONFLICT (stage, provider) DO UPDATE SET count = count + excluded.count, sum_seconds = sum_seconds + excluded.sum_seconds`)
+          .run({ ...key, count: row.count, sum: row.sumSeconds });
+        const bucket = this.db.prepare(`INSERT INTO stage_duration_buckets (stage, provider, le, count) VALUES (@stage, @provider, @le, @hit)
+          ON CONFLICT (stage, provider, le) DO UPDATE SET count = count + excluded.count`);
+        DURATION_BUCKETS_SECONDS.forEach((le, i) => bucket.run({ ...key, le, hit: row.buckets[i] ?? 0 }));
+      }
+    })();
+  }
+
   stats(): StageDurationStats[] {
     const buckets = this.db.prepare("SELECT stage, provider, le, count FROM stage_duration_buckets").all() as Row[];
     const countAt = new Map(buckets.map((b) => [`${String(b.stage)}\u0000${String(b.provider)}\u0000${Number(b.le)}`, b.count as number]));

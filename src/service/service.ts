@@ -1,7 +1,8 @@
 /**
  * The service (`ct-enhance serve`), wired in one place: change feed -> series watcher (stability, selection) ->
  * job queue (fetch, infer, write, store) -> ledger, with the API beside it, and the result notifier (webhook) after
- * the ledger when one is configured.
+ * the ledger when one is configured. With a Redis URL (the distributed mode) the job queue is the dispatcher that hands
+ * jobs to workers (queue-dispatcher.ts) and applies their records; everything else is the same.
  */
 import type { Server } from "node:http";
 import { createApi, listen } from "../api/server.js";
@@ -21,13 +22,14 @@ import { type PipelineContext, spoolDirOf } from "../pipeline/runner.js";
 import { watchSeriesOnce } from "../pipeline/series-watcher.js";
 import { SOFTWARE_VERSION } from "../version.js";
 import { JobQueue } from "./job-queue.js";
+import { QueueDispatcher } from "./queue-dispatcher.js";
 import { ResultNotifier } from "./result-notifier.js";
 import { ScheduleName, Schedules } from "./schedules.js";
 
 const log = logger("service");
 
 /** Everything a command needs, opened from the config; pipelines are checked against the models at once. */
-export async function openContext(config: Config): Promise<PipelineContext> {
+export async function openContext(config: Config, ledger?: Ledger): Promise<PipelineContext> {
   withholdConfigSecrets(config); // from here on no log line or API error shows them
   const models = await ModelRegistry.load(config.modelsDir);
   const pipelines = loadPipelines(config.pipelinesFile);
@@ -36,13 +38,13 @@ export async function openContext(config: Config): Promise<PipelineContext> {
       throw new Error(`pipeline ${pipeline.id} names model '${pipeline.model}', which is not in ${config.modelsDir}`);
     }
   }
-  const ledger = new Ledger(config.dataDir);
+  const opened = ledger ?? new Ledger(config.dataDir);
   // The lane rule lives with the ledger's next(): whoever asks it for the next job gets the window's verdict too.
-  ledger.jobs.lanes.offPeakWindow = new OffPeakWindow(config.lanes.offPeakWindow);
+  opened.jobs.lanes.offPeakWindow = new OffPeakWindow(config.lanes.offPeakWindow);
   return {
     config,
     orthanc: new OrthancClient(config.orthanc),
-    ledger,
+    ledger: opened,
     laneRules: loadLaneRules(config.pipelinesFile),
     models,
     inference: new InferenceService(config.inference.provider, config.inference.cpuThreads, config.inference.precision),
@@ -61,13 +63,15 @@ export async function startService(config: Config): Promise<RunningService> {
   const { ledger, orthanc, models, pipelines, laneRules } = ctx;
   const stale = clearStaleSpool(spoolDirOf(config));
   if (stale > 0) log.info("removed derived series left waiting by a process that ended", { files: stale });
-  for (const pipeline of pipelines.filter((p) => p.enabled)) {
+  // In the distributed mode the workers run the models; the follower never does.
+  const distributed = config.queue.redisUrl !== undefined;
+  for (const pipeline of distributed ? [] : pipelines.filter((p) => p.enabled)) {
     const warm = await ctx.inference.warmup(models.get(pipeline.model));
     log.info("model ready", { model: pipeline.model, provider: warm.provider, warmupMs: Math.round(warm.warmupMs) });
   }
   const webhook = webhookSettings(config);
   const notifier = webhook ? new ResultNotifier(ledger, webhook) : undefined;
-  const queue = new JobQueue(ctx, undefined, () => notifier?.notify());
+  const queue = distributed ? new QueueDispatcher(ctx, () => notifier?.notify()) : new JobQueue(ctx, undefined, () => notifier?.notify());
   let watching = false;
   let watchFailures = 0;
   const watch = async (): Promise<void> => {
@@ -108,6 +112,7 @@ export async function startService(config: Config): Promise<RunningService> {
     config, ledger, orthanc, models, pipelines, laneRules, schedules, eventLoop,
     notifyQueue: () => queue.notify(),
     runningJobId: () => queue.currentJob()?.id,
+    ...(queue instanceof QueueDispatcher ? { queueStatus: () => queue.queueStatus() } : {}),
     ready: () => started,
   });
   const server: Server = await listen(api, config.api.host, config.api.port);
@@ -123,6 +128,7 @@ export async function startService(config: Config): Promise<RunningService> {
     api: `http://${config.api.host}:${port}`,
     orthanc: urlForLog(config.orthanc.url),
     pipelines: pipelines.filter((p) => p.enabled).map((p) => p.id),
+    mode: distributed ? "distributed (jobs go to the worker queue in Redis)" : "embedded",
   });
 
   return {

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { edit, testUid } from "./bad-input-corpus.js";
+import { edit, realSlices, testUid } from "./bad-input-corpus.js";
 import type { CtSeriesName } from "./ct-data.js";
 import { contiguousSubset } from "./ct-subset.js";
 
@@ -35,4 +35,26 @@ export function freshSeries(series: CtSeriesName, count: number, header: Record<
   } finally {
     subset.remove();
   }
+}
+
+/**
+ * `copies` fresh series of the same `count` slices, every `factor`-th row and column kept (bad-input-corpus.ts's
+ * realSlices: the same anatomy in a smaller matrix, so many jobs stay quick on the CPU): each its own study and
+ * series UIDs, for tests that need many distinct small series.
+ */
+export function freshSeriesCopies(series: CtSeriesName, count: number, copies: number, factor: number): FreshSeries[] {
+  const sources = realSlices(series, count, factor).slices;
+  return Array.from({ length: copies }, () => {
+    const folder = mkdtempSync(path.join(tmpdir(), `ct-enhance-fresh-${series}-`));
+    const study = testUid();
+    const seriesInstanceUid = testUid();
+    const files = sources.map((bytes, index) => {
+      const out = path.join(folder, `${String(index).padStart(4, "0")}.dcm`);
+      writeFileSync(out, edit(bytes, (header) => {
+        Object.assign(header, { StudyInstanceUID: study, SeriesInstanceUID: seriesInstanceUid, SOPInstanceUID: testUid() });
+      }));
+      return out;
+    });
+    return { seriesInstanceUid, files, remove: () => rmSync(folder, { recursive: true, force: true }) };
+  });
 }

@@ -21,10 +21,21 @@ const LedgerStatus = z.object({
   since: z.string().optional(),
   action: z.string().optional(),
 });
+/** Redis and the worker queue (distributed mode only). */
+const QueueHealth = z.object({
+  reachable: z.boolean(),
+  error: z.string().optional(),
+  checkedAt: z.string(),
+  waiting: z.number().int(),
+  active: z.number().int(),
+  delayed: z.number().int(),
+  workers: z.array(z.string()),
+});
 const Health = z.object({
   status: z.enum(["ok", "degraded"]),
   orthanc: OrthancStatus,
   ledger: LedgerStatus,
+  queue: QueueHealth.optional(),
   eventLoop: z.object({ delayMaxMsLastSecond: z.number(), delayMaxMsLastMinute: z.number() }).optional(),
 });
 const Readiness = z.object({
@@ -63,15 +74,16 @@ const ledgerReason = (status: z.infer<typeof LedgerStatus>): string =>
 export function probeRoutes(deps: RouteDeps): Route[] {
   const { reachability, eventLoop } = deps;
   return [
-    probe("/health", "Liveness: 200 while the process answers; status 'degraded' when Orthanc was unreachable at its last check (at most ~5 s ago) or the ledger cannot be written", Health, async () => {
+    probe("/health", "Liveness: 200 while the process answers; status 'degraded' when Orthanc was unreachable at its last check (at most ~5 s ago), the ledger cannot be written, or (distributed mode) Redis did not answer", Health, async () => {
       const { checkedAt, ...status } = await reachability.status();
       const loop = eventLoop
         ? { eventLoop: { delayMaxMsLastSecond: round1(eventLoop.lastSecondMaxMs()), delayMaxMsLastMinute: round1(eventLoop.lastMinuteMaxMs()) } }
         : {};
       const orthanc = { ...status, checkedAt: checkedAt.toISOString() };
       const ledger = ledgerStatus(deps);
-      const fine = status.reachable && ledger.writable;
-      return { ok: true, body: { status: fine ? "ok" : "degraded", orthanc, ledger, ...loop } };
+      const queue = deps.queueStatus?.();
+      const fine = status.reachable && ledger.writable && (queue?.reachable ?? true);
+      return { ok: true, body: { status: fine ? "ok" : "degraded", orthanc, ledger, ...(queue ? { queue } : {}), ...loop } };
     }),
     probe("/ready", "Readiness: models warmed, feed following, Orthanc reachable, the ledger writable", Readiness, async () => {
       const started = deps.ready?.() ?? true;
@@ -95,6 +107,7 @@ export function probeRoutes(deps: RouteDeps): Route[] {
           ledger: deps.ledger,
           ...(deps.schedules ? { schedules: () => deps.schedules!.list() } : {}),
           jobRunning: () => deps.runningJobId?.() !== undefined,
+          ...(deps.queueStatus ? { queueStatus: deps.queueStatus } : {}),
           ...(eventLoop ? { eventLoopDelayMaxMs: () => eventLoop.lastMinuteMaxMs() } : {}),
         }));
       },
