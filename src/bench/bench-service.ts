@@ -49,8 +49,16 @@ export async function startBenchService(
     CT_ENHANCE_LOG_LEVEL: "warn",
     ...settings.env,
   };
+  return spawnServe(env, port, token, settings.dataDir);
+}
+
+/**
+ * `ct-enhance serve` started from the built CLI with `env` (its API on `port`, asked with `token`), once its /health
+ * answers; stopped with SIGTERM (SIGKILL after 30 s). The benches' one way to start the service, the follower too.
+ */
+export async function spawnServe(env: NodeJS.ProcessEnv, port: number, token: string, cwd?: string): Promise<BenchService> {
   let output = "";
-  const child: ChildProcess = spawn(process.execPath, [path.join(PACKAGE_ROOT, "dist", "cli.js"), "serve"], { env, cwd: settings.dataDir });
+  const child: ChildProcess = spawn(process.execPath, [path.join(PACKAGE_ROOT, "dist", "cli.js"), "serve"], { env, ...(cwd ? { cwd } : {}) });
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-20_000));
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -63,7 +71,8 @@ export async function startBenchService(
   const api = async <T>(route: string): Promise<T> => {
     const response = await fetch(`${apiUrl}${route}`, { headers: { Authorization: `Bearer ${token}` } });
     if (!response.ok) throw new Error(`ct-enhance ${response.status} for ${route}: ${await response.text()}`);
-    return (await response.json()) as T;
+    const type = response.headers.get("content-type") ?? "";
+    return (type.includes("json") ? await response.json() : await response.text()) as T;
   };
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -10,7 +10,6 @@
  *   node dist/bench/workers-bench.js [--series FOLDER] [--copies N] [--slices N] [--workers 1,3] [--cpu-threads N]
  *     [--provider cpu|auto|cuda|webgpu] [--timeout-minutes M] [--out FOLDER]
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -22,6 +21,7 @@ import { table, writeResults } from "./report.js";
 import { writeSeriesCopies } from "./series-copies.js";
 import { contiguousSlices } from "./series-files.js";
 import { localServiceEnvironment } from "./service-probe.js";
+import { spawnServe } from "./bench-service.js";
 import { startWorkerProcess, type WorkerProcess } from "./worker-processes.js";
 
 const USAGE = "usage: node dist/bench/workers-bench.js [--series FOLDER] [--copies N] [--slices N] [--workers 1,3] " +
@@ -90,33 +90,11 @@ function parseOptions(argv: string[]): Options {
 
 /** The follower: `ct-enhance serve` with the Redis URL, its own data folder and queue. */
 async function startFollower(env: NodeJS.ProcessEnv, port: number, token: string) {
-  let output = "";
-  const child: ChildProcess = spawn(process.execPath, [path.join(PACKAGE_ROOT, "dist", "cli.js"), "serve"], { env });
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-20_000));
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const apiUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  while (!(await fetch(`${apiUrl}/health`).then((r) => r.ok, () => false))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the follower did not start:\n${output.slice(-3000)}`);
-    await sleep(200);
-  }
-  const get = async (route: string): Promise<Response> => {
-    const response = await fetch(`${apiUrl}${route}`, { headers: { Authorization: `Bearer ${token}` } });
-    if (!response.ok) throw new Error(`ct-enhance ${response.status} for ${route}: ${await response.text()}`);
-    return response;
-  };
+  const service = await spawnServe(env, port, token);
   return {
-    jobs: async () => (await (await get("/jobs")).json()) as JobView[],
-    metrics: async () => (await get("/metrics")).text(),
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      await new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 30_000).unref();
-      });
-    },
+    jobs: () => service.api<JobView[]>("/jobs"),
+    metrics: () => service.api<string>("/metrics"),
+    stop: () => service.stop(),
   };
 }
 
