@@ -48,6 +48,9 @@ async function countingProxy(target: string): Promise<{ url: string; seriesFetch
   };
 }
 
+/** The slice count of the series two pipelines select (the fault hook holds its models; see the service settings). */
+const TWICE_SLICES = 11;
+
 describe.runIf(ready)("priority lanes and one fetch for several models (real Orthanc, built service)", () => {
   let orthanc: TestOrthanc;
   let proxy: Awaited<ReturnType<typeof countingProxy>>;
@@ -76,6 +79,11 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
       CT_ENHANCE_ORTHANC_URL: proxy.url,
       CT_ENHANCE_RECONCILE_CRON: "off",
       CT_ENHANCE_OFF_PEAK_WINDOW: WINDOW,
+      // The series two pipelines select (11 slices) holds each of its models for 4 s (the fault hook; no other series
+      // here has 11 slices): long enough for the next series to be queued before the second job's model starts, so the
+      // prefetch beside it does not hang on how fast the machine runs a 10-slice model.
+      CT_ENHANCE_FAULT_STALL_INFERENCE_SLICES: String(TWICE_SLICES),
+      CT_ENHANCE_FAULT_STALL_INFERENCE_MS: "4000",
     });
   }, 120_000);
 
@@ -128,7 +136,7 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
 
   it("fetches a series two pipelines select once, and the next series while the model runs", async () => {
     const before = proxy.seriesFetches().length;
-    const twice = series(10, { SeriesDescription: "twice", AccessionNumber: "B1" });
+    const twice = series(TWICE_SLICES, { SeriesDescription: "twice", AccessionNumber: "B1" });
     const next = series(10, { SeriesDescription: "plain", AccessionNumber: "B2" });
     await orthanc.upload(twice.files);
     await waitFor("both jobs of the series", async () => ((await jobsOf(twice.seriesInstanceUid)).length === 2 ? true : undefined), 60_000, service);
@@ -145,7 +153,7 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
     // Three jobs, two WADO-RS retrievals: the second pipeline's job took the first one's volume.
     expect(proxy.seriesFetches().slice(before)).toHaveLength(2);
     expect(a!.events.some((e) => e.kind.startsWith("volume-"))).toBe(false);
-    expect(b!.events.find((e) => e.kind === "volume-reused")?.message).toContain(`job ${first} assembled from the same 10 instances`);
+    expect(b!.events.find((e) => e.kind === "volume-reused")?.message).toContain(`job ${first} assembled from the same ${TWICE_SLICES} instances`);
     expect(c!.events.find((e) => e.kind === "volume-prefetched")?.message).toContain(`while job ${second} ran`);
     // The next series was fetched while the second job's model ran: between its infer stage and its 'inferred'.
     const inferFrom = Date.parse(b!.events.find((e) => e.kind === "stage" && e.message === "infer")!.at);
