@@ -90,7 +90,7 @@ describe.runIf(ready)("Orthanc faults: stopped mid-fetch and mid-store, restarte
     service = await startService({ ...orthanc, url: proxy.url }, {
       ...OPERATOR_TEST_PIPELINES,
       CT_ENHANCE_CONFIG: configFile,
-      CT_ENHANCE_RETRY_DELAY_SECONDS: "1", // 1, 2, 4, 8, 16 s: a 12 s outage is over by the 5th attempt
+      CT_ENHANCE_RETRY_DELAY_SECONDS: "1", // 1, 2, 4, 8, 16, 32 s: a 12 s outage is over by the 5th attempt, 30 s by the 6th
       CT_ENHANCE_RECONCILE_CRON: "off",
       CT_ENHANCE_CPU_THREADS: "1",
     });
