@@ -4,6 +4,8 @@
  * - streamed (the service's way): total minus the model's own time, i.e. what fetching, assembling, encoding and
  *   storing add to the wall clock once the store overlaps inference;
  * - serial: fetch + volume and write + store, each as a stage of its own.
+ * And the safeguards' cost: streamed (probe, measured output, held until the checks pass, then stored) against
+ * unguarded (the same stream stored as it comes, no probe, nothing measured), total against total.
  */
 import type { Provider } from "../config.js";
 import type { SweepPoint } from "./cpu-sweep.js";
@@ -18,7 +20,7 @@ export interface BenchOptions {
   provider: Provider;
   cpuThreads: number;
   rounds: number;
-  mode: RoundMode | "both";
+  mode: RoundMode | "both" | "guards" | "all";
   sweepSlices: number;
   skipSweep: boolean;
   skipService: boolean;
@@ -58,6 +60,9 @@ export interface BenchSummary {
   precision: string;
   raw: { wadoGetMs: number; stowPostMs: number; stowSinglePostMs: number | undefined };
   streamed: ModeSummary | undefined;
+  unguarded: ModeSummary | undefined;
+  /** Streamed total over unguarded total, minus one: what the probe and the checks add to the job. */
+  safeguardsAdd: number | undefined;
   serial: (ModeSummary & { fetchVolumeRatio: number; writeStoreRatio: number }) | undefined;
   /** The model's own time per slice (worker, wall) and the CPU time of all threads per slice. */
   inferenceMsPerSlice: number;
@@ -91,26 +96,29 @@ export function summarise(rounds: BenchRound[], stowSinglePostMs?: number): Benc
     return { peakRssMiB: Math.round(peak / 2 ** 20), peakRssOverFloatVolume: peak / floatVolumeBytes };
   };
 
-  const streamedRounds = of("streamed");
-  const streamed = streamedRounds.length === 0 ? undefined : (() => {
-    const overhead = med(streamedRounds, (p) => p.totalMs - p.workerInferenceMs);
+  const streamedSummary = (list: PipelineRoundResult[]): ModeSummary | undefined => {
+    if (list.length === 0) return undefined;
+    const overhead = med(list, (p) => p.totalMs - p.workerInferenceMs);
     return {
-      rounds: streamedRounds.length,
+      rounds: list.length,
       medianMs: {
-        fetchVolume: med(streamedRounds, (p) => p.fetchVolumeMs),
-        inferenceWithStore: med(streamedRounds, (p) => p.inferenceMs),
-        workerInference: med(streamedRounds, (p) => p.workerInferenceMs),
-        storeTail: med(streamedRounds, (p) => p.writeStoreMs),
-        probe: med(streamedRounds, (p) => p.probeMs ?? 0),
-        total: med(streamedRounds, (p) => p.totalMs),
+        fetchVolume: med(list, (p) => p.fetchVolumeMs),
+        inferenceWithStore: med(list, (p) => p.inferenceMs),
+        workerInference: med(list, (p) => p.workerInferenceMs),
+        storeTail: med(list, (p) => p.writeStoreMs),
+        probe: med(list, (p) => p.probeMs ?? 0),
+        total: med(list, (p) => p.totalMs),
         nonModel: overhead,
       },
-      rejected: streamedRounds.filter((p) => p.rejected).length,
-      checks: streamedRounds[0]?.checks ?? [],
+      rejected: list.filter((p) => p.rejected).length,
+      checks: list[0]?.checks ?? [],
       overheadRatio: overhead / rawSum,
-      ...memory(streamedRounds),
+      ...memory(list),
     };
-  })();
+  };
+  const streamed = streamedSummary(of("streamed"));
+  const unguarded = streamedSummary(of("unguarded"));
+  const safeguardsAdd = streamed && unguarded ? streamed.medianMs.total! / unguarded.medianMs.total! - 1 : undefined;
 
   const serialRounds = of("serial");
   const serial = serialRounds.length === 0 ? undefined : (() => {
@@ -146,6 +154,8 @@ export function summarise(rounds: BenchRound[], stowSinglePostMs?: number): Benc
     precision: first.precision,
     raw,
     streamed,
+    unguarded,
+    safeguardsAdd,
     serial,
     inferenceMsPerSlice,
     inferenceCpuMsPerSlice: med(all, (p) => p.inferenceCpuMs) / first.slices,
@@ -165,7 +175,7 @@ export function markdown(r: BenchResult): string {
     "",
     `${s.slices} slices ${s.matrix} (float32 volume ${s.floatVolumeMiB} MiB), model ${r.options.model}, provider ${s.provider} (${s.precision}), ` +
       `${r.environment.cpus} CPUs (${r.environment.cpuModel}), node ${r.environment.node}, onnxruntime-node ${r.environment.onnxruntimeNode}. ` +
-      `${r.rounds.length} rounds, modes in ABBA order (streamed, serial, serial, streamed), pipeline/baseline order alternating; medians. STOW-RS ${r.options.store.instancesPerRequest} instances a request, ` +
+      `${r.rounds.length} rounds, modes in ABBA order (${r.rounds.slice(0, 6).map((q) => q.mode).join(", ")}), pipeline/baseline order alternating; medians. STOW-RS ${r.options.store.instancesPerRequest} instances a request, ` +
       `${r.options.store.parallelRequests} in flight (the service's setting).`,
     `Load average (1/5/15 min): ${loads}.`,
     "",
@@ -188,14 +198,20 @@ export function markdown(r: BenchResult): string {
         ["peak RSS MiB (x float32 volume)", `${s.streamed.peakRssMiB} (**${x(s.streamed.peakRssOverFloatVolume)}x**)`],
       ]));
   }
-  if (s.streamed && s.serial) {
-    const streamed = s.streamed.medianMs;
-    const serialTotal = s.serial.medianMs.total ?? Number.NaN;
-    const own = (streamed.probe ?? 0) + (streamed.storeTail ?? 0);
-    out.push("", `Side by side, same rounds: the service's way with its safeguards ${t(streamed.total)} s against the stages ` +
-      `one after another without them ${t(serialTotal)} s (${x((streamed.total ?? Number.NaN) / serialTotal)}x); what the safeguards ` +
-      `add after the model or before it: probe ${t(streamed.probe)} s + checks and store after the last slice ` +
-      `${t(streamed.storeTail)} s = ${((100 * own) / (streamed.total ?? Number.NaN)).toFixed(1)}% of the streamed total.`);
+  if (s.streamed && s.unguarded && s.safeguardsAdd !== undefined) {
+    const g = s.streamed.medianMs;
+    const u = s.unguarded.medianMs;
+    out.push("", `**Safeguards, side by side in the same run**: the service's way (probe, output measured for the checks, ` +
+      `held until they pass, then stored) ${t(g.total)} s against the same stream without them (no probe, nothing measured, ` +
+      `each slice stored as it comes) ${t(u.total)} s: **${(100 * s.safeguardsAdd).toFixed(1)}%** added (target <= 5%), ` +
+      `medians of ${s.streamed.rounds} and ${s.unguarded.rounds} rounds.`, "",
+      table(["", "with safeguards s", "without s"], [
+        ["fetch + volume", t(g.fetchVolume), t(u.fetchVolume)],
+        ["anatomy probe", t(g.probe), "-"],
+        ["model start -> last output slice", t(g.inferenceWithStore), t(u.inferenceWithStore)],
+        ["after the last slice (checks + store / the store's tail)", t(g.storeTail), t(u.storeTail)],
+        ["total", t(g.total), t(u.total)],
+      ]));
   }
   if (s.serial) {
     const m = s.serial.medianMs;
@@ -216,7 +232,7 @@ export function markdown(r: BenchResult): string {
     `300 slices projected: ${s.projected300SliceSeconds.toFixed(0)} s (300 x the model's time per slice + the non-model time).`, "",
   table(["round", "mode", "order", "fetch+volume s", "infer s", "write+store s", "total s", "raw GET s", "raw POST s", "peak RSS MiB", "peak in"],
     r.rounds.map((q) => [q.round, q.mode, q.order, fmtS(q.pipeline.fetchVolumeMs), fmtS(q.pipeline.inferenceMs),
-      `${q.mode === "streamed" ? "tail " : ""}${fmtS(q.pipeline.writeStoreMs)}`, fmtS(q.pipeline.totalMs), fmtS(q.wadoGetMs), fmtS(q.stowPostMs),
+      `${q.mode === "serial" ? "" : "tail "}${fmtS(q.pipeline.writeStoreMs)}`, fmtS(q.pipeline.totalMs), fmtS(q.wadoGetMs), fmtS(q.stowPostMs),
       fmtMiB(q.pipeline.peakRssBytes), q.pipeline.peakRssStage])));
   if (r.sweep.length > 0) {
     out.push("", `CPU inference, ms per slice, wall / CPU time of all threads (${r.sweep[0]!.slices} slices):`, "",

@@ -4,6 +4,9 @@
  * - "streamed" (what the service does): the anatomy probe, then inference in the worker with the derived CT measured
  *   for the output checks and encoded while the model runs (held on disk), and stored over STOW-RS once the checks
  *   pass (deriveSeries, the derived-series output plan's own routine; a rejected output stores nothing), or
+ * - "unguarded": the same streamed path without the safeguards, as the service ran before intended use and output
+ *   checks existed: no probe, nothing measured, each output slice encoded and stored over STOW-RS while the model
+ *   computes the next (nothing held back for a verdict). Set against "streamed" it is what the safeguards cost.
  * - "serial": inference into a whole output volume, then write + store, one stage after the other, so each stage's
  *   own cost can be set against its raw baseline.
  * Prints one JSON line (PipelineRoundResult) on stdout.
@@ -21,15 +24,15 @@ import { assembleVolume } from "../dicom/volume.js";
 import type { DicomwebEndpoint } from "../dicomweb/endpoint.js";
 import type { Provider } from "../config.js";
 import { InferenceService, type InferenceSummary } from "../models/inference.js";
-import { ModelRegistry } from "../models/registry.js";
-import { wholeOutput } from "../pipeline/output-slices.js";
+import { ModelRegistry, type RegisteredModel } from "../models/registry.js";
+import { OutputSliceQueue, wholeOutput } from "../pipeline/output-slices.js";
 import { probeVolume } from "../measure/anatomy-probe.js";
 import { derivedCtInstances, deriveSeries } from "../pipeline/outputs/derived-series.js";
 import { storeOutputInstances } from "../pipeline/stages/store-instances.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../version.js";
 import { type MemoryAtPeak, MemorySampler } from "./memory.js";
 
-export type RoundMode = "streamed" | "serial";
+export type RoundMode = "streamed" | "unguarded" | "serial";
 
 export interface PipelineRoundRequest {
   dicomwebRoot: string;
@@ -47,6 +50,11 @@ export interface PipelineRoundRequest {
   round: number;
   instancesPerRequest: number;
   parallelRequests: number;
+  /**
+   * The series' noise as the probe measures it, for a model with a noise-level input (FFDNet's map) in the rounds
+   * that run no probe (unguarded, serial): measured once by the bench, outside every round's time.
+   */
+  noiseHu: number | undefined;
 }
 
 export interface PipelineRoundResult {
@@ -180,9 +188,33 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
     checks = run.checks.map((c) => `${c.passed ? "passed" : "failed"}: ${c.text}`);
     inferenceMs = inferenceDoneAt - started - probeMs;
     writeStoreMs = performance.now() - inferenceDoneAt;
+  } else if (request.mode === "unguarded") {
+    memory.begin("infer+store");
+    let inferenceDoneAt = 0;
+    const output = new OutputSliceQueue();
+    const inferring = inference.run(model, volume, { streamTo: (first, values) => output.push({ first, values }) }, noiseOption(model, request)).then(
+      (done) => {
+        inferenceDoneAt = performance.now();
+        summary = done;
+        cpuUsed = process.cpuUsage(cpu);
+        output.end();
+        memory.end();
+        memory.begin("store tail");
+      },
+      (error: unknown) => {
+        output.fail(error);
+        throw error;
+      },
+    );
+    const instances = derivedCtInstances(derivedCtWriter(volume, identity), volume.rows * volume.columns, output);
+    const storing = storeOutputInstances(endpoint, volume.studyInstanceUID, instances, store);
+    [, stored] = await Promise.all([inferring, storing]);
+    memory.end();
+    inferenceMs = inferenceDoneAt - started;
+    writeStoreMs = performance.now() - inferenceDoneAt;
   } else {
     memory.begin("infer");
-    const result = await inference.run(model, volume, "over-input");
+    const result = await inference.run(model, volume, "over-input", noiseOption(model, request));
     cpuUsed = process.cpuUsage(cpu);
     summary = result;
     inferenceMs = performance.now() - started;
@@ -235,6 +267,13 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
     rssAtStageEnd: sampled.atStageEnd,
     peakByStage: sampled.peakByStage,
   };
+}
+
+/** The noise-level input of a model that has one, from the bench's one measure (the probe's figure). */
+function noiseOption(model: RegisteredModel, request: PipelineRoundRequest): { noiseHu?: number } {
+  if (!model.manifest.input.noiseLevel) return {};
+  if (request.noiseHu === undefined) throw new Error(`${model.manifest.id} takes the measured noise as an input and the probe found none`);
+  return { noiseHu: request.noiseHu };
 }
 
 /** Bytes of the stored series as WADO-RS returns it (to check that what was stored is what the baseline posts). */

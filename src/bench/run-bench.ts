@@ -6,7 +6,7 @@
  * /health is asked every 50 ms. Writes bench-results/<date>-<host>.json and .md.
  *
  *   node dist/bench/run-bench.js [--series FOLDER] [--slices N] [--model ID] [--provider auto|cpu|cuda|webgpu]
- *     [--cpu-threads N] [--rounds N] [--mode streamed|serial|both] [--sweep-slices N] [--skip-sweep] [--skip-service]
+ *     [--cpu-threads N] [--rounds N] [--mode streamed|unguarded|serial|both|guards|all] [--sweep-slices N] [--skip-sweep] [--skip-service]
  *     [--store INSTANCES_PER_REQUEST,PARALLEL_REQUESTS] [--out FOLDER]
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -15,6 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { PACKAGE_ROOT, Provider } from "../config.js";
 import { assembleVolume } from "../dicom/volume.js";
+import { probeVolume } from "../measure/anatomy-probe.js";
 import { retrieveSeries } from "../dicomweb/wado-rs.js";
 import { setLogLevel } from "../log.js";
 import { ModelRegistry } from "../models/registry.js";
@@ -31,7 +32,7 @@ import { probeService, type ServiceProbeResult } from "./service-probe.js";
 type Options = BenchOptions;
 
 const USAGE = "usage: node dist/bench/run-bench.js [--series FOLDER] [--slices N] [--model ID] [--provider auto|cpu|cuda|webgpu] " +
-  "[--cpu-threads N] [--rounds N] [--mode streamed|serial|both] [--sweep-slices N] [--skip-sweep] [--skip-service] [--store N,P] [--out FOLDER]";
+  "[--cpu-threads N] [--rounds N] [--mode streamed|unguarded|serial|both|guards|all] [--sweep-slices N] [--skip-sweep] [--skip-service] [--store N,P] [--out FOLDER]";
 
 function parseOptions(argv: string[]): Options {
   const options: Options = {
@@ -40,8 +41,8 @@ function parseOptions(argv: string[]): Options {
     model: "syncta-unet-small",
     provider: "auto",
     cpuThreads: 0,
-    rounds: 4,
-    mode: "both",
+    rounds: 6,
+    mode: "all",
     sweepSlices: 16,
     skipSweep: false,
     skipService: false,
@@ -58,8 +59,10 @@ function parseOptions(argv: string[]): Options {
       case "--rounds": options.rounds = count(1); break;
       case "--mode": {
         const v = value();
-        if (v !== "streamed" && v !== "serial" && v !== "both") throw new Error("--mode must be streamed, serial or both");
-        options.mode = v;
+        if (!["streamed", "unguarded", "serial", "both", "guards", "all"].includes(v)) {
+          throw new Error("--mode must be streamed, unguarded, serial, both (streamed and serial), guards (streamed and unguarded) or all");
+        }
+        options.mode = v as Options["mode"];
         break;
       }
       case "--sweep-slices": options.sweepSlices = count(8); break;
@@ -100,6 +103,23 @@ function runPipelineRound(request: PipelineRoundRequest): Promise<PipelineRoundR
       else reject(new Error(`pipeline round exited with ${code}:\n${stderr}`));
     });
   });
+}
+
+/** Each round's mode: ABBA orders, so that no mode always runs first on a machine still settling. */
+function roundMode(mode: Options["mode"], round: number): RoundMode {
+  const cycles: Record<string, readonly RoundMode[]> = {
+    both: ["streamed", "serial", "serial", "streamed"],
+    guards: ["streamed", "unguarded", "unguarded", "streamed"],
+    all: ["streamed", "unguarded", "serial", "serial", "unguarded", "streamed"],
+  };
+  const cycle = cycles[mode];
+  return cycle ? cycle[(round - 1) % cycle.length]! : (mode as RoundMode);
+}
+
+/** The series' noise as the anatomy probe measures it (a noise-level model's input in the rounds without a probe). */
+async function measuredNoise(endpoint: RawEndpoint, uids: { study: string; series: string }): Promise<number | undefined> {
+  const volume = await assembleVolume(retrieveSeries({ root: endpoint.root, headers: { Authorization: endpoint.authorization } }, uids.study, uids.series));
+  return (await probeVolume(volume)).probe.noiseHu;
 }
 
 async function seriesUids(orthanc: LocalOrthanc, seriesId: string): Promise<{ study: string; series: string }> {
@@ -151,11 +171,14 @@ async function main(): Promise<void> {
     // Without it round 1's pipeline read them cold and its baseline warm (fetch + volume 2.2 s against 1.35 s in round 2).
     await rawWadoGet(pipelineEndpoint, uids.study, uids.series);
 
+    const noiseHu = model.manifest.input.noiseLevel ? await measuredNoise(pipelineEndpoint, uids) : undefined;
+    if (noiseHu !== undefined) say(`the model takes the measured noise as an input: the probe measures ${noiseHu} HU (once, outside the rounds)`);
+
     let derived: Uint8Array[] = [];
     for (let round = 1; round <= options.rounds; round += 1) {
       // Modes in ABBA order (streamed, serial, serial, streamed, ...) and the pipeline/baseline order alternating, so
       // that neither mode always runs first, on a machine that is still settling, and each mode gets both orders.
-      const mode: RoundMode = options.mode === "both" ? (["streamed", "serial", "serial", "streamed"] as const)[(round - 1) % 4]! : options.mode;
+      const mode = roundMode(options.mode, round);
       const pipelineFirst = round % 2 === 1;
       let pipeline: PipelineRoundResult | undefined;
       let wado = { ms: 0, bytes: 0 };
@@ -173,6 +196,7 @@ async function main(): Promise<void> {
           mode,
           expectedSlices: files.length,
           round,
+          noiseHu,
           ...options.store,
         });
         // The derived bytes, as stored, for the STOW-RS baseline; then out of the pipeline's Orthanc again.
@@ -196,7 +220,7 @@ async function main(): Promise<void> {
       const p = pipeline!;
       rounds.push({ round, order: pipelineFirst ? "pipeline, baseline" : "baseline, pipeline", mode, pipeline: p, wadoGetMs: wado.ms, wadoBytes: wado.bytes, stowPostMs: stow.ms, stowBytes: stow.bytes });
       say(`round ${round} (${mode}, ${pipelineFirst ? "pipeline first" : "baseline first"}): fetch+volume ${fmtS(p.fetchVolumeMs)} s, ` +
-        `infer ${fmtS(p.inferenceMs)} s on ${p.provider}, write+store ${mode === "streamed" ? "tail " : ""}${fmtS(p.writeStoreMs)} s, ` +
+        `infer ${fmtS(p.inferenceMs)} s on ${p.provider}, write+store ${mode === "serial" ? "" : "tail "}${fmtS(p.writeStoreMs)} s, ` +
         `total ${fmtS(p.totalMs)} s, peak RSS ${fmtMiB(p.peakRssBytes)} MiB; raw WADO ${fmtS(wado.ms)} s, raw STOW ${fmtS(stow.ms)} s`);
       if (round === 1) {
         const derivedUid = p.derivedSeriesInstanceUID;
