@@ -2,7 +2,8 @@
  * The inference worker thread: onnxruntime-node's session.run() blocks its thread for the whole call, so it runs
  * here and the service's event loop (API, change feed) stays free. One warmed session per (model, provider), reused;
  * slices go through in batches (runSliceBatches). Out of device memory halves the batch, then falls back to the CPU
- * provider. On a GPU provider the manifest's fp16 variant runs when it has one (fp32 if it fails to load).
+ * provider. On a GPU provider the manifest's fp16 variant runs when it has one (fp32 if it fails to load). A
+ * two-stage detector's candidate classifier runs here too, on the candidates' patches, with the same providers.
  */
 import * as ort from "onnxruntime-node";
 import { setPriority } from "node:os";
@@ -188,9 +189,10 @@ const CLASSIFIER_BATCH_SIZE = 16;
 async function classify(request: ClassifyRequest): Promise<void> {
   const { classifier, count, patches } = request;
   const names = { id: `${request.modelId} (candidate classifier)`, input: classifier.input, output: classifier.output };
+  // Keyed by its file too: a session is never taken for another model's classifier of the same id and version.
+  const key = `${request.modelId}@${request.modelVersion}:classifier:${request.classifierPath}`;
   const session = await openNamedSession(
-    `${request.modelId}@${request.modelVersion}:classifier`, names, request.classifierPath, request.fp16ClassifierPath,
-    request.providers, request.cpuThreads, request.fp16OnCpu ?? false,
+    key, names, request.classifierPath, request.fp16ClassifierPath, request.providers, request.cpuThreads, request.fp16OnCpu ?? false,
   );
   const started = performance.now();
   const p = classifier.patchVoxels;

@@ -217,11 +217,19 @@ export class InferenceService {
     };
   }
 
-  /** Loads the model and runs it once on a small input, so the first real series does not pay for it. */
+  /**
+   * Loads the model (and its candidate classifier) and runs it once on a small input, so the first real series does
+   * not pay for it.
+   */
   async warmup(model: RegisteredModel): Promise<{ provider: ExecutionProvider; warmupMs: number }> {
     const reply = expectReply(await this.send({ type: "warmup", ...(await this.modelFields(model)) }, []), "warm");
     log.info("model loaded", { model: model.manifest.id, provider: reply.provider, precision: reply.precision ?? "fp32" });
-    return { provider: reply.provider, warmupMs: reply.warmupMs };
+    const classifier = model.manifest.candidateClassifier;
+    if (!classifier) return { provider: reply.provider, warmupMs: reply.warmupMs };
+    // A two-stage detector's classifier too: loaded (or refused) now, and scored once on an empty patch.
+    const started = performance.now();
+    await this.classify(model, new Float32Array(classifier.patchVoxels ** 3), 1);
+    return { provider: reply.provider, warmupMs: reply.warmupMs + performance.now() - started };
   }
 
   /**

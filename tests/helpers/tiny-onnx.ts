@@ -40,26 +40,17 @@ function intAttribute(name: string, value: number): number[] {
   return [...text(1, name), ...int(3, value), ...int(20, 2)];
 }
 
-/**
- * A candidate classifier that scores a patch by its mean: input [N, 1, P, P, P] -> ReduceMean over D, H and W ->
- * output [N, 1]. Opset 13, as the interface asks.
- */
-export function meanScoreClassifier(input = "patch", output = "probability", patchVoxels = 32): Uint8Array {
-  const p = patchVoxels;
+/** One ReduceMean node from `input` to `output` over `axes`; opset 13 (axes an attribute). */
+function reduceMeanGraph(name: string, input: [string, Dim[]], output: [string, Dim[]], axes: number[], keepdims: boolean): Uint8Array {
   const node = [
-    ...text(1, input),
-    ...text(2, output),
+    ...text(1, input[0]),
+    ...text(2, output[0]),
     ...text(3, "mean"),
     ...text(4, "ReduceMean"),
-    ...bytes(5, intsAttribute("axes", [2, 3, 4])),
-    ...bytes(5, intAttribute("keepdims", 0)),
+    ...bytes(5, intsAttribute("axes", axes)),
+    ...bytes(5, intAttribute("keepdims", keepdims ? 1 : 0)),
   ];
-  const graph = [
-    ...bytes(1, node),
-    ...text(2, "mean-score"),
-    ...bytes(11, floatTensor(input, ["N", 1, p, p, p])),
-    ...bytes(12, floatTensor(output, ["N", 1])),
-  ];
+  const graph = [...bytes(1, node), ...text(2, name), ...bytes(11, floatTensor(...input)), ...bytes(12, floatTensor(...output))];
   const model = [
     ...int(1, 7), // ir_version
     ...text(2, "ct-enhance tests"), // producer_name
@@ -67,4 +58,18 @@ export function meanScoreClassifier(input = "patch", output = "probability", pat
     ...bytes(8, [...text(1, ""), ...int(2, 13)]), // opset_import: the default domain, 13
   ];
   return Uint8Array.from(model);
+}
+
+/**
+ * A candidate classifier that scores a patch by its mean: input [N, 1, P, P, P] -> ReduceMean over D, H and W ->
+ * output [N, 1]. Opset 13, as the interface asks.
+ */
+export function meanScoreClassifier(input = "patch", output = "probability", patchVoxels = 32): Uint8Array {
+  const p = patchVoxels;
+  return reduceMeanGraph("mean-score", [input, ["N", 1, p, p, p]], [output, ["N", 1]], [2, 3, 4], false);
+}
+
+/** A 2.5D "detector" whose map is the mean of its input channels: [N, C, H, W] -> [N, 1, H, W]. */
+export function channelMeanDetector(input = "input", output = "output", channels = 3): Uint8Array {
+  return reduceMeanGraph("channel-mean", [input, ["N", channels, "H", "W"]], [output, ["N", 1, "H", "W"]], [1], true);
 }

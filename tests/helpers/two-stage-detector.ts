@@ -1,18 +1,18 @@
 /**
  * A two-stage detection model in a folder of its own: a manifest with a `candidateClassifier`, the classifier a tiny
- * ONNX graph that scores a patch by its mean (tiny-onnx.ts), and a stand-in detector file (the tests that use this
- * never run the detector). The sha256s are the files' own unless a test asks for another.
+ * ONNX graph that scores a patch by its mean (tiny-onnx.ts), the detector one whose map is its channels' mean. The
+ * sha256s are the files' own unless a test asks for another.
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ANY_CT } from "./manifest-fields.js";
-import { meanScoreClassifier } from "./tiny-onnx.js";
+import { channelMeanDetector, meanScoreClassifier } from "./tiny-onnx.js";
 
 const sha256 = (bytes: Uint8Array | string): string => createHash("sha256").update(bytes).digest("hex");
 
-export const DETECTOR_BYTES = "not a network: the detector is never run here";
+const DETECTOR = channelMeanDetector();
 
 /** A detection manifest (as JSON) with a candidate classifier of P = `patchVoxels` and threshold 0.5. */
 export function twoStageManifest(patchVoxels: number, classifierSha256: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -22,7 +22,7 @@ export function twoStageManifest(patchVoxels: number, classifierSha256: string, 
     task: "detection",
     name: "two-stage detector (test)",
     file: "detector.onnx",
-    sha256: sha256(DETECTOR_BYTES),
+    sha256: sha256(DETECTOR),
     input: { name: "input", layout: "NCHW", contextSlices: 3 },
     output: { name: "output", meaning: "probability-map" },
     intensity: { huMin: -1000, huMax: 400, networkMin: 0, networkMax: 1 },
@@ -43,12 +43,18 @@ export function twoStageManifest(patchVoxels: number, classifierSha256: string, 
   };
 }
 
-/** The folder with the manifest, the classifier and the stand-in detector; `manifest` may change the manifest. */
-export function twoStageModelFolder(patchVoxels: number, manifest: (m: Record<string, unknown>) => Record<string, unknown> = (m) => m): string {
+/**
+ * The folder with the manifest, the classifier and the detector; `manifest` may change the manifest, `classifier`
+ * replace the classifier's bytes (its sha256 follows).
+ */
+export function twoStageModelFolder(
+  patchVoxels: number,
+  manifest: (m: Record<string, unknown>) => Record<string, unknown> = (m) => m,
+  classifier: Uint8Array = meanScoreClassifier("patch", "probability", patchVoxels),
+): string {
   const folder = mkdtempSync(path.join(tmpdir(), "ct-enhance-fpr-"));
-  const classifier = meanScoreClassifier("patch", "probability", patchVoxels);
   writeFileSync(path.join(folder, "classifier.onnx"), classifier);
-  writeFileSync(path.join(folder, "detector.onnx"), DETECTOR_BYTES);
+  writeFileSync(path.join(folder, "detector.onnx"), DETECTOR);
   writeFileSync(path.join(folder, "two-stage-test.json"), JSON.stringify(manifest(twoStageManifest(patchVoxels, sha256(classifier)))));
   return folder;
 }

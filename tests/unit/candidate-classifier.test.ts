@@ -118,3 +118,20 @@ describe("the candidate classifier stage", () => {
     expect(Array.from(fractional)).toEqual([-1024, 0.5, 3071]);
   });
 });
+
+describe("warming a two-stage detector", () => {
+  const inference = new InferenceService("cpu", 1);
+  afterAll(() => inference.close());
+
+  it("loads and runs its classifier too", async () => {
+    const model = (await ModelRegistry.load(twoStageModelFolder(P))).get("two-stage-test");
+    const warm = await inference.warmup(model);
+    expect(warm.provider).toBe("cpu");
+  });
+
+  it("fails when the classifier cannot be loaded, naming it, though the detector loads", async () => {
+    const notOnnx = Uint8Array.from(Buffer.from("not an ONNX file"));
+    const model = (await ModelRegistry.load(twoStageModelFolder(P, undefined, notOnnx))).get("two-stage-test");
+    await expect(inference.warmup(model)).rejects.toThrow(/no execution provider could load model two-stage-test \(candidate classifier\): cpu fp32: /);
+  });
+});
