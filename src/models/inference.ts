@@ -285,7 +285,7 @@ export class InferenceService {
     const classifier = model.manifest.candidateClassifier;
     if (!classifier || !model.classifierPath) throw new InferenceError(`model ${model.manifest.id} has no candidate classifier`, false);
     const providers = providerOrder(this.provider);
-    const key = `${model.manifest.id}@${model.manifest.version}:classifier`;
+    const key = `${model.manifest.id}@${model.manifest.version}:classifier:${model.classifierPath}`;
     const fp16 = classifier.fp16 ? await this.fp16File(key, model.manifest.id, classifier.fp16, model.classifierPath, providers) : undefined;
     const reply = expectReply(await this.send(
       {

@@ -135,3 +135,26 @@ describe("warming a two-stage detector", () => {
     await expect(inference.warmup(model)).rejects.toThrow(/no execution provider could load model two-stage-test \(candidate classifier\): cpu fp32: /);
   });
 });
+
+describe("a classifier's fp16 copy", () => {
+  const fp16Everywhere = new InferenceService("cpu", 1, "fp16");
+  afterAll(() => fp16Everywhere.close());
+  /** The copy is the same graph (float32 in and out, as an export with keep_io_types): which file ran is the point. */
+  const withCopy = (sha256: (own: string) => string) => (m: Record<string, unknown>) => {
+    const classifier = m.candidateClassifier as Record<string, unknown>;
+    return { ...m, candidateClassifier: { ...classifier, fp16: { file: "classifier.onnx", sha256: sha256(classifier.sha256 as string) } } };
+  };
+
+  it("runs where the precision setting asks for it, its sha256 checked", async () => {
+    const model = (await ModelRegistry.load(twoStageModelFolder(P, withCopy((own) => own)))).get("two-stage-test");
+    const scores = await fp16Everywhere.classify(model, new Float32Array(P ** 3).fill(0.25), 1);
+    expect(scores.precision).toBe("fp16");
+    expect(scores.probabilities[0]).toBeCloseTo(0.25, 6);
+  });
+
+  it("is left for the fp32 file when its sha256 differs", async () => {
+    const model = (await ModelRegistry.load(twoStageModelFolder(P, withCopy(() => "cd".repeat(32))))).get("two-stage-test");
+    const scores = await fp16Everywhere.classify(model, new Float32Array(P ** 3).fill(0.25), 1);
+    expect(scores.precision).toBe("fp32");
+  });
+});
