@@ -1,5 +1,5 @@
 /**
- * The patch the candidate classifier scores (docs: the candidate classifier's interface): P x P x P points spaced
+ * The patch the candidate classifier scores (docs/candidate-classifier.md): P x P x P points spaced
  * `spacingMm` along the volume's own slice, row and column axes, centred on the candidate's centroid (the mean voxel
  * index of its component, in continuous voxel coordinates). Each point is the trilinear interpolation of the HU around
  * it; a point outside the volume (any coordinate below 0 or above the last index) takes huMin. The HU are then clipped

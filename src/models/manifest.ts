@@ -135,7 +135,7 @@ const INTENSITY_UNUSABLE = "huMax must exceed huMin and the network range must n
 const ModelFile = z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
 
 /**
- * Detection models, two-stage (Detector v2, docs: the candidate classifier's interface): the probability map gives
+ * Detection models, two-stage (Detector v2, docs/candidate-classifier.md): the probability map gives
  * candidates (its components above the manifest's `threshold`, big enough, in the lungs) and this small 3D network
  * scores a patch around each one's centre. Only the candidates it scores at or above its `threshold` become findings,
  * and its probability is their confidence.
