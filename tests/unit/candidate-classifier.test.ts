@@ -112,7 +112,8 @@ describe("the candidate classifier stage", () => {
   });
 
   it("keeps the HU as 16-bit integers when every voxel is one, else as they are", async () => {
-    expect(await huForPatches(Float32Array.from([-1024, 0, 3071]))).toEqual(Int16Array.from([-1024, 0, 3071]));
+    expect(await huForPatches(Float32Array.from([-32768, -1024, 0, 3071, 32767]))).toEqual(Int16Array.from([-32768, -1024, 0, 3071, 32767]));
+    expect(await huForPatches(Float32Array.from([-1024, 40000]))).toBeInstanceOf(Float32Array);
     const fractional = await huForPatches(Float32Array.from([-1024, 0.5, 3071]));
     expect(fractional).toBeInstanceOf(Float32Array);
     expect(Array.from(fractional)).toEqual([-1024, 0.5, 3071]);
