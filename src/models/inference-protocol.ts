@@ -1,5 +1,5 @@
 /** Messages between the main thread and the inference worker. Volumes travel as transferred buffers, not copies. */
-import type { ModelManifest } from "./manifest.js";
+import type { CandidateClassifier, ModelManifest } from "./manifest.js";
 
 export type ExecutionProvider = "cuda" | "webgpu" | "cpu";
 
@@ -48,7 +48,25 @@ export interface RetireRequest {
   type: "retire";
 }
 
-export type WorkerRequest = RunRequest | WarmupRequest | RetireRequest;
+/** A detection model's candidate classifier on the patches of its candidates (candidate-patches.ts). */
+export interface ClassifyRequest {
+  type: "classify";
+  requestId: number;
+  modelId: string;
+  modelVersion: string;
+  classifier: CandidateClassifier;
+  /** The classifier's ONNX file (sha256 checked) and its fp16 copy where one is usable. */
+  classifierPath: string;
+  fp16ClassifierPath?: string;
+  fp16OnCpu?: boolean;
+  providers: ExecutionProvider[];
+  cpuThreads: number;
+  count: number;
+  /** [count, 1, P, P, P] network values; transferred. */
+  patches: Float32Array;
+}
+
+export type WorkerRequest = RunRequest | WarmupRequest | ClassifyRequest | RetireRequest;
 
 export type WorkerReply =
   | { type: "progress"; requestId: number; slicesDone: number; slicesTotal: number; provider: ExecutionProvider }
@@ -68,4 +86,6 @@ export type WorkerReply =
     output?: Float32Array;
   }
   | { type: "warm"; requestId: number; provider: ExecutionProvider; warmupMs: number; precision?: "fp32" | "fp16" }
+  /** The classifier's probability of each patch, in order; transferred. */
+  | { type: "scores"; requestId: number; provider: ExecutionProvider; precision: "fp32" | "fp16"; inferenceMs: number; probabilities: Float32Array }
   | { type: "error"; requestId: number; message: string; retryable: boolean };

@@ -2,13 +2,16 @@
  * The inference worker thread: onnxruntime-node's session.run() blocks its thread for the whole call, so it runs
  * here and the service's event loop (API, change feed) stays free. One warmed session per (model, provider), reused;
  * slices go through in batches (runSliceBatches). Out of device memory halves the batch, then falls back to the CPU
- * provider. On a GPU provider the manifest's fp16 variant runs when it has one (fp32 if it fails to load).
+ * provider. On a GPU provider the manifest's fp16 variant runs when it has one (fp32 if it fails to load). A
+ * two-stage detector's candidate classifier runs here too, on the candidates' patches, with the same providers.
  */
 import * as ort from "onnxruntime-node";
 import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import type { ModelManifest } from "./manifest.js";
-import type { ExecutionProvider, RunRequest, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
+import type {
+  ClassifyRequest, ExecutionProvider, RunRequest, WarmupRequest, WorkerReply, WorkerRequest,
+} from "./inference-protocol.js";
 import { stallIfAsked } from "./fault-stall.js";
 import {
   type BatchSession, fromFloat16Bits, isOutOfMemory, MissingNoiseLevelError, networkGeometry, runSliceBatches, toFloat16Bits,
@@ -50,30 +53,32 @@ function tensorType(metadata: readonly ort.InferenceSession.ValueMetadata[], nam
   return value && value.isTensor ? value.type : undefined;
 }
 
-function batchSession(
-  session: ort.InferenceSession,
-  manifest: ModelManifest,
-  provider: ExecutionProvider,
-  precision: Precision,
-): LoadedSession {
+/** The names a session is run by: the model (for messages), its input tensor and its output tensor. */
+interface TensorNames {
+  id: string;
+  input: string;
+  output: string;
+}
+
+function batchSession(session: ort.InferenceSession, names: TensorNames, provider: ExecutionProvider, precision: Precision): LoadedSession {
   // An fp16 export may keep float32 inputs/outputs (keep_io_types) or take float16 ones: follow the model.
-  const halfInput = tensorType(session.inputMetadata, manifest.input.name) === "float16";
+  const halfInput = tensorType(session.inputMetadata, names.input) === "float16";
   return {
     provider,
     precision,
     async runBatch(input, dims) {
       const tensor = halfInput ? new ort.Tensor("float16", toFloat16Bits(input), dims) : new ort.Tensor("float32", input, dims);
-      const results = await session.run({ [manifest.input.name]: tensor }, [manifest.output.name]);
-      const output = results[manifest.output.name];
-      if (!output) throw new Error(`model ${manifest.id} returned no output named ${manifest.output.name}`);
+      const results = await session.run({ [names.input]: tensor }, [names.output]);
+      const output = results[names.output];
+      if (!output) throw new Error(`model ${names.id} returned no output named ${names.output}`);
       if (output.type === "float16") return fromFloat16Bits(output.data as Uint16Array);
-      if (output.type !== "float32") throw new Error(`model ${manifest.id} output ${manifest.output.name} is ${output.type}; float32 or float16 is expected`);
+      if (output.type !== "float32") throw new Error(`model ${names.id} output ${names.output} is ${output.type}; float32 or float16 is expected`);
       return output.data as Float32Array;
     },
   };
 }
 
-async function openSession(
+function openSession(
   manifest: ModelManifest,
   modelPath: string,
   fp16ModelPath: string | undefined,
@@ -81,7 +86,21 @@ async function openSession(
   cpuThreads: number,
   fp16OnCpu = false,
 ): Promise<LoadedSession> {
-  const key = `${manifest.id}@${manifest.version}:${providers.join(",")}:${cpuThreads}:${fp16ModelPath ? (fp16OnCpu ? "fp16" : "auto") : "fp32"}`;
+  const names = { id: manifest.id, input: manifest.input.name, output: manifest.output.name };
+  return openNamedSession(`${manifest.id}@${manifest.version}`, names, modelPath, fp16ModelPath, providers, cpuThreads, fp16OnCpu);
+}
+
+/** The session of `modelKey` (one per providers, threads and precision), loaded on the first provider that can. */
+async function openNamedSession(
+  modelKey: string,
+  names: TensorNames,
+  modelPath: string,
+  fp16ModelPath: string | undefined,
+  providers: ExecutionProvider[],
+  cpuThreads: number,
+  fp16OnCpu: boolean,
+): Promise<LoadedSession> {
+  const key = `${modelKey}:${providers.join(",")}:${cpuThreads}:${fp16ModelPath ? (fp16OnCpu ? "fp16" : "auto") : "fp32"}`;
   const cached = sessions.get(key);
   if (cached) return cached;
   const errors: string[] = [];
@@ -107,7 +126,7 @@ async function openSession(
     for (const [file, precision] of candidates) {
       try {
         const session = await ort.InferenceSession.create(file, options);
-        const loaded = batchSession(session, manifest, provider, precision);
+        const loaded = batchSession(session, names, provider, precision);
         sessions.set(key, loaded);
         return loaded;
       } catch (error) {
@@ -115,7 +134,7 @@ async function openSession(
       }
     }
   }
-  throw new Error(`no execution provider could load model ${manifest.id}: ${errors.join("; ")}`);
+  throw new Error(`no execution provider could load model ${names.id}: ${errors.join("; ")}`);
 }
 
 async function warmup(request: WarmupRequest): Promise<void> {
@@ -161,10 +180,45 @@ async function run(request: RunRequest): Promise<void> {
   else post({ ...base, output: result.output }, result.output.buffer instanceof SharedArrayBuffer ? [] : [result.output.buffer as ArrayBuffer]);
 }
 
+/**
+ * Patches per classifier call: a 32^3 patch is 128 KiB and a small 3D network's activations a few MiB each, so a
+ * batch this size stays small on any provider while the scan's few dozen candidates take one or two calls.
+ */
+const CLASSIFIER_BATCH_SIZE = 16;
+
+async function classify(request: ClassifyRequest): Promise<void> {
+  const { classifier, count, patches } = request;
+  const names = { id: `${request.modelId} (candidate classifier)`, input: classifier.input, output: classifier.output };
+  // Keyed by its file too: a session is never taken for another model's classifier of the same id and version.
+  const key = `${request.modelId}@${request.modelVersion}:classifier:${request.classifierPath}`;
+  const session = await openNamedSession(
+    key, names, request.classifierPath, request.fp16ClassifierPath, request.providers, request.cpuThreads, request.fp16OnCpu ?? false,
+  );
+  const started = performance.now();
+  const p = classifier.patchVoxels;
+  const size = p ** 3;
+  if (patches.length !== count * size) throw new Error(`${count} patches of ${p}^3 need ${count * size} values, got ${patches.length}`);
+  const probabilities = new Float32Array(count);
+  for (let first = 0; first < count; first += CLASSIFIER_BATCH_SIZE) {
+    const n = Math.min(CLASSIFIER_BATCH_SIZE, count - first);
+    const scores = await session.runBatch(patches.slice(first * size, (first + n) * size), [n, 1, p, p, p]);
+    if (scores.length !== n) throw new Error(`model ${names.id} gave ${scores.length} values for ${n} patches; [N, 1] is expected`);
+    probabilities.set(scores, first);
+  }
+  post({
+    type: "scores",
+    requestId: request.requestId,
+    provider: session.provider,
+    precision: session.precision,
+    inferenceMs: performance.now() - started,
+    probabilities,
+  }, [probabilities.buffer]);
+}
+
 parentPort!.on("message", (request: WorkerRequest) => {
   // Read at a JavaScript boundary (never during session.run), so the thread ends where onnxruntime is not in a call.
   if (request.type === "retire") process.exit(0);
-  const work = request.type === "run" ? run(request) : warmup(request);
+  const work = request.type === "run" ? run(request) : request.type === "classify" ? classify(request) : warmup(request);
   work.catch((error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
     // Out of memory even on the CPU, or a provider that failed to load, may pass; a shape mismatch will not.

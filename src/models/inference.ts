@@ -8,7 +8,9 @@ import { compiledWorkerFile } from "../compiled-worker.js";
 import type { Precision, Provider } from "../config.js";
 import { logger } from "../log.js";
 import { OperationalError } from "../stage-error.js";
-import type { ExecutionProvider, ModelFields, RunRequest, WarmupRequest, WorkerReply, WorkerRequest } from "./inference-protocol.js";
+import type {
+  ClassifyRequest, ExecutionProvider, ModelFields, RunRequest, WarmupRequest, WorkerReply, WorkerRequest,
+} from "./inference-protocol.js";
 import { providerOrder } from "./providers.js";
 import { type RegisteredModel, sha256OfFile } from "./registry.js";
 
@@ -46,6 +48,14 @@ export interface RunOptions {
   batchSize?: number;
   /** The series' measured image noise, HU (the probe's noiseHu): required by a manifest with input.noiseLevel. */
   noiseHu?: number;
+}
+
+/** The candidate classifier's answer: a probability per patch, and where and how it ran. */
+export interface ClassifierScores {
+  probabilities: Float32Array;
+  provider: ExecutionProvider;
+  precision: "fp32" | "fp16";
+  inferenceMs: number;
 }
 
 export class InferenceError extends OperationalError {
@@ -93,20 +103,27 @@ export class InferenceService {
   ) {}
 
   /** The manifest's fp16 variant where the precision setting may use it, checked against its sha256 once. */
-  private async fp16ModelPath(model: RegisteredModel, providers: ExecutionProvider[]): Promise<string | undefined> {
+  private fp16ModelPath(model: RegisteredModel, providers: ExecutionProvider[]): Promise<string | undefined> {
     const variant = model.manifest.fp16;
-    if (!variant || this.precision === "fp32") return undefined;
+    if (!variant) return Promise.resolve(undefined);
+    return this.fp16File(`${model.manifest.id}@${model.manifest.version}`, model.manifest.id, variant, model.modelPath, providers);
+  }
+
+  /** An fp16 copy beside `besidePath`, where the precision setting may use it, checked against its sha256 once. */
+  private async fp16File(
+    key: string, modelId: string, variant: { file: string; sha256: string }, besidePath: string, providers: ExecutionProvider[],
+  ): Promise<string | undefined> {
+    if (this.precision === "fp32") return undefined;
     if (this.precision === "auto" && providers.every((p) => p === "cpu")) return undefined;
-    const key = `${model.manifest.id}@${model.manifest.version}`;
     if (!this.fp16Files.has(key)) {
-      const file = path.resolve(path.dirname(model.modelPath), variant.file);
+      const file = path.resolve(path.dirname(besidePath), variant.file);
       let usable: string | null = null;
       try {
         const actual = await sha256OfFile(file);
         if (actual === variant.sha256) usable = file;
-        else log.warn("fp16 model variant has the wrong sha256; using fp32", { model: model.manifest.id, file, actual, expected: variant.sha256 });
+        else log.warn("fp16 model variant has the wrong sha256; using fp32", { model: modelId, file, actual, expected: variant.sha256 });
       } catch (error) {
-        log.warn("fp16 model variant is unreadable; using fp32", { model: model.manifest.id, file, error: (error as Error).message });
+        log.warn("fp16 model variant is unreadable; using fp32", { model: modelId, file, error: (error as Error).message });
       }
       this.fp16Files.set(key, usable);
     }
@@ -169,7 +186,7 @@ export class InferenceService {
     stuck?.unref();
   }
 
-  private send(request: RunRequest | WarmupRequest, transfer: ArrayBuffer[], listeners: Listeners = {}, deadline?: WorkerDeadline): Promise<WorkerReply> {
+  private send(request: RunRequest | WarmupRequest | ClassifyRequest, transfer: ArrayBuffer[], listeners: Listeners = {}, deadline?: WorkerDeadline): Promise<WorkerReply> {
     const job = this.queue.then(
       () =>
         new Promise<WorkerReply>((resolve, reject) => {
@@ -200,11 +217,19 @@ export class InferenceService {
     };
   }
 
-  /** Loads the model and runs it once on a small input, so the first real series does not pay for it. */
+  /**
+   * Loads the model (and its candidate classifier) and runs it once on a small input, so the first real series does
+   * not pay for it.
+   */
   async warmup(model: RegisteredModel): Promise<{ provider: ExecutionProvider; warmupMs: number }> {
     const reply = expectReply(await this.send({ type: "warmup", ...(await this.modelFields(model)) }, []), "warm");
     log.info("model loaded", { model: model.manifest.id, provider: reply.provider, precision: reply.precision ?? "fp32" });
-    return { provider: reply.provider, warmupMs: reply.warmupMs };
+    const classifier = model.manifest.candidateClassifier;
+    if (!classifier) return { provider: reply.provider, warmupMs: reply.warmupMs };
+    // A two-stage detector's classifier too: loaded (or refused) now, and scored once on an empty patch.
+    const started = performance.now();
+    await this.classify(model, new Float32Array(classifier.patchVoxels ** 3), 1);
+    return { provider: reply.provider, warmupMs: reply.warmupMs + performance.now() - started };
   }
 
   /**
@@ -250,6 +275,40 @@ export class InferenceService {
     });
     const summary = { provider: reply.provider, precision, batchSize: reply.batchSize, inferenceMs: reply.inferenceMs, fallbacks };
     return reply.output ? { ...summary, output: reply.output } : summary;
+  }
+
+  /**
+   * A detection model's candidate classifier on `count` patches ([count, 1, P, P, P] network values, transferred to
+   * the worker), on the providers the models run on: each patch's probability, in order.
+   */
+  async classify(model: RegisteredModel, patches: Float32Array, count: number, options: { deadline?: WorkerDeadline } = {}): Promise<ClassifierScores> {
+    const classifier = model.manifest.candidateClassifier;
+    if (!classifier || !model.classifierPath) throw new InferenceError(`model ${model.manifest.id} has no candidate classifier`, false);
+    const providers = providerOrder(this.provider);
+    const key = `${model.manifest.id}@${model.manifest.version}:classifier:${model.classifierPath}`;
+    const fp16 = classifier.fp16 ? await this.fp16File(key, model.manifest.id, classifier.fp16, model.classifierPath, providers) : undefined;
+    const reply = expectReply(await this.send(
+      {
+        type: "classify",
+        requestId: this.nextId++,
+        modelId: model.manifest.id,
+        modelVersion: model.manifest.version,
+        classifier,
+        classifierPath: model.classifierPath,
+        ...(fp16 ? { fp16ClassifierPath: fp16, fp16OnCpu: this.precision === "fp16" } : {}),
+        providers,
+        cpuThreads: this.cpuThreads,
+        count,
+        patches,
+      },
+      patches.buffer instanceof SharedArrayBuffer ? [] : [patches.buffer as ArrayBuffer],
+      {},
+      options.deadline,
+    ), "scores");
+    log.info("candidate classifier done", {
+      model: model.manifest.id, provider: reply.provider, precision: reply.precision, candidates: count, ms: Math.round(reply.inferenceMs),
+    });
+    return { probabilities: reply.probabilities, provider: reply.provider, precision: reply.precision, inferenceMs: reply.inferenceMs };
   }
 
   async close(): Promise<void> {

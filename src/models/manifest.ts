@@ -121,6 +121,45 @@ export const NoiseLevelInput = z.object({
 }).strict();
 export type NoiseLevelInput = z.infer<typeof NoiseLevelInput>;
 
+/** The network's range for HU: clipped to [huMin, huMax] and mapped linearly to [networkMin, networkMax]. */
+const Intensity = z.object({
+  huMin: z.number(),
+  huMax: z.number(),
+  networkMin: z.number(),
+  networkMax: z.number(),
+});
+const intensityUsable = (i: z.infer<typeof Intensity>): boolean => i.huMax > i.huMin && i.networkMax !== i.networkMin;
+const INTENSITY_UNUSABLE = "huMax must exceed huMin and the network range must not be empty";
+
+/** An ONNX file beside the manifest and its sha256 (hex), checked before it is used. */
+const ModelFile = z.object({ file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
+
+/**
+ * Detection models, two-stage (Detector v2, docs/candidate-classifier.md): the probability map gives
+ * candidates (its components above the manifest's `threshold`, big enough, in the lungs) and this small 3D network
+ * scores a patch around each one's centre. Only the candidates it scores at or above its `threshold` become findings,
+ * and its probability is their confidence.
+ */
+export const CandidateClassifier = z.object({
+  /** The ONNX file, relative to the manifest's folder; opset 13, fp32. */
+  file: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Input tensor: [N, 1, P, P, P] float32, N dynamic; axes D = slice index, H = row, W = column. */
+  input: z.string().min(1),
+  /** Output tensor: [N, 1], the probability (sigmoid inside the graph) that the candidate is a nodule. */
+  output: z.string().min(1),
+  /** P: the patch's points along each axis. */
+  patchVoxels: z.number().int().positive().default(32),
+  /** Distance between the patch's points along the volume's slice, row and column axes, mm. */
+  spacingMm: z.number().positive().default(1),
+  intensity: Intensity.strict().refine(intensityUsable, INTENSITY_UNUSABLE),
+  /** Candidates the classifier scores below this are dropped. */
+  threshold: z.number().min(0).max(1),
+  /** Optional fp16 copy of the classifier, used where the provider benefits (as the model's own `fp16`). */
+  fp16: ModelFile.optional(),
+}).strict();
+export type CandidateClassifier = z.infer<typeof CandidateClassifier>;
+
 export const ModelManifest = z.object({
   /** Stable identifier, also the manifest's file name without .json. */
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "lower-case letters, digits, '.', '_' and '-'"),
@@ -161,15 +200,13 @@ export const ModelManifest = z.object({
    * [networkMin, networkMax]; a "hu-image" output is mapped back by the inverse.
    * CTA-GAN: huMin -1024, huMax 3071, networkMin -1, networkMax 1.
    */
-  intensity: z.object({
-    huMin: z.number(),
-    huMax: z.number(),
-    networkMin: z.number(),
-    networkMax: z.number(),
-  }).refine((i) => i.huMax > i.huMin && i.networkMax !== i.networkMin, "huMax must exceed huMin and the network range must not be empty"),
+  intensity: Intensity.refine(intensityUsable, INTENSITY_UNUSABLE),
   /** Slices per inference call; the runner lowers it when the device runs out of memory. */
   batchSize: z.number().int().positive().default(8),
-  /** Detection models: probability above which a voxel belongs to a finding. */
+  /**
+   * Detection models: probability above which a voxel belongs to a finding; with a `candidateClassifier`, to a
+   * candidate the classifier then scores.
+   */
   threshold: z.number().min(0).max(1).optional(),
   /** Detection models: what a finding is and where, and which components count (defaults: lung nodules). */
   findings: z.object({
@@ -194,5 +231,8 @@ export const ModelManifest = z.object({
   /** The model card, relative to the manifest's folder. */
   card: z.string().optional(),
   description: z.string().default(""),
-});
+  /** Detection models: the second stage that scores each candidate of the probability map (absent: one stage). */
+  candidateClassifier: CandidateClassifier.optional(),
+}).refine((m) => m.candidateClassifier === undefined || m.task === "detection",
+  { message: "only detection models have a candidate classifier", path: ["candidateClassifier"] });
 export type ModelManifest = z.infer<typeof ModelManifest>;

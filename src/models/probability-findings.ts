@@ -120,11 +120,17 @@ export async function findingsFromProbability(probability: Float32Array, volume:
     });
   }
   measured.sort((a, b) => b.probability - a.probability).splice(rules.maxFindings);
-  return measured.map((m, i) => ({
+  return numbered(measured.map((m) => ({ findingCode: rules.findingCode, findingSiteCode: rules.findingSiteCode, ...m })), rules);
+}
+
+/** Findings in the order given, tracked as "<label> 1", "<label> 2", ... with UIDs derived from the namespace. */
+export function numbered(
+  findings: readonly (Omit<Finding, "trackingId" | "trackingUid"> & Partial<Pick<Finding, "trackingId" | "trackingUid">>)[],
+  rules: Pick<FindingRules, "trackingNamespace" | "trackingLabel">,
+): Finding[] {
+  return findings.map(({ trackingId: _id, trackingUid: _uid, ...f }, i) => ({
     trackingId: `${rules.trackingLabel} ${i + 1}`,
     trackingUid: deterministicUid("ct-enhance", "finding", rules.trackingNamespace, i + 1),
-    findingCode: rules.findingCode,
-    findingSiteCode: rules.findingSiteCode,
-    ...m,
+    ...f,
   }));
 }

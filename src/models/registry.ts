@@ -12,12 +12,27 @@ export interface RegisteredModel {
   manifest: ModelManifest;
   /** Absolute path of the ONNX file. */
   modelPath: string;
+  /** Absolute path of the manifest's candidate classifier (sha256 checked), when it has one. */
+  classifierPath?: string;
 }
 
 export async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest("hex");
+}
+
+/** The absolute path of a manifest's file, once its sha256 is the one the manifest states. */
+async function checkedFile(folder: string, what: string, declared: { file: string; sha256: string }): Promise<string> {
+  const file = path.resolve(folder, declared.file);
+  let actual: string;
+  try {
+    actual = await sha256OfFile(file);
+  } catch (error) {
+    throw new Error(`model ${what}: cannot read ${file}: ${(error as Error).message}`);
+  }
+  if (actual !== declared.sha256) throw new Error(`model ${what}: ${file} has sha256 ${actual}, the manifest says ${declared.sha256}`);
+  return file;
 }
 
 function isManifestCandidate(raw: unknown): boolean {
@@ -40,18 +55,11 @@ export class ModelRegistry {
         throw new Error(`model manifest ${manifestPath} is invalid: ${problems}`);
       }
       const manifest = parsed.data;
-      const modelPath = path.resolve(folder, manifest.file);
-      let actual: string;
-      try {
-        actual = await sha256OfFile(modelPath);
-      } catch (error) {
-        throw new Error(`model ${manifest.id}: cannot read ${modelPath}: ${(error as Error).message}`);
-      }
-      if (actual !== manifest.sha256) {
-        throw new Error(`model ${manifest.id}: ${modelPath} has sha256 ${actual}, the manifest says ${manifest.sha256}`);
-      }
+      const modelPath = await checkedFile(folder, manifest.id, manifest);
+      const classifier = manifest.candidateClassifier;
+      const classifierPath = classifier ? await checkedFile(folder, `${manifest.id} (candidate classifier)`, classifier) : undefined;
       if (models.has(manifest.id)) throw new Error(`model id '${manifest.id}' is declared by two manifests in ${folder}`);
-      models.set(manifest.id, { manifest, modelPath });
+      models.set(manifest.id, { manifest, modelPath, ...(classifierPath ? { classifierPath } : {}) });
     }
     return new ModelRegistry(models);
   }

@@ -54,7 +54,7 @@ export function noiseLevelValue(manifest: ModelManifest, noiseHu: number | undef
 }
 
 /** HU -> network value, clipped to the manifest's HU range. */
-export function huToNetwork(manifest: ModelManifest): (hu: number) => number {
+export function huToNetwork(manifest: Pick<ModelManifest, "intensity">): (hu: number) => number {
   const { huMin, huMax, networkMin, networkMax } = manifest.intensity;
   const scale = (networkMax - networkMin) / (huMax - huMin);
   return (hu) => networkMin + (Math.min(huMax, Math.max(huMin, hu)) - huMin) * scale;

@@ -2,7 +2,8 @@
  * Compares a detection model's findings with the LIDC-IDRI radiologists' reads of the same series, using the
  * product's own code path: the series read from disk and assembled by src/dicom/volume.ts, the model run by the
  * InferenceService (worker thread, onnxruntime-node) from the ModelRegistry (sha256 checked), the probability map
- * turned into findings by src/pipeline/findings.ts with the manifest's threshold and findings settings.
+ * turned into findings by src/pipeline/findings.ts with the manifest's threshold and findings settings, and a
+ * two-stage detector's candidates scored by its candidate classifier (src/models/candidate-classifier.ts).
  *
  *   node dist/tools/lidc-compare.js --series <folder of .dcm> --xml <LIDC xml> [--model nodule-detector-small]
  *                                   [--models models] [--provider cpu] [--threads N] [--json out.json]
@@ -22,6 +23,7 @@ import type { Vector3 } from "../dicom/ct-volume.js";
 import { nonNoduleMarks, parseLidcXml, readerNodules, referenceLesions, type ReferenceLesion } from "../eval/lidc-xml.js";
 import { InferenceService } from "../models/inference.js";
 import { ModelRegistry } from "../models/registry.js";
+import { classifyCandidates } from "../models/candidate-classifier.js";
 import { findingsFromProbability } from "../models/probability-findings.js";
 
 export interface CompareOptions {
@@ -64,6 +66,8 @@ export interface CompareReport {
   model: string;
   modelVersion: string;
   threshold: number;
+  /** A two-stage detector's candidate classifier: its threshold, the candidates it scored and those it kept. */
+  classifier?: { threshold: number; candidates: number; kept: number };
   provider: string;
   inferenceMs: number;
   rule: string;
@@ -114,24 +118,34 @@ export async function compare(options: CompareOptions): Promise<CompareReport> {
   if (model.manifest.task !== "detection" || model.manifest.output.meaning !== "probability-map") {
     throw new Error(`model ${options.model} is not a detection model with a probability-map output`);
   }
+  const { manifest } = model;
+  const threshold = manifest.threshold ?? 0.5;
+  const cap = manifest.outputChecks.find((c) => c.measure === "findings")?.max ?? 20;
+  const classifier = manifest.candidateClassifier;
   const inference = new InferenceService(options.provider, options.threads);
   let result;
+  let findings;
+  let classified: CompareReport["classifier"];
   try {
     result = await inference.run(model, { hu: volume.hu.slice(), slices: volume.slices, rows: volume.rows, columns: volume.columns }, "over-input");
+    const rules = { trackingNamespace: "2.25.1", trackingLabel: manifest.findings.label };
+    findings = await findingsFromProbability(result.output, volume, {
+      threshold,
+      minVolumeMm3: manifest.findings.minVolumeMm3,
+      // A two-stage detector's classifier sees every candidate; the cap applies to what it keeps.
+      maxFindings: classifier ? Number.MAX_SAFE_INTEGER : cap,
+      findingCode: manifest.findings.code,
+      findingSiteCode: manifest.findings.site,
+      ...rules,
+    });
+    if (classifier) {
+      const second = await classifyCandidates(inference, model, volume, findings, rules);
+      classified = { threshold: classifier.threshold, candidates: second.candidates, kept: second.kept.length };
+      findings = second.kept.slice(0, cap);
+    }
   } finally {
     await inference.close();
   }
-  const { manifest } = model;
-  const threshold = manifest.threshold ?? 0.5;
-  const findings = await findingsFromProbability(result.output, volume, {
-    threshold,
-    minVolumeMm3: manifest.findings.minVolumeMm3,
-    maxFindings: manifest.outputChecks.find((c) => c.measure === "findings")?.max ?? 20,
-    findingCode: manifest.findings.code,
-    findingSiteCode: manifest.findings.site,
-    trackingNamespace: "2.25.1",
-    trackingLabel: manifest.findings.label,
-  });
   const lesions = referenceLesions(readerNodules(message, volume));
   const nonNodules = nonNoduleMarks(message, volume);
   const matches = matchFindings(findings, lesions);
@@ -169,6 +183,7 @@ export async function compare(options: CompareOptions): Promise<CompareReport> {
     model: manifest.id,
     modelVersion: manifest.version,
     threshold,
+    ...(classified ? { classifier: classified } : {}),
     provider: result.provider,
     inferenceMs: Math.round(result.inferenceMs),
     rule: MATCH_RULE,
@@ -185,6 +200,9 @@ const point = (p: Vector3): string => `(${p.map((x) => x.toFixed(1)).join(", ")}
 export function formatReport(report: CompareReport): string {
   const lines = [
     `model ${report.model} ${report.modelVersion}, threshold ${report.threshold}, ${report.provider}, inference ${(report.inferenceMs / 1000).toFixed(1)} s`,
+    ...(report.classifier
+      ? [`candidate classifier: ${report.classifier.candidates} candidates, ${report.classifier.kept} kept at ${report.classifier.threshold} or more (p = its probability)`]
+      : []),
     report.rule,
     "",
     "reference lesions (LPS mm):",

@@ -15,6 +15,7 @@ import { deterministicUid } from "../../dicom/uid.js";
 import type { ProbedVolume } from "../../measure/anatomy-probe.js";
 import { OutputMeasures } from "../../measure/output-measures.js";
 import type { ModelManifest } from "../../models/manifest.js";
+import { classifyCandidates, huForPatches } from "../../models/candidate-classifier.js";
 import { findingsFromProbability } from "../../models/probability-findings.js";
 import type { FindingSummary, StoredSeries } from "../../notify/result-notification.js";
 import { asStageError, Stage } from "../../stage-error.js";
@@ -27,8 +28,23 @@ import {
 /** What the detector looks for, as every report states it. */
 export function detectorScope(manifest: ModelManifest): string {
   const { diameterMm, label } = manifest.findings;
+  const classifier = manifest.candidateClassifier;
+  const confidence = classifier
+    ? `candidates above ${manifest.threshold ?? 0.5} on the probability map, kept at a candidate classifier probability of ${classifier.threshold} or more`
+    : `probability above ${manifest.threshold ?? 0.5}`;
   return `scope: ${label.toLowerCase()}s of ${diameterMm.min}-${diameterMm.max} mm longest diameter inside the lungs, ` +
-    `probability above ${manifest.threshold ?? 0.5}; larger lesions (masses) and anything outside the lungs are not looked for`;
+    `${confidence}; larger lesions (masses) and anything outside the lungs are not looked for`;
+}
+
+/** A two-stage detector's SR says whose probability each finding's confidence (Certainty of Finding) is. */
+export function confidenceStatement(manifest: ModelManifest): string[] {
+  const classifier = manifest.candidateClassifier;
+  if (!classifier) return [];
+  return [
+    `confidence: each finding's certainty is the candidate classifier's probability that it is a ${manifest.findings.label.toLowerCase()} ` +
+    `(${classifier.file}, sha256 ${classifier.sha256}, ${classifier.patchVoxels}^3 patch at ${classifier.spacingMm} mm), ` +
+    `not the probability map's`,
+  ];
 }
 
 /** Whether a finding's centre (mean voxel) lies in the probe's lung mask, or within `marginMm` of it. */
@@ -76,6 +92,9 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
     completion: () => ({ seriesUid: srSeriesUid, instances: 1 }),
     overwritesInput: true,
     async produce(volume, io) {
+      const classifier = manifest.candidateClassifier;
+      // The classifier's patches are HU: kept aside, as the map is written over the volume's.
+      const patchHu = classifier ? await huForPatches(volume.hu) : undefined;
       let probability: Float32Array;
       try {
         const result = await io.inference.run(model, volume, "over-input", { onProgress: io.onProgress, deadline: io.inferDeadline });
@@ -104,18 +123,31 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
       } catch (error) {
         throw asStageError(Stage.Write, error);
       }
+      let classified = "";
+      if (patchHu) {
+        try {
+          const rules = { trackingNamespace: srSeriesUid, trackingLabel: manifest.findings.label };
+          const result = await classifyCandidates(io.inference, model, { ...volume, hu: patchHu }, findings, rules, io.inferDeadline);
+          classified = `${result.candidates} candidates, ${result.kept.length} kept by the classifier; `;
+          findings = result.kept;
+        } catch (error) {
+          throw inferenceFailure(model, error);
+        }
+      }
       const measures = new OutputMeasures(volume, io.probed, manifest.outputChecks);
       measures.setFindings(findings.length, outside);
       const checks = measures.verdicts();
       const failed = failedChecks(checks);
       if (failed.length > 0 && !io.overridden) {
-        return { summary: `output rejected by its checks; nothing stored`, stored: 0, storeTailMs: 0, checks, rejected: true, outputs: [] };
+        return { summary: `${classified}output rejected by its checks; nothing stored`, stored: 0, storeTailMs: 0, checks, rejected: true, outputs: [] };
       }
       const overridden = [...(io.overridden ?? []), ...failed];
       findings = findings.slice(0, cap); // a forced run past the cap reports the most probable, as many as allowed
       const instances = await encode(volume, findings, manifest, {
         srSeriesUid, segSeriesUid, seriesNumber: outputSeriesNumber(volume, pipelineOrdinal),
-        parameters: [detectorScope(manifest), ...(overridden.length > 0 ? [overrideStatement(overridden)] : [])],
+        parameters: [
+          detectorScope(manifest), ...confidenceStatement(manifest), ...(overridden.length > 0 ? [overrideStatement(overridden)] : []),
+        ],
       });
       // The SR (the last instance) only once the SEG is stored, in a request of its own: whatever the store settings,
       // a present SR means the output is whole (the completion a restarted job checks).
@@ -124,7 +156,7 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
         await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances.slice(-1), io.store);
       const dropped = outside > 0 ? ` (${outside} outside the lungs dropped)` : "";
       return {
-        summary: `${findings.length} finding(s)${dropped}; SR series ${srSeriesUid}` + (findings.length > 0 ? `, SEG series ${segSeriesUid}` : ""),
+        summary: `${classified}${findings.length} finding(s)${dropped}; SR series ${srSeriesUid}` + (findings.length > 0 ? `, SEG series ${segSeriesUid}` : ""),
         stored,
         storeTailMs: performance.now() - inferenceDone,
         checks,
