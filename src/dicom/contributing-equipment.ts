@@ -36,6 +36,8 @@ export interface AlgorithmDevice {
   modelVersion: string;
   /** sha256 of the model's ONNX file (hex), as its manifest states and the registry checks. */
   modelSha256: string;
+  /** sha256 of the model's other ONNX files (a two-stage detector's candidate classifier), when it has any. */
+  companionSha256s?: string[];
   /** ct-enhance's own version. */
   softwareVersion: string;
 }
@@ -47,18 +49,22 @@ function requireText(device: AlgorithmDevice, key: keyof AlgorithmDevice): void 
 
 export function validateAlgorithmDevice(device: AlgorithmDevice): void {
   for (const key of ["manufacturer", "modelId", "modelVersion", "modelSha256", "softwareVersion"] as const) requireText(device, key);
-  if (!/^[0-9a-f]{64}$/.test(device.modelSha256)) throw new RangeError("algorithm device.modelSha256: must be 64 lower-case hex digits");
+  for (const sha of [device.modelSha256, ...(device.companionSha256s ?? [])]) {
+    if (!/^[0-9a-f]{64}$/.test(sha)) throw new RangeError("algorithm device.modelSha256 / companionSha256s: must be 64 lower-case hex digits");
+  }
 }
 
 /**
  * Device UID (0018,1002) of an algorithm: from its manufacturer, model id, model version and the sha256 of its
- * weights, so it is the same on every node and every run of that model, and changes when the model changes, even
- * retrained weights under an unchanged version. ct-enhance's own version is not part of it: the algorithm is the
+ * weights (all its ONNX files), so it is the same on every node and every run of that model, and changes when the
+ * model changes, even retrained weights under an unchanged version. ct-enhance's own version is not part of it: the algorithm is the
  * model. The SR's Device Observer UID (TID 1004) is this UID too.
  */
 export function algorithmDeviceUid(device: AlgorithmDevice): string {
   validateAlgorithmDevice(device);
-  return deterministicUid(device.manufacturer, "algorithm-device", device.modelId, device.modelVersion, device.modelSha256);
+  // A model of one file keeps the UID it always had; a second file's weights (the classifier) change it too.
+  return deterministicUid(device.manufacturer, "algorithm-device", device.modelId, device.modelVersion, device.modelSha256,
+    ...(device.companionSha256s ?? []));
 }
 
 /** Software Versions (0018,1020), LO each: the model's version, then ct-enhance's. */

@@ -48,6 +48,8 @@ export interface AlgorithmIdentity {
   modelVersion: string;
   /** sha256 of the model's ONNX file (hex): part of the Device UID, which changes when the model changes. */
   modelSha256: string;
+  /** sha256 of the model's other ONNX files (a two-stage detector's candidate classifier): in the Device UID too. */
+  companionSha256s?: string[];
   manufacturer: "ct-enhance";
   /**
    * What qualifies every statement the algorithm makes, written as further TID 4019 Algorithm Parameters: its scope
@@ -88,6 +90,7 @@ export function algorithmDevice(algorithm: AlgorithmIdentity): AlgorithmDevice {
     modelId: algorithm.modelId,
     modelVersion: algorithm.modelVersion,
     modelSha256: algorithm.modelSha256,
+    ...(algorithm.companionSha256s?.length ? { companionSha256s: algorithm.companionSha256s } : {}),
     softwareVersion: algorithm.version,
   };
 }

@@ -197,6 +197,7 @@ async function encode(
     modelId: manifest.id,
     modelVersion: manifest.version,
     modelSha256: manifest.sha256,
+    ...(manifest.candidateClassifier ? { companionSha256s: [manifest.candidateClassifier.sha256] } : {}),
     manufacturer: SOFTWARE_NAME,
     parameters: identity.parameters,
   };

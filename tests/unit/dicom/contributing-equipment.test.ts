@@ -36,6 +36,13 @@ describe("the algorithm's Device UID", () => {
     expect(algorithmDeviceUid({ ...DEVICE, modelVersion: "0.2.0" })).not.toBe(uid);
     expect(algorithmDeviceUid({ ...DEVICE, modelSha256: `b${DEVICE.modelSha256.slice(1)}` })).not.toBe(uid);
     expect(algorithmDeviceUid({ ...DEVICE, softwareVersion: "0.2.0" })).toBe(uid);
+    // A two-stage detector: its candidate classifier's weights are part of the device, an empty list is not.
+    const classifier = `c${DEVICE.modelSha256.slice(1)}`;
+    expect(algorithmDeviceUid({ ...DEVICE, companionSha256s: [classifier] })).not.toBe(uid);
+    expect(algorithmDeviceUid({ ...DEVICE, companionSha256s: [`d${classifier.slice(1)}`] }))
+      .not.toBe(algorithmDeviceUid({ ...DEVICE, companionSha256s: [classifier] }));
+    expect(algorithmDeviceUid({ ...DEVICE, companionSha256s: [] })).toBe(uid);
+    expect(() => algorithmDeviceUid({ ...DEVICE, companionSha256s: ["abc"] })).toThrow(/companionSha256s/);
   });
 
   it("refuses a device without a proper sha256, naming the field", () => {
