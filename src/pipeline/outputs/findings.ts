@@ -16,6 +16,7 @@ import type { ProbedVolume } from "../../measure/anatomy-probe.js";
 import { OutputMeasures } from "../../measure/output-measures.js";
 import type { ModelManifest } from "../../models/manifest.js";
 import { classifyCandidates, huForPatches } from "../../models/candidate-classifier.js";
+import { maskCentroid } from "../../models/candidate-patches.js";
 import { findingsFromProbability } from "../../models/probability-findings.js";
 import type { FindingSummary, StoredSeries } from "../../notify/result-notification.js";
 import { asStageError, Stage } from "../../stage-error.js";
@@ -50,21 +51,10 @@ export function confidenceStatement(manifest: ModelManifest): string[] {
 /** Whether a finding's centre (mean voxel) lies in the probe's lung mask, or within `marginMm` of it. */
 function inLungs(finding: Finding, volume: CtVolume, probed: ProbedVolume, marginMm: number): boolean {
   const { coarse, anatomy } = probed;
-  let slice = 0;
-  let row = 0;
-  let column = 0;
-  let n = 0;
-  for (const { slice: k, pixels } of finding.mask) {
-    for (const p of pixels) {
-      slice += k;
-      row += Math.floor(p / volume.columns);
-      column += p % volume.columns;
-      n += 1;
-    }
-  }
-  const k0 = Math.round(slice / n);
-  const r0 = Math.floor(row / n / coarse.factor);
-  const c0 = Math.floor(column / n / coarse.factor);
+  const centre = maskCentroid(finding, volume.columns);
+  const k0 = Math.round(centre.slice);
+  const r0 = Math.floor(centre.row / coarse.factor);
+  const c0 = Math.floor(centre.column / coarse.factor);
   const dk = Math.ceil(marginMm / coarse.sliceMm);
   const dr = Math.ceil(marginMm / coarse.pixelMm[0]);
   const dc = Math.ceil(marginMm / coarse.pixelMm[1]);
