@@ -27,8 +27,8 @@ INTENDED_USE = {
         "contrast": "non-contrast",
     },
     "nodule-detector-small": {
-        "description": "chest CT covering both lungs from apex to base, with or without contrast, 0.5-2.5 mm slices "
-                       "(trained on LIDC-IDRI and RICORD chest series)",
+        "description": "chest CT covering both lungs from apex to base, with or without contrast, 0.5-2.5 mm slices, "
+                       "smooth to sharp kernels (v2: trained on LIDC-IDRI, RICORD and CPTAC chest series)",
         "modality": "CT",
         "regions": ["chest"],
         "lungs": {"minVolumeMl": 1500, "bothSides": True, "apexToBase": True},
