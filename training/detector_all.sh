@@ -24,14 +24,16 @@ $PY training/train_fpr.py --holdout none --minutes 4 &
 wait
 # FROC, the LUNA16 way, on the held-out patient of each fold: v2 (network + lung gate + classifier), v2's network alone,
 # v1 as shipped (no gate, threshold 0.95) and v1 with v2's lung gate
-for f in A B; do
-  s=$([ $f = A ] && echo $A || echo $B)
-  $PY training/detection_froc.py --model $C/det2_fold$f/net.onnx --scans $s --trained-on --out $C/det2_froc_fold$f.json
-  $PY training/detection_froc.py --model $C/det2_fold$f/net.onnx --manifest models/nodule-detector-small.json --classifier none \
-    --lung-gate --lung-margin 15 --scans $s --trained-on --out $C/det2_froc_fold${f}_netonly.json
-done
+# v1 = the shipped 0.1.0 (its manifest: threshold 0.95, the network alone is scored with it too)
 git show 6ce4b15:models/nodule-detector-small.onnx > $C/det2_v1.onnx
 git show 6ce4b15:models/nodule-detector-small.json > $C/det2_v1.json
+for f in A B; do
+  s=$([ $f = A ] && echo $A || echo $B)
+  $PY training/detection_froc.py --model $C/det2_fold$f/net.onnx --manifest $C/det2_fold$f/nodule-detector-small.json --scans $s \
+    --trained-on --out $C/det2_froc_fold$f.json
+  $PY training/detection_froc.py --model $C/det2_fold$f/net.onnx --manifest $C/det2_v1.json --classifier none \
+    --lung-gate --lung-margin 15 --scans $s --trained-on --out $C/det2_froc_fold${f}_netonly.json
+done
 $PY training/detection_froc.py --model $C/det2_v1.onnx --out $C/det2_froc_v1.json
 $PY training/detection_froc.py --model $C/det2_v1.onnx --lung-gate --lung-margin 15 --out $C/det2_froc_v1_gated15.json
 # ship: models/nodule-detector-small.onnx (network), models/nodule-fpr-small.onnx (classifier), manifest; fp16; card
