@@ -16,11 +16,11 @@ $PY training/train_detector_v2.py --holdout $A --minutes 10 &
 $PY training/train_detector_v2.py --holdout $B --minutes 10 &
 wait
 # stage 2: candidate classifiers of the folds, and the shipped network
-$PY training/train_fpr.py --holdout $A --minutes 4 &
+$PY training/train_fpr.py --holdout $A &
 $PY training/train_detector_v2.py --holdout none --minutes 60 --max-iters $ITERS &
 wait
-$PY training/train_fpr.py --holdout $B --minutes 4 &
-$PY training/train_fpr.py --holdout none --minutes 4 &
+$PY training/train_fpr.py --holdout $B &
+$PY training/train_fpr.py --holdout none &
 wait
 # FROC, the LUNA16 way, on the held-out patient of each fold: v2 (network + lung gate + classifier), v2's network alone,
 # v1 as shipped (no gate, threshold 0.95) and v1 with v2's lung gate

@@ -122,7 +122,7 @@ MEASURED = {
         "node's side of the interface, built on another branch; a node without it would run the candidate network alone "
         "at 0.5 (fold A's network: 165 candidates in LIDC-IDRI-0002's lungs) and its findings check (cap 20) would "
         "reject the output. With the classifier, as training/detection_froc.py runs it, fold A's model (never trained on "
-        "LIDC-IDRI-0002) keeps 15 findings there, under the cap. v1 (0.1.0) in the node: LIDC-IDRI-0002 rejected by the "
+        "LIDC-IDRI-0002) keeps 4 findings there (2 of them on the readers' lesion), under the cap. v1 (0.1.0) in the node: LIDC-IDRI-0002 rejected by the "
         "check (22 findings inside the lungs), RICORD stored."),
     "denoise-ffdnet-small": (
         "v2 (0.2.0), judged from the node's probe on each whole series (training/check_noise_measure.py), not from whole "
