@@ -98,6 +98,10 @@ def main():
     net = {f: load(f"det2_fold{f}/net_train.json") for f in ("A", "B")} | {"ship": load("det2_ship/net_train.json")}
     fpr = {f: load(f"det2_fold{f}/fpr_train.json") for f in ("A", "B")} | {"ship": load("det2_ship/fpr_train.json")}
     timing = load("det2_timing.json")
+    ins = load("det2_froc_ship_insample.json")["scans"] if os.path.exists(os.path.join(C.CACHE_DIR, "det2_froc_ship_insample.json")) else {}
+    insample = "; ".join(f"{n.upper().replace('-NCCT', '').replace('-CECT', '')}: {s['>=1']['atThreshold']['findings']} findings, "
+                         f"{s['>=1']['atThreshold']['hits']}/{s['>=1']['lesions']} lesion hit, {s['>=1']['atThreshold']['fpPerScan']:.0f} false positives"
+                         for n, s in ins.items()) or "not measured"
     v2 = {f: res[f][labels[0]] for f, _s, _p in FOLDS}
     lesion_lines = []
     for f, scan, patient in FOLDS:
@@ -224,6 +228,8 @@ Per lesion (v2):
 
 Candidates of v2 on the held-out scans:
 {chr(10).join(cand_lines)}
+
+The shipped model (trained on both patients, so these are not held-out figures) on the same scans: {insample}.
 
 ## The operating point and how the thresholds were chosen
 

@@ -39,5 +39,8 @@ $PY training/detection_froc.py --model $C/det2_v1.onnx --lung-gate --lung-margin
 # ship: models/nodule-detector-small.onnx (network), models/nodule-fpr-small.onnx (classifier), manifest; fp16; card
 $PY training/ship_detector_v2.py
 $PY training/export_fp16.py nodule-detector-small
+# the shipped model on both read patients (in-sample: it trained on both), and the node-side reference
+$PY training/detection_froc.py --trained-on $A $B --out $C/det2_froc_ship_insample.json
+$PY training/fpr_reference.py --froc $C/det2_froc_ship_insample.json > tests/fixtures/nodule-fpr-reference.json
 /usr/bin/python3 training/detector_montage.py --froc $C/det2_froc_foldA.json --scan $A --out models/nodule-detector-small.png
 /usr/bin/python3 training/card_detector.py
