@@ -410,3 +410,20 @@ def find_uniform_roi(hu2d, center, search=12, radius=6, hu_range=(-1e9, 1e9)):
             if hu_range[0] <= m[r, c] <= hu_range[1] and (best is None or sd[r, c] < best[0]):
                 best = (sd[r, c], r, c)
     return None if best is None else (best[1], best[2])
+
+
+def ort_run_nd(onnx_path: str, x: np.ndarray, batch: int = 16) -> np.ndarray:
+    """Run an exported model with onnxruntime-node on x [N, ...] float32 of any rank (training/ort_run_nd.cjs);
+    returns [N, ...] float32 (the output's own trailing shape)."""
+    import subprocess
+    import tempfile
+
+    x = np.ascontiguousarray(x, dtype="<f4")
+    with tempfile.TemporaryDirectory() as td:
+        fin, fout = os.path.join(td, "in.f32"), os.path.join(td, "out.f32")
+        x.tofile(fin)
+        r = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "ort_run_nd.cjs"), onnx_path, fin, fout,
+                            ",".join(map(str, x.shape)), str(batch)], check=True, stdout=subprocess.PIPE)
+        dims = json.loads(r.stdout)["lastDims"]
+        y = np.fromfile(fout, dtype="<f4")
+    return y.reshape(x.shape[0], *dims[1:])

@@ -272,3 +272,150 @@ def insert_nodules_volume(vol: Volume, n, rng, avoid_voxels=(), avoid_mm=25.0, m
         mask = insert_nodule(block, tuple(c - lo), d, vol.spacing, vol.noise, rng)
         placed.append((c, d, int(mask.sum())))
     return hu, placed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# v2: real reads as targets, kernel and slice-thickness augmentation
+# ---------------------------------------------------------------------------------------------------------------
+
+def real_read_targets(folder: str, xml_path: str, shape):
+    """The readers' outlined nodules (>= 3 mm) as a voxel mask (union over readers of the included contours, holes
+    removed) and the single-point marks of nodules < 3 mm as voxel (k, r, c): the targets of a read training patient.
+    Non-nodule marks are ordinary background."""
+    from skimage.draw import polygon as fill_polygon
+
+    ns = {"l": "http://www.nih.gov"}
+    ipps, sops, _ = series_geometry(folder)
+    zs = np.array([p[2] for p in ipps])
+    by_sop = {s: i for i, s in enumerate(sops)}
+    mask = np.zeros(shape, bool)
+    points = []
+    for session in ET.parse(xml_path).getroot().findall("l:readingSession", ns):
+        for nod in session.findall("l:unblindedReadNodule", ns):
+            rois = []
+            for roi in nod.findall("l:roi", ns):
+                xs = [int(e.findtext("l:xCoord", namespaces=ns)) for e in roi.findall("l:edgeMap", ns)]
+                ys = [int(e.findtext("l:yCoord", namespaces=ns)) for e in roi.findall("l:edgeMap", ns)]
+                if not xs:
+                    continue
+                sop = roi.findtext("l:imageSOP_UID", default="", namespaces=ns).strip()
+                k = by_sop.get(sop, int(np.argmin(np.abs(zs - float(roi.findtext("l:imageZposition", namespaces=ns))))))
+                inc = roi.findtext("l:inclusion", "TRUE", ns).strip().upper() != "FALSE"
+                rois.append((k, inc, xs, ys))
+            if rois and max(len(r[2]) for r in rois if r[1]) == 1:
+                k, _i, xs, ys = next(r for r in rois if r[1])
+                points.append((k, ys[0], xs[0]))
+                continue
+            one = np.zeros(shape, bool)
+            for k, inc, xs, ys in sorted(rois, key=lambda r: not r[1]):  # holes after the inclusions
+                rr, cc = fill_polygon(np.array(ys), np.array(xs), shape[1:])
+                one[k, rr, cc] = inc
+            mask |= one
+    return mask, points
+
+
+def kernel_augment(block: np.ndarray, rng, spacing_mm: float = 0.7, p: float = 0.67) -> np.ndarray:
+    """A smoother or a sharper reconstruction kernel, approximately: in-plane Gaussian blur (sigma 0.4-1.2 mm) or an
+    unsharp mask (amount 0.5-1.5 over a 0.7-1.2 mm Gaussian), which also amplifies the real noise as sharp kernels do.
+    `block` [..., H, W] HU; returns a new array."""
+    u = rng.random()
+    if u > p:
+        return block
+    sig = np.zeros(block.ndim)
+    if u < p / 2:
+        sig[-2:] = rng.uniform(0.4, 1.2) / spacing_mm
+        return ndimage.gaussian_filter(block, sig)
+    sig[-2:] = rng.uniform(0.7, 1.2) / spacing_mm
+    amount = rng.uniform(0.5, 1.5)
+    return block + amount * (block - ndimage.gaussian_filter(block, sig))
+
+
+def thickness_augment(block: np.ndarray, dz: float, rng, p: float = 0.3) -> np.ndarray:
+    """Thicker slices, approximately: a box average along z over n slices (n = round(U(2.5, 5) mm / dz), at least 2)
+    when the series' slices are thinner than 2 mm. `block` [Z, H, W] HU."""
+    if dz >= 2.0 or rng.random() > p:
+        return block
+    n = max(2, int(round(rng.uniform(2.5, 5.0) / dz)))
+    return ndimage.uniform_filter1d(block, n, axis=0, mode="nearest")
+
+
+class ReadVolume(Volume):
+    """A training volume with radiologists' reads: the outlined nodules are real targets (and no synthetic nodule is
+    placed within 15 mm of any reader mark); points of nodules < 3 mm are not targets and their 6 mm neighbourhood is
+    left out of the loss."""
+
+    def __init__(self, name, folder, xml_path, slice_range=None):
+        hu, meta = load_series_hu(folder)
+        pos = np.array(meta["positions"])
+        dz = float(np.median(np.diff(pos)))
+        ps = meta["pixelSpacing"]
+        super().__init__(name, hu, (dz, ps[0], ps[1]), (), slice_range)
+        self.real, self.points = real_read_targets(folder, xml_path, hu.shape)
+        self.ignore = np.zeros(hu.shape, bool)
+        for k, r, c in self.points:
+            self.ignore[int(k), int(r), int(c)] = True
+        if self.points:
+            dist = ndimage.distance_transform_edt(~self.ignore, sampling=self.spacing)
+            self.ignore = dist < 6.0
+        marks = self.real | self.ignore
+        if marks.any():
+            near = ndimage.distance_transform_edt(~marks, sampling=self.spacing) < 15.0
+            self.place &= ~near
+            self.place_idx = np.argwhere(self.place)
+        self.real_idx = np.argwhere(self.real)
+
+
+def make_training_sample_v2(vol: Volume, rng, crop=80, context=3, p_real=0.15, aug=True):
+    """make_training_sample plus: real reader-outlined nodules as targets (a share p_real of the samples of a read
+    volume is centred on one), a loss weight (0 near the < 3 mm point marks), and kernel / slice-thickness
+    augmentation of the whole block (after the insertion, so the inserted nodules get them too).
+    Returns (x [context, crop, crop] network range, target [crop, crop], weight [crop, crop])."""
+    Z, H, W = vol.hu.shape
+    half = context // 2
+    real = getattr(vol, "real", None)
+    on_real = real is not None and len(vol.real_idx) and rng.random() < p_real
+    with_nodule = (not on_real) and rng.random() < 0.7
+    if on_real:
+        k, y, x = vol.real_idx[rng.integers(len(vol.real_idx))]
+    else:
+        k, y, x = vol.place_idx[rng.integers(len(vol.place_idx))]
+        if not with_nodule and rng.random() < 0.5:
+            k, y, x = vol.body_idx[rng.integers(len(vol.body_idx))]
+        elif rng.random() < 0.3:
+            y += rng.integers(-60, 61)
+            x += rng.integers(-60, 61)
+    jitter = 40 if not on_real else 25
+    y0 = int(np.clip(y - crop // 2 + rng.integers(-jitter, jitter + 1), 0, H - crop))
+    x0 = int(np.clip(x - crop // 2 + rng.integers(-jitter, jitter + 1), 0, W - crop))
+    mz = int(np.ceil(11.0 / vol.spacing[0]))
+    ks = np.clip(np.arange(k - half - mz, k + half + mz + 1), 0, Z - 1)
+    block = vol.hu[ks][:, y0:y0 + crop, x0:x0 + crop].copy()
+    target = np.zeros(block.shape, bool)
+    if real is not None:
+        target |= real[ks][:, y0:y0 + crop, x0:x0 + crop]
+    if with_nodule:
+        for _ in range(rng.integers(1, 4)):
+            d = sample_diameter(rng)
+            for _try in range(20):
+                cz = mz + half + rng.uniform(-0.45, 0.45) * d / vol.spacing[0]
+                cy = rng.uniform(8, crop - 8)
+                cx = rng.uniform(8, crop - 8)
+                gk = int(np.clip(ks[int(round(np.clip(cz, 0, len(ks) - 1)))], 0, Z - 1))
+                if vol.place[gk, y0 + int(cy), x0 + int(cx)]:
+                    target |= insert_nodule(block, (cz, cy, cx), d, vol.spacing, vol.noise, rng)
+                    break
+    if aug:
+        block = thickness_augment(block, vol.spacing[0], rng)
+        block = kernel_augment(block, rng, spacing_mm=float(vol.spacing[1]))
+    c = mz + half
+    weight = np.ones((crop, crop), np.float32)
+    if real is not None:
+        weight[vol.ignore[ks[c], y0:y0 + crop, x0:x0 + crop]] = 0.0
+    return det_norm(block[c - half:c + half + 1]), target[c].astype(np.float32), weight
+
+
+def lung_gate(lung: np.ndarray, spacing_zyx, margin_mm: float) -> np.ndarray:
+    """Where a finding's centroid is kept: a lung voxel within margin_mm along each axis (a box around the centroid,
+    as the node's inLungs does on its probe's coarse lung mask)."""
+    size = [2 * int(np.ceil(margin_mm / s)) + 1 for s in spacing_zyx]
+    return ndimage.maximum_filter(lung.astype(np.uint8), size=size) > 0

@@ -26,6 +26,15 @@ every other candidate is an FP. Sensitivity(s) = TPs scoring >= s / lesions, FPs
 np.interp of that curve (held at its last value beyond) at 1/8, 1/4, 1/2, 1, 2, 4, 8 FPs/scan; CPM = their mean
 (Niemeijer et al., IEEE TMI 30:215-228, 2011). No bootstrap (two scans).
 
+Detector v2 (a manifest with `candidateClassifier`): the candidates are the components at the manifest's (map)
+threshold, gated by the lungs, and each one's score is the classifier's probability on its 32^3 patch at 1 mm
+(fpr_patch.py, the interface's sampling; onnxruntime-node via ort_run_nd.cjs); the FROC sweeps that probability, the
+operating point keeps probability >= candidateClassifier.threshold, as the node does. --lung-gate (on by default with
+a classifier; --lung-gate for v1 too) drops candidates whose centroid has no lung voxel (detection_data.lung_mask, air
+inside the body, the 3D components over 20 cm3) within findings.lungMarginMm along each axis (a box, as the node's
+inLungs in src/pipeline/outputs/findings.ts; --lung-margin overrides), in the node's order
+(before the classifier); the node's own mask is its anatomy probe's (coarser voxels), so this is an approximation.
+
 Folds: v1 trained on LIDC-IDRI-0001 (minus slices within 20 mm of a reader's nodule mark), so only LIDC-IDRI-0002 is
 an unseen patient. Leave-one-patient-out for v2: train without patient P, run this with that model and --scans P.
 Results: $CT_CACHE/detector_froc.json. Not for diagnostic use.
@@ -44,8 +53,9 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CACHE_DIR, DEFAULT_DATA, REPO_ROOT, load_series_hu, ort_run  # noqa: E402
-from detection_data import series_geometry  # noqa: E402
+from common import CACHE_DIR, DEFAULT_DATA, REPO_ROOT, load_series_hu, ort_run, ort_run_nd  # noqa: E402
+from detection_data import lung_gate, lung_mask, series_geometry  # noqa: E402
+from fpr_patch import normalise, patch_hu  # noqa: E402
 
 SCANS = {"lidc-idri-0002-ncct": "071.xml", "lidc-idri-0001-cect": "069.xml"}
 TRAINED_ON = {"lidc-idri-0001-cect"}  # v1 (train_detector.py); slices within 20 mm of reader marks excluded
@@ -161,6 +171,17 @@ def components(prob, t, geo, min_mm3, score="peak"):
     return [(float(p), geo.mm(*c), counts[i - 1] * vox, c) for i, p, c in zip(keep, peaks, cents)]
 
 
+def classify(cands, hu, geo, clf, path):
+    """The candidates rescored by the classifier: (classifier probability, centre mm, volume, centre voxel, map peak)."""
+    if not cands:
+        return []
+    it, pv = clf["intensity"], clf["patchVoxels"]
+    x = np.stack([normalise(patch_hu(hu, c[3], (geo.dz, geo.ps[0], geo.ps[1]), pv, clf["spacingMm"], it["huMin"]),
+                            it["huMin"], it["huMax"], it["networkMin"], it["networkMax"]) for c in cands])[:, None]
+    p = ort_run_nd(path, x)[:, 0]
+    return [(float(q), c[1], c[2], c[3], c[0]) for q, c in zip(p, cands)]
+
+
 def judge(cands, ref, irrelevant):
     """LUNA16 scoring of one scan: (TP scores of hit lesions, FP scores, labels per candidate)."""
     labels, tps = ["FP"] * len(cands), []
@@ -199,14 +220,26 @@ def evaluate_scan(name, a, man, sha, pooled):
     prob = prob_map(hu, a.model, man, cache)
     thr, min_mm3 = man.get("threshold", 0.5), man["findings"]["minVolumeMm3"]
     cands, shipped = components(prob, a.candidate_threshold, geo, min_mm3, a.score), components(prob, thr, geo, min_mm3)
+    n_raw = len(cands)
+    if a.lung_gate:
+        lung, _body = lung_mask(hu)
+        gate = lung_gate(lung, (geo.dz, geo.ps[0], geo.ps[1]), a.lung_margin if a.lung_margin is not None else man["findings"].get("lungMarginMm", 5))
+        inside = lambda c: gate[tuple(np.clip(np.round(c[3]).astype(int), 0, np.array(gate.shape) - 1))]  # noqa: E731
+        cands, shipped = [c for c in cands if inside(c)], [c for c in shipped if inside(c)]
+    clf = man.get("candidateClassifier") if a.classifier == "auto" else None
+    if clf:
+        cands = classify(cands, hu, geo, clf, os.path.join(os.path.dirname(a.manifest_path), clf["file"]))
+        shipped = cands if thr == a.candidate_threshold else classify(shipped, hu, geo, clf, os.path.join(os.path.dirname(a.manifest_path), clf["file"]))
+        shipped = [c for c in shipped if c[0] >= clf["threshold"]]
     scan = {"trainedOn": name in TRAINED_ON, "slices": int(hu.shape[0]), "mapSeconds": round(time.time() - t1, 1), "mapCached": cached,
+            "candidatesBeforeGate": n_raw, "candidatesAfterGate": len(cands),
             "readsOutlined": len(reads), "pointMarks": {k: sum(q[0] == k for q in points) for k in ("nodule<3mm", "non-nodule")},
             "lesions": [{"id": i + 1, "readers": len(les["readers"]), "centreMm": les["centre"].round(1).tolist(),
                          "diameterMm": round(les["diameter"], 1), "readerDiametersMm": [round(r["diameter"], 1) for r in les["reads"]],
                          "nearestCandidateMm": round(min((float(np.linalg.norm(c[1] - les["centre"])) for c in cands), default=-1), 1)}
                         for i, les in enumerate(lesions)],
             "candidates": [{"score": round(c[0], 5), "centreMm": c[1].round(1).tolist(), "volumeMm3": round(c[2], 1),
-                            "voxel": np.round(c[3], 1).tolist()} for c in cands]}
+                            "voxel": np.round(c[3], 1).tolist(), **({"mapPeak": round(c[4], 5)} if len(c) > 4 else {})} for c in cands]}
     for k in (1, 3):
         ref = [(les["centre"], les["diameter"]) for les in lesions if len(les["readers"]) >= k]
         irr = [(les["centre"], les["diameter"]) for les in lesions if len(les["readers"]) < k]
@@ -236,28 +269,44 @@ def main():
     p.add_argument("--candidate-threshold", type=float, default=0.5, help="components at this p form the FROC candidates")
     p.add_argument("--score", choices=["peak", "mean"], default="peak", help="candidate score: peak (the product's) or mean p")
     p.add_argument("--merge", choices=["sum", "max"], default="sum", help="merge reads closer than the sum / larger of radii")
+    p.add_argument("--classifier", choices=["auto", "none"], default="auto",
+                   help="auto: score with the manifest's candidateClassifier when it has one; none: map peaks only")
+    p.add_argument("--lung-gate", action=argparse.BooleanOptionalAction, default=None,
+                   help="drop candidates outside the dilated lungs (default: on with a classifier, off without)")
+    p.add_argument("--lung-margin", type=float, help="mm; default the manifest's findings.lungMarginMm")
+    p.add_argument("--trained-on", nargs="*", default=sorted(TRAINED_ON), help="the scans the model trained on (labels only)")
+    p.add_argument("--out", default=os.path.join(CACHE_DIR, "detector_froc.json"))
     a = p.parse_args()
     t0 = time.time()
-    man = json.load(open(a.manifest or os.path.splitext(a.model)[0] + ".json"))
+    a.manifest_path = a.manifest or os.path.splitext(a.model)[0] + ".json"
+    man = json.load(open(a.manifest_path))
+    if a.lung_gate is None:
+        a.lung_gate = a.classifier == "auto" and "candidateClassifier" in man
+    TRAINED_ON.clear()
+    TRAINED_ON.update(a.trained_on)
     sha = hashlib.sha256(open(a.model, "rb").read()).hexdigest()
     thr = man.get("threshold", 0.5)
     os.makedirs(CACHE_DIR, exist_ok=True)
     pooled = {k: {"tps": [], "fps": [], "n": 0, "tp@": 0, "fp@": 0} for k in (1, 3)}
     scans = {name: evaluate_scan(name, a, man, sha, pooled) for name in a.scans}
     n = len(scans)
+    clf = man.get("candidateClassifier") if a.classifier == "auto" else None
     report = {"model": os.path.relpath(os.path.abspath(a.model), REPO_ROOT), "sha256": sha, "threshold": thr,
+              "classifier": clf, "lungGate": a.lung_gate, "trainedOn": sorted(TRAINED_ON),
               "candidateThreshold": a.candidate_threshold, "score": a.score, "merge": a.merge, "fpRates": FP_RATES,
               "pooled": {f">={k}": summary(v["tps"], v["fps"], v["n"], n, v["tp@"], v["fp@"]) for k, v in pooled.items()},
               "scans": scans, "seconds": round(time.time() - t0, 1),
               "note": "v1 trained on LIDC-IDRI-0001 (minus slices within 20 mm of reader-marked nodules), tested on LIDC-IDRI-0002: "
                       "only LIDC-IDRI-0002 is an unseen patient. Leave-one-patient-out folds for v2: train without the patient, "
                       "test on it."}
-    out = os.path.join(CACHE_DIR, "detector_froc.json")
+    out = a.out
     with open(out, "w") as f:
         json.dump(report, f, indent=1)
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
-    print(f"{report['model']} ({sha[:12]}): candidates = components at p > {a.candidate_threshold}, score = {a.score} p; "
-          f"operating point = the product rule at the manifest threshold {thr}")
+    print(f"{report['model']} ({sha[:12]}): candidates = components at p > {a.candidate_threshold}"
+          + (", in the dilated lungs" if a.lung_gate else "")
+          + (f", score = the classifier's probability; operating point = map {thr} then classifier >= {clf['threshold']}" if clf else
+             f", score = {a.score} p; operating point = the product rule at the manifest threshold {thr}"))
     print(f"{'scan':<38}{'set':>4}{'les':>4}" + "".join(f"{r:>6}" for r in ["1/8", "1/4", "1/2", "1", "2", "4", "8"])
           + f"{'CPM':>6}{'maxFP':>7} | @{thr}: sens FP/scan")
     rows = [(nm + (" (train patient)" if nm in TRAINED_ON else ""), s) for nm, s in scans.items()]

@@ -27,8 +27,8 @@ INTENDED_USE = {
         "contrast": "non-contrast",
     },
     "nodule-detector-small": {
-        "description": "chest CT covering both lungs from apex to base, with or without contrast, 0.5-2.5 mm slices "
-                       "(trained on LIDC-IDRI and RICORD chest series)",
+        "description": "chest CT covering both lungs from apex to base, with or without contrast, 0.5-2.5 mm slices, "
+                       "smooth to sharp kernels (v2: trained on LIDC-IDRI, RICORD and CPTAC chest series)",
         "modality": "CT",
         "regions": ["chest"],
         "lungs": {"minVolumeMl": 1500, "bothSides": True, "apexToBase": True},
@@ -117,9 +117,13 @@ MEASURED = {
         "HU), HCC_007's pre-contrast series (18 slices: below the pipeline's 20-instance rule) and the InVesalius head CT "
         "(no chest, no abdomen)."),
     "nodule-detector-small": (
-        "Within its intended use on LIDC-IDRI-0002, where it is **rejected by its check** (22 findings inside the lungs, "
-        "cap 20: it misfires on this patient, as the card's test figures foretell), and on RICORD, where its findings are "
-        "stored. Outside it: the CPTAC chest (3 mm slices), the HCC series (lung bases only, 5-10 mm slices) and the head CT."),
+        "Within its intended use (v1's probe run): LIDC-IDRI-0002 and RICORD; outside it: the CPTAC chest (3 mm slices), "
+        "the HCC series (lung bases only, 5-10 mm slices) and the head CT. v2 (0.2.0) has not yet been run through the node: its classifier stage (`candidateClassifier`) is the "
+        "node's side of the interface, built on another branch; a node without it would run the candidate network alone "
+        "at 0.5 (fold A's network: 165 candidates in LIDC-IDRI-0002's lungs) and its findings check (cap 20) would "
+        "reject the output. With the classifier, as training/detection_froc.py runs it, fold A's model (never trained on "
+        "LIDC-IDRI-0002) keeps 4 findings there (2 of them on the readers' lesion), under the cap. v1 (0.1.0) in the node: LIDC-IDRI-0002 rejected by the "
+        "check (22 findings inside the lungs), RICORD stored."),
     "denoise-ffdnet-small": (
         "v2 (0.2.0), judged from the node's probe on each whole series (training/check_noise_measure.py), not from whole "
         "jobs: outside its intended use on every shared series. None is low-dose by its measured noise (no CTDIvol in "

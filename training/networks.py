@@ -120,3 +120,38 @@ def ffdnet_gmac_per_slice(depth: int, width: int, h: int = 512, w: int = 512, in
     per_px = 9 * (in_channels * width + (depth - 2) * width * width + width * 4)
     return per_px * (h // 2) * (w // 2) / 1e9
 
+
+
+# nodule-fpr-small: the candidate classifier of detector v2 (false-positive reduction), a 3D CNN on 32^3 patches at 1 mm
+FPR_PATCH = 32
+FPR_CHANNELS = (8, 16, 32, 32)
+
+
+def build_fpr(channels=FPR_CHANNELS, sigmoid=True):
+    """Input [N, 1, 32, 32, 32] (HU clipped to [-1000, 400] -> [0, 1]); three (conv3x3x3 + BN + ReLU, max-pool 2)
+    stages (32 -> 16 -> 8 -> 4), one more conv at 4^3, global average and max pooling concatenated, a linear layer;
+    output [N, 1], the probability that the candidate is a nodule (sigmoid inside unless trained on logits)."""
+    import torch
+    import torch.nn as nn
+
+    def block(cin, cout):
+        return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+
+    class FPR(nn.Module):
+        def __init__(self):
+            super().__init__()
+            c = list(channels)
+            self.features = nn.Sequential(block(1, c[0]), nn.MaxPool3d(2), block(c[0], c[1]), nn.MaxPool3d(2),
+                                          block(c[1], c[2]), nn.MaxPool3d(2), block(c[2], c[3]))
+            self.head = nn.Linear(2 * c[3], 1)
+            self.sigmoid = sigmoid
+
+        def logits(self, x):
+            h = self.features(x)
+            return self.head(torch.cat([h.mean(dim=(2, 3, 4)), h.amax(dim=(2, 3, 4))], 1))
+
+        def forward(self, x):
+            z = self.logits(x)
+            return torch.sigmoid(z) if self.sigmoid else z
+
+    return FPR()
