@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { volumeSlab } from "../../src/dicom/ct-volume.js";
 import { probedSlab, probeVolume } from "../../src/measure/anatomy-probe.js";
 import { OutputMeasures } from "../../src/measure/output-measures.js";
-import { phantomLungMl, phantomVolume } from "../../src/measure/phantom.js";
+import { phantomLungMl, phantomVolume } from "../helpers/phantom.js";
 
 describe("anatomy probe", () => {
   it("finds a chest: both lungs, apex to base inside, blood pool of a non-contrast scan, the noise that was added", async () => {

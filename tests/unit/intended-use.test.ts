@@ -10,7 +10,7 @@ import { probeVolume } from "../../src/measure/anatomy-probe.js";
 import { ModelRegistry } from "../../src/models/registry.js";
 import { ModelManifest } from "../../src/models/manifest.js";
 import { judgeIntendedUse } from "../../src/pipeline/intended-use.js";
-import { phantomVolume } from "../../src/measure/phantom.js";
+import { phantomVolume } from "../helpers/phantom.js";
 
 let manifests: Record<string, ModelManifest>;
 beforeAll(async () => {

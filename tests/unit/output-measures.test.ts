@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { probeVolume } from "../../src/measure/anatomy-probe.js";
 import { OutputMeasures } from "../../src/measure/output-measures.js";
 import type { OutputCheck } from "../../src/models/manifest.js";
-import { PHANTOM, PHANTOM_HEART, phantomVolume } from "../../src/measure/phantom.js";
+import { PHANTOM, PHANTOM_HEART, phantomVolume } from "../helpers/phantom.js";
 
 const SYNTHESIS: OutputCheck[] = [
   { measure: "bodyVoxelsChangedPercent", overHu: 100, max: 8 },

@@ -8,7 +8,7 @@
  * when asked for (PHANTOM_HEART). Gaussian noise of
  * `noiseSd` HU (seeded) is added inside the body.
  */
-import type { CtVolume, Vector3 } from "../dicom/ct-volume.js";
+import type { CtVolume, Vector3 } from "../../src/dicom/ct-volume.js";
 
 export interface PhantomParts {
   abdomen?: number;
