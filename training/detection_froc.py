@@ -58,7 +58,7 @@ from detection_data import lung_gate, lung_mask, series_geometry  # noqa: E402
 from fpr_patch import normalise, patch_hu  # noqa: E402
 
 SCANS = {"lidc-idri-0002-ncct": "071.xml", "lidc-idri-0001-cect": "069.xml"}
-TRAINED_ON = {"lidc-idri-0001-cect"}  # v1 (train_detector.py); slices within 20 mm of reader marks excluded
+TRAINED_ON = {"lidc-idri-0001-cect"}  # v1 (train_detector.py, git 6ce4b15); slices within 20 mm of reader marks excluded
 FP_RATES = [0.125, 0.25, 0.5, 1, 2, 4, 8]
 POINT_DIAMETER_MM = 10.0  # noduleCADEvaluationLUNA16.py: an annotation without a diameter counts as 10 mm
 NS = {"l": "http://www.nih.gov"}

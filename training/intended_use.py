@@ -1,5 +1,5 @@
 """Intended use and output checks of the three reference models, written into their manifests by the training
-scripts (common.write_manifest, train_detector.py). What each field means: src/models/manifest.ts. The figures behind
+scripts (common.write_manifest, ship_detector_v2.py). What each field means: src/models/manifest.ts. The figures behind
 the thresholds are on the model cards and in README.md ("How a series is chosen")."""
 
 COMMON_GEOMETRY = {
