@@ -16,6 +16,8 @@ import { startOrthanc, type TestOrthanc } from "../helpers/orthanc.js";
 import { requireOrthanc, requireTools } from "../helpers/system-tools.js";
 
 const ready = requireCtData("lidc-idri-0002-ncct") && requireOrthanc() && requireTools("dcmcjpls");
+/** Slices of the deleted-series case's busy series: a count no other series in this file has (the fault hook keys on it). */
+const BUSY_SLICES = 26;
 
 interface Job { id: number; state: string; sourceOrthancId: string; sourceSeriesUid: string; outputSeriesUid: string | null; errorMessage: string | null }
 interface Decision { pipeline: string | null; decision: string; reason: string }
@@ -57,7 +59,14 @@ describe.runIf(ready)("bad and odd input through the service (real Orthanc, buil
     slices = realSlices("lidc-idri-0002-ncct", 28, 4).slices;
     scratch = mkdtempSync(path.join(tmpdir(), "ct-enhance-badinput-"));
     orthanc = await startOrthanc({ stableAgeSeconds: 2 });
-    service = await startService(orthanc, { ...OPERATOR_TEST_PIPELINES, CT_ENHANCE_RECONCILE_CRON: "off" });
+    service = await startService(orthanc, {
+      ...OPERATOR_TEST_PIPELINES,
+      CT_ENHANCE_RECONCILE_CRON: "off",
+      // The fault hook holds the model 6 s on the deleted-series case's busy series (its slice count is no other
+      // series' here), so the series behind it is still queued when it is deleted, however fast the machine.
+      CT_ENHANCE_FAULT_STALL_INFERENCE_SLICES: String(BUSY_SLICES),
+      CT_ENHANCE_FAULT_STALL_INFERENCE_MS: "6000",
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -134,8 +143,9 @@ describe.runIf(ready)("bad and odd input through the service (real Orthanc, buil
   }, 60_000);
 
   it("a series deleted after it was selected, before or while it is fetched: the job fails for good, saying so", async () => {
-    // A series of full 512x512 slices keeps the single job runner busy while the second series is queued behind it.
-    const busy = asSeries(realSlices("lidc-idri-0002-ncct", 24, 1).slices);
+    // A series of full 512x512 slices, its model held 6 s by the fault hook, keeps the single job runner busy while
+    // the second series is queued behind it (without the hold, a quiet machine finished it first: the job was done).
+    const busy = asSeries(realSlices("lidc-idri-0002-ncct", BUSY_SLICES, 1).slices);
     const busyId = await upload(busy);
     await waitFor("the first job running", async () => ((await jobsOf(busyId))[0]?.state === "running" ? true : undefined), 60_000, service);
     const doomed = asSeries(slices.slice(0, 24));
