@@ -210,45 +210,6 @@ def sample_diameter(rng):
     return float(np.exp(rng.uniform(np.log(4.0), np.log(20.0))))
 
 
-def make_training_sample(vol: Volume, rng, crop=128, context=3, p_nodule=0.7, max_nodules=3, p_body=0.5):
-    """One 2.5D training sample: `context` neighbouring slices (network range) and the centre slice's target mask.
-    With probability p_nodule 1..max_nodules nodules are inserted (in 3D, consistent across the context slices);
-    the crop is centred in the lung, or near it, or (for a share p_body of the nodule-free samples) anywhere in the
-    body on the usable slices, so that the network also sees the abdomen, neck and mediastinum as background."""
-    Z, H, W = vol.hu.shape
-    half = context // 2
-    with_nodule = rng.random() < p_nodule
-    k, y, x = vol.place_idx[rng.integers(len(vol.place_idx))]
-    if not with_nodule and rng.random() < p_body:
-        k, y, x = vol.body_idx[rng.integers(len(vol.body_idx))]
-    elif rng.random() < 0.3:
-        # around the lungs too: hila, mediastinum, chest wall, diaphragm
-        y += rng.integers(-60, 61)
-        x += rng.integers(-60, 61)
-    y0 = int(np.clip(y - crop // 2 + rng.integers(-40, 41), 0, H - crop))
-    x0 = int(np.clip(x - crop // 2 + rng.integers(-40, 41), 0, W - crop))
-    # local block: the context slices plus margin along z so nodules centred off-slice cut in correctly
-    mz = int(np.ceil(11.0 / vol.spacing[0]))
-    ks = np.clip(np.arange(k - half - mz, k + half + mz + 1), 0, Z - 1)
-    block = vol.hu[ks][:, y0:y0 + crop, x0:x0 + crop].copy()
-    target = np.zeros(block.shape, bool)
-    if with_nodule:
-        for _ in range(rng.integers(1, max_nodules + 1)):
-            d = sample_diameter(rng)
-            # centre near the centre slice (within the nodule's radius along z), inside the placement mask
-            for _try in range(20):
-                cz = mz + half + rng.uniform(-0.45, 0.45) * d / vol.spacing[0]
-                cy = rng.uniform(8, crop - 8)
-                cx = rng.uniform(8, crop - 8)
-                gk = int(np.clip(ks[int(round(np.clip(cz, 0, len(ks) - 1)))], 0, Z - 1))
-                if vol.place[gk, y0 + int(cy), x0 + int(cx)]:
-                    target |= insert_nodule(block, (cz, cy, cx), d, vol.spacing, vol.noise, rng)
-                    break
-    c = mz + half
-    x_in = det_norm(block[c - half:c + half + 1])
-    return x_in, target[c].astype(np.float32)
-
-
 def insert_nodules_volume(vol: Volume, n, rng, avoid_voxels=(), avoid_mm=25.0, min_sep_mm=30.0):
     """A copy of the volume with n nodules inserted at placement-mask positions (apart from each other and from
     `avoid_voxels`, e.g. the real nodules); returns (hu, list of (centre voxel zyx, diameter mm, mask voxel count))."""
@@ -366,9 +327,12 @@ class ReadVolume(Volume):
 
 
 def make_training_sample_v2(vol: Volume, rng, crop=80, context=3, p_real=0.15, aug=True):
-    """make_training_sample plus: real reader-outlined nodules as targets (a share p_real of the samples of a read
-    volume is centred on one), a loss weight (0 near the < 3 mm point marks), and kernel / slice-thickness
-    augmentation of the whole block (after the insertion, so the inserted nodules get them too).
+    """One 2.5D training sample: `context` neighbouring slices (network range), the centre slice's target mask and a
+    loss weight. Real reader-outlined nodules are targets (a share p_real of the samples of a read volume is centred
+    on one); otherwise, with probability 0.7, 1..3 synthetic nodules are inserted (in 3D, consistent across the context
+    slices), the crop centred in or near the lungs, or (half of the nodule-free samples) anywhere in the body, so the
+    network also sees the abdomen, neck and mediastinum as background. The weight is 0 near the < 3 mm point marks.
+    Kernel / slice-thickness augmentation of the whole block comes after the insertion, so the nodules get it too.
     Returns (x [context, crop, crop] network range, target [crop, crop], weight [crop, crop])."""
     Z, H, W = vol.hu.shape
     half = context // 2
