@@ -12,16 +12,28 @@ import path from "node:path";
 import { PACKAGE_ROOT } from "../config.js";
 import { type OrthancPostgreSQL, postgreSQLEnvironment, writePostgreSQLConfigFolder } from "./postgresql-config.js";
 
+/** Ports this process has handed out: the OS may give a port just released again, and two callers would share it. */
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port free now, never one this process handed out before: two calls in a row once gave Orthanc the same
+ * port for HTTP and DICOM (it exited, "already in use").
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address();
+        const found = typeof address === "object" && address ? address.port : 0;
+        server.close(() => resolve(found));
+      });
+      server.once("error", reject);
     });
-    server.once("error", reject);
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export interface LocalOrthancOptions {
