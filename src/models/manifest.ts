@@ -219,6 +219,12 @@ export const ModelManifest = z.object({
     minVolumeMm3: z.number().nonnegative().default(10),
     /** The lesions the detector is for, longest diameter in mm: stated in the SR, qualifying "no finding". */
     diameterMm: z.object({ min: z.number().positive(), max: z.number().positive() }).strict().default({ min: 3, max: 30 }),
+    /**
+     * What a finding measured longer than `diameterMm.max` is reported as, with a statement that it lies outside the
+     * detector's scope; default (4147007, SCT, "Mass"): over 3 cm a lung lesion is a mass, not a nodule (Fleischner
+     * Society glossary, Hansell et al., Radiology 2008;246:697-722).
+     */
+    oversizeCode: CodedConcept.default({ value: "4147007", scheme: "SCT", meaning: "Mass" }),
     /** Findings farther than this outside the lung mask are dropped, mm. */
     lungMarginMm: z.number().nonnegative().default(5),
   }).prefault({}),

@@ -4,6 +4,7 @@
  * real onnxruntime session on a tiny mean-scoring graph), only the one on tissue is kept, its confidence is the
  * classifier's probability, the job timeline's line counts both, and the SR says whose probability it is and stays
  * dciodvfy-clean. The same manifest without the key gives today's one-stage findings and never asks the classifier.
+ * A finding longer than the detector's range is reported as a mass outside its scope, not as a nodule.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -90,10 +91,10 @@ function probed(): ProbedVolume {
 
 const JOB = { sourceSeriesUid: "2.25.777", pipeline: "nodules", modelVersion: "2.0.0", run: 1 } as Job;
 
-async function produce(model: RegisteredModel, classify: InferenceService["classify"]): Promise<PlanOutcome> {
+async function produce(model: RegisteredModel, classify: InferenceService["classify"], map = probabilityMap()): Promise<PlanOutcome> {
   received = [];
   const inference = {
-    run: () => Promise.resolve({ output: probabilityMap(), provider: "cpu", precision: "fp32", batchSize: 1, inferenceMs: 1, fallbacks: [] }),
+    run: () => Promise.resolve({ output: map, provider: "cpu", precision: "fp32", batchSize: 1, inferenceMs: 1, fallbacks: [] }),
     classify,
   } as unknown as InferenceService;
   const io: PlanIo = {
@@ -156,5 +157,35 @@ describe("a two-stage detector's findings", () => {
     expect(outcome.findings?.items.map((f) => f.probability)).toEqual([0.99, 0.99]);
     expect(outcome.findings?.scope).toMatch(/probability above 0\.9;/);
     expect(JSON.stringify(contentTree(readNaturalized(srOf(received))))).not.toContain("candidate classifier");
+  });
+
+  it("report a finding longer than the detector's range as a mass outside its scope, in the SR, the SEG and the timeline", async () => {
+    const { candidateClassifier: _c, ...rest } = model.manifest;
+    const oneStage: RegisteredModel = { manifest: ModelManifest.parse(rest), modelPath: model.modelPath };
+    // Beside the small candidate in the air: a 50 px (35 mm) long, 4 px thick slab in the tissue block's rows.
+    const map = probabilityMap();
+    for (let k = 2; k <= 5; k++) for (let r = 8; r <= 11; r++) for (let c = 7; c <= 56; c++) map[k * PLANE + r * COLUMNS + c] = 0.95;
+    const outcome = await produce(oneStage, () => Promise.reject(new Error("one-stage")), map);
+    expect(outcome.summary).toMatch(/^3 finding\(s\) \(1 over 30 mm reported as outside the scope\); SR series/);
+    const items = outcome.findings!.items;
+    const mass = items.find((f) => f.longestDiameterMm > 30)!;
+    expect(mass.longestDiameterMm).toBeCloseTo(34.3, 0); // 49 px x 0.7 mm along the columns
+    expect(mass.type).toEqual({ code: "4147007", scheme: "SCT", meaning: "Mass" });
+    expect(mass.trackingId).toMatch(/^Mass [1-3]$/);
+    expect(items.filter((f) => f.type.meaning === "Nodule").map((f) => f.trackingId)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^Nodule [1-3]$/)]));
+    const tree = JSON.stringify(contentTree(readNaturalized(srOf(received))));
+    expect(tree).toContain(`outside the scope: ${mass.trackingId} (34 mm) measured longer than 30 mm, reported as mass`);
+    expect(tree).toContain("(4147007, SCT, \\\"Mass\\\")");
+    const seg = readNaturalized(received.find((i) => readNaturalized(i).Modality === "SEG")!);
+    const segment = (seg.SegmentSequence as Record<string, any>[]).find((s) => s.SegmentLabel === mass.trackingId)!;
+    expect(segment.SegmentedPropertyTypeCodeSequence[0].CodeMeaning).toBe("Mass");
+    expect(segment.SegmentDescription).toMatch(/^Mass, certainty/);
+    if (requireTools("dciodvfy")) {
+      for (const [i, instance] of received.entries()) {
+        const result = dciodvfy(tempFile(`oversize-${i}.dcm`, instance));
+        expect(result.errors, result.output).toEqual([]);
+      }
+    }
   });
 });

@@ -48,6 +48,29 @@ export function confidenceStatement(manifest: ModelManifest): string[] {
   ];
 }
 
+/**
+ * Findings measured longer than the detector's range are not the lesions it looks for: each is reported as the
+ * manifest's `oversizeCode` (a mass, by default) and tracked as such ("Mass 2"), and the report says that it lies
+ * outside the scope, so that a 34 mm finding never reads as a measured nodule. Returns the statement for the SR's
+ * Algorithm Parameters and the timeline, or none when every finding is inside the range.
+ */
+export function oversizeFindings(findings: Finding[], manifest: ModelManifest): { findings: Finding[]; statement?: string } {
+  const { diameterMm, oversizeCode, label } = manifest.findings;
+  const over = findings.filter((f) => f.longestDiameterMm > diameterMm.max);
+  if (over.length === 0) return { findings };
+  const relabelled = findings.map((f) => (f.longestDiameterMm > diameterMm.max
+    ? { ...f, findingCode: oversizeCode, trackingId: f.trackingId.replace(label, oversizeCode.meaning) }
+    : f));
+  const which = relabelled.filter((f) => f.longestDiameterMm > diameterMm.max)
+    .map((f) => `${f.trackingId} (${f.longestDiameterMm.toFixed(0)} mm)`).join(", ");
+  return {
+    findings: relabelled,
+    statement: `outside the scope: ${which} measured longer than ${diameterMm.max} mm, reported as ` +
+      `${oversizeCode.meaning.toLowerCase()} for a reader to look at; this detector was neither made nor validated for ` +
+      `lesions of that size, so its outline, size and certainty are not measurements`,
+  };
+}
+
 /** Whether a finding's centre (mean voxel) lies in the probe's lung mask, or within `marginMm` of it. */
 function inLungs(finding: Finding, volume: CtVolume, probed: ProbedVolume, marginMm: number): boolean {
   const { coarse, anatomy } = probed;
@@ -132,11 +155,14 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
         return { summary: `${classified}output rejected by its checks; nothing stored`, stored: 0, storeTailMs: 0, checks, rejected: true, outputs: [] };
       }
       const overridden = [...(io.overridden ?? []), ...failed];
-      findings = findings.slice(0, cap); // a forced run past the cap reports the most probable, as many as allowed
+      // A forced run past the cap reports the most probable, as many as allowed.
+      const oversize = oversizeFindings(findings.slice(0, cap), manifest);
+      findings = oversize.findings;
       const instances = await encode(volume, findings, manifest, {
         srSeriesUid, segSeriesUid, seriesNumber: outputSeriesNumber(volume, pipelineOrdinal),
         parameters: [
-          detectorScope(manifest), ...confidenceStatement(manifest), ...(overridden.length > 0 ? [overrideStatement(overridden)] : []),
+          detectorScope(manifest), ...confidenceStatement(manifest), ...(oversize.statement ? [oversize.statement] : []),
+          ...(overridden.length > 0 ? [overrideStatement(overridden)] : []),
         ],
       });
       // The SR (the last instance) only once the SEG is stored, in a request of its own: whatever the store settings,
@@ -144,7 +170,9 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
       const segs = instances.slice(0, -1);
       const stored = await storeOutputInstances(io.endpoint, volume.studyInstanceUID, segs, io.store) +
         await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances.slice(-1), io.store);
-      const dropped = outside > 0 ? ` (${outside} outside the lungs dropped)` : "";
+      const masses = findings.filter((f) => f.longestDiameterMm > manifest.findings.diameterMm.max).length;
+      const dropped = (outside > 0 ? ` (${outside} outside the lungs dropped)` : "") +
+        (masses > 0 ? ` (${masses} over ${manifest.findings.diameterMm.max} mm reported as outside the scope)` : "");
       return {
         summary: `${classified}${findings.length} finding(s)${dropped}; SR series ${srSeriesUid}` + (findings.length > 0 ? `, SEG series ${segSeriesUid}` : ""),
         stored,
