@@ -25,7 +25,7 @@ stop() {
     if [ -f "$state/$name.pid" ]; then kill "$(cat "$state/$name.pid")" 2>/dev/null || true; rm -f "$state/$name.pid"; fi
   done
 }
-if [ "${1:-}" = "stop" ]; then stop; echo "demo stopped (state kept in $state)"; exit 0; fi
+if [ "${1:-}" = "stop" ]; then stop; echo "demo stopped (its Orthanc and ledger are kept in $state until the next run)"; exit 0; fi
 
 series_dir="$root/../shared/data/ct/lidc-idri-0002-ncct"
 bash scripts/install-system-deps.sh
@@ -36,6 +36,9 @@ ohif_dir=""
 if [ "${CT_ENHANCE_OHIF:-1}" != "0" ]; then ohif_dir=$(node dist/tools/ohif-prepare.js); fi
 
 stop
+# Each run starts from an empty Orthanc and an empty job ledger: a series processed by an earlier run (an older model,
+# older code) would otherwise show that run's jobs, since ct-enhance never processes a series twice by itself.
+rm -rf "$state/orthanc-db" "$state/ct-enhance"
 mkdir -p "$state/orthanc-db"
 [ -f "$state/credentials" ] || echo "demo:$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$state/credentials"
 creds=$(cat "$state/credentials")
