@@ -3,12 +3,15 @@
  * as the runner calls them: WADO-RS retrieve + volume assembly, then either
  * - "streamed" (what the service does): the anatomy probe, then inference in the worker with the derived CT measured
  *   for the output checks and encoded while the model runs (held on disk), and stored over STOW-RS once the checks
- *   pass (deriveSeries, the derived-series output plan's own routine; a rejected output stores nothing), or
+ *   pass (deriveSeries, the derived-series output plan's own routine; a rejected output stores nothing). A detection
+ *   model's streamed round is the service's findings plan: the map, the candidate classifier when it has one, the
+ *   findings check, then its SEG and SR (so its peak holds what a job holds: the map and a copy of the HU). Or
  * - "unguarded": the same streamed path without the safeguards, as the service ran before intended use and output
  *   checks existed: no probe, nothing measured, each output slice encoded and stored over STOW-RS while the model
  *   computes the next (nothing held back for a verdict). Set against "streamed" it is what the safeguards cost.
  * - "serial": inference into a whole output volume, then write + store, one stage after the other, so each stage's
  *   own cost can be set against its raw baseline.
+ * "unguarded" and "serial" write a derived CT: image models only.
  * Prints one JSON line (PipelineRoundResult) on stdout.
  *
  * node dist/bench/pipeline-round.js '<PipelineRoundRequest as JSON>'
@@ -27,7 +30,11 @@ import { InferenceService, type InferenceSummary } from "../models/inference.js"
 import { ModelRegistry, type RegisteredModel } from "../models/registry.js";
 import { OutputSliceQueue, wholeOutput } from "../pipeline/output-slices.js";
 import { probeVolume } from "../measure/anatomy-probe.js";
+import type { Job } from "../jobs/job-records.js";
 import { derivedCtInstances, deriveSeries } from "../pipeline/outputs/derived-series.js";
+import { findingsPlan } from "../pipeline/outputs/findings.js";
+import type { PlanIo, PlanOutcome, PlanTarget } from "../pipeline/outputs/output-plan.js";
+import type { PipelineDefinition } from "../pipeline/pipelines.js";
 import { storeOutputInstances } from "../pipeline/stages/store-instances.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../version.js";
 import { type MemoryAtPeak, MemorySampler } from "./memory.js";
@@ -91,6 +98,7 @@ export interface PipelineRoundResult {
   /** The output checks' verdicts, and whether they rejected the output (nothing stored); streamed rounds. */
   checks: string[];
   rejected: boolean;
+  /** What the round stored, the series the STOW-RS baseline posts again: the derived CT, or a detector's SEG (or SR). */
   derivedSeriesInstanceUID: string;
   derivedBytes: number;
   storedInstances: number;
@@ -114,6 +122,13 @@ export function benchIdentity(sourceSeriesUID: string, round: number, model: { i
     software: { manufacturer: SOFTWARE_NAME, version: SOFTWARE_VERSION },
     contentDate: new Date(),
   };
+}
+
+/** The job a detection round's findings plan is for: the round is the run, so each round's SR and SEG are new. */
+function benchTarget(request: PipelineRoundRequest, model: RegisteredModel): PlanTarget {
+  const job = { sourceSeriesUid: request.seriesInstanceUID, pipeline: "bench", modelVersion: model.manifest.version, run: request.round } as Job;
+  const pipeline = { id: "bench", outputLabel: "bench" } as PipelineDefinition;
+  return { job, pipeline, pipelineOrdinal: 0, model };
 }
 
 async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult> {
@@ -157,6 +172,10 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
   let rejected = false;
   let checks: string[] = [];
   let cpuUsed: NodeJS.CpuUsage;
+  let derivedSeriesUid = identity.seriesInstanceUID;
+  if (request.mode !== "streamed" && model.manifest.output.meaning !== "hu-image") {
+    throw new Error(`--mode ${request.mode} writes a derived CT; ${model.manifest.id} is a ${model.manifest.task} model: use --mode streamed`);
+  }
   started = performance.now();
   if (request.mode === "streamed") {
     memory.begin("probe");
@@ -166,7 +185,7 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
     memory.end();
     memory.begin("infer+store");
     let inferenceDoneAt = 0;
-    const run = await deriveSeries(model, volume, identity, {
+    const io: PlanIo = {
       inference,
       endpoint,
       store,
@@ -181,7 +200,16 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
         memory.end();
         memory.begin("store tail");
       },
-    });
+    };
+    let run: Pick<PlanOutcome, "stored" | "rejected" | "checks">;
+    if (model.manifest.output.meaning === "probability-map") {
+      const outcome = await findingsPlan(benchTarget(request, model)).produce(volume, io);
+      // The SEG when there are findings (the larger object), else the SR: what the STOW-RS baseline posts again.
+      derivedSeriesUid = outcome.outputs.at(-1)?.seriesInstanceUID ?? derivedSeriesUid;
+      run = outcome;
+    } else {
+      run = await deriveSeries(model, volume, identity, io);
+    }
     memory.end();
     stored = run.stored;
     rejected = run.rejected;
@@ -235,7 +263,7 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
   const sampled = memory.stop();
   await inference.close();
   rmSync(spoolDir, { recursive: true, force: true });
-  const derivedBytes = rejected ? 0 : await seriesBytes(endpoint, volume.studyInstanceUID, identity.seriesInstanceUID);
+  const derivedBytes = rejected ? 0 : await seriesBytes(endpoint, volume.studyInstanceUID, derivedSeriesUid);
 
   return {
     slices: volume.slices,
@@ -258,7 +286,7 @@ async function main(request: PipelineRoundRequest): Promise<PipelineRoundResult>
     probeMs,
     checks,
     rejected,
-    derivedSeriesInstanceUID: identity.seriesInstanceUID,
+    derivedSeriesInstanceUID: derivedSeriesUid,
     derivedBytes,
     storedInstances: stored,
     peakRssBytes,
