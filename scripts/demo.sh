@@ -84,4 +84,5 @@ if [ -n "$ohif_dir" ]; then
   study_uid=$(curl -sf -u "$creds" "$orthanc_url/series/$source_series/study" | sed -n 's/.*"StudyInstanceUID" *: *"\([^"]*\)".*/\1/p' | head -1)
   echo "OHIF, source and output side by side (Orthanc login): $orthanc_url/ohif/viewer?StudyInstanceUIDs=$study_uid&hangingProtocolId=ct-enhance-side-by-side"
 fi
-echo "$jobs" | ORTHANC_URL="$orthanc_url" ORTHANC_AUTH="$creds" PREVIEWS="$state/ct-enhance/previews" node scripts/demo-summary.mjs
+echo "$jobs" | ORTHANC_URL="$orthanc_url" ORTHANC_AUTH="$creds" API_URL="$api_url" API_TOKEN="$token" PREVIEWS="$state/ct-enhance/previews" \
+  node scripts/demo-summary.mjs
