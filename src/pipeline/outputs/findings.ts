@@ -54,17 +54,16 @@ export function confidenceStatement(manifest: ModelManifest): string[] {
  * outside the scope, so that a 34 mm finding never reads as a measured nodule. Returns the statement for the SR's
  * Algorithm Parameters and the timeline, or none when every finding is inside the range.
  */
-export function oversizeFindings(findings: Finding[], manifest: ModelManifest): { findings: Finding[]; statement?: string } {
+export function oversizeFindings(findings: Finding[], manifest: ModelManifest): { findings: Finding[]; count: number; statement?: string } {
   const { diameterMm, oversizeCode, label } = manifest.findings;
-  const over = findings.filter((f) => f.longestDiameterMm > diameterMm.max);
-  if (over.length === 0) return { findings };
-  const relabelled = findings.map((f) => (f.longestDiameterMm > diameterMm.max
-    ? { ...f, findingCode: oversizeCode, trackingId: f.trackingId.replace(label, oversizeCode.meaning) }
-    : f));
-  const which = relabelled.filter((f) => f.longestDiameterMm > diameterMm.max)
-    .map((f) => `${f.trackingId} (${f.longestDiameterMm.toFixed(0)} mm)`).join(", ");
+  const isOver = (f: Finding) => f.longestDiameterMm > diameterMm.max;
+  const count = findings.filter(isOver).length;
+  if (count === 0) return { findings, count };
+  const relabelled = findings.map((f) => (isOver(f) ? { ...f, findingCode: oversizeCode, trackingId: f.trackingId.replace(label, oversizeCode.meaning) } : f));
+  const which = relabelled.filter(isOver).map((f) => `${f.trackingId} (${f.longestDiameterMm.toFixed(0)} mm)`).join(", ");
   return {
     findings: relabelled,
+    count,
     statement: `outside the scope: ${which} measured longer than ${diameterMm.max} mm, reported as ` +
       `${oversizeCode.meaning.toLowerCase()} for a reader to look at; this detector was neither made nor validated for ` +
       `lesions of that size, so its outline, size and certainty are not measurements`,
@@ -170,9 +169,8 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
       const segs = instances.slice(0, -1);
       const stored = await storeOutputInstances(io.endpoint, volume.studyInstanceUID, segs, io.store) +
         await storeOutputInstances(io.endpoint, volume.studyInstanceUID, instances.slice(-1), io.store);
-      const masses = findings.filter((f) => f.longestDiameterMm > manifest.findings.diameterMm.max).length;
       const dropped = (outside > 0 ? ` (${outside} outside the lungs dropped)` : "") +
-        (masses > 0 ? ` (${masses} over ${manifest.findings.diameterMm.max} mm reported as outside the scope)` : "");
+        (oversize.count > 0 ? ` (${oversize.count} over ${manifest.findings.diameterMm.max} mm reported as outside the scope)` : "");
       return {
         summary: `${classified}${findings.length} finding(s)${dropped}; SR series ${srSeriesUid}` + (findings.length > 0 ? `, SEG series ${segSeriesUid}` : ""),
         stored,
