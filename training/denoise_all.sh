@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PY:-/usr/bin/python3}
-minutes=${MINUTES:-20}
+minutes=${MINUTES:-40}
 nice -n 10 $py training/prep_denoise_v2.py --workers 2
 nice -n 10 $py training/train_denoise_v2.py --holdout ricord-1a --minutes "$minutes" --lr 3e-4 --init-v1 git --ship &
 nice -n 10 $py training/train_denoise_v2.py --holdout hcc-005 --minutes "$minutes" --lr 3e-4 --init-v1 git &

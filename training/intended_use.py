@@ -125,7 +125,8 @@ MEASURED = {
         "LIDC-IDRI-0002) keeps 4 findings there (2 of them on the readers' lesion), under the cap. v1 (0.1.0) in the node: LIDC-IDRI-0002 rejected by the "
         "check (22 findings inside the lungs), RICORD stored."),
     "denoise-ffdnet-small": (
-        "v2 (0.2.0), judged from the node's probe on each whole series (training/check_noise_measure.py), not from whole "
+        "v2 (0.2.0 and 0.2.1 alike: the decision is the probe's, not the weights'), judged from the node's probe on each "
+        "whole series (training/check_noise_measure.py), not from whole "
         "jobs: outside its intended use on every shared series. None is low-dose by its measured noise (no CTDIvol in "
         "their headers): the chests measure 20.1-22.8 HU, the HCC arterial phases 25.6-30.7 HU (the band starts at 32 "
         "HU); the CPTAC chest has a CTDIvol (above 3 mGy) and a B70f kernel. Their simulated low doses (the card) measure "

@@ -12,7 +12,7 @@ the last conv zero-initialised (starts as the identity), seed 0, 1 torch thread.
   /usr/bin/python3 training/train_denoise_v2.py --holdout ricord-1a --minutes 14 --ship   # the shipped model
   /usr/bin/python3 training/train_denoise_v2.py --holdout hcc-005 --minutes 14            # a second fold, a check
 Writes $CT_CACHE/denoise2_fold-<holdout>.{pt,onnx,json}; with --ship also models/denoise-ffdnet-small.onnx and its
-manifest (version 0.2.0, input.noiseLevel).
+manifest (version VERSION, input.noiseLevel).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from networks import DEPTH, NOISE_MAP_SCALE, NOISE_SCALE, WIDTH, build_ffdnet_no
 from prep_denoise_v2 import pairs_path  # noqa: E402
 
 MODEL_ID = "denoise-ffdnet-small"
-VERSION = "0.2.0"
+VERSION = "0.2.1"
 V1_COMMIT = "8ec8a7c"  # the last commit shipping v1 (0.1.0)
 MODEL_NAME = "FFDNet small low-dose CT denoiser with a measured noise-level input (simulated 50/25/10% dose)"
 
