@@ -118,12 +118,15 @@ MEASURED = {
         "(no chest, no abdomen)."),
     "nodule-detector-small": (
         "Within its intended use (v1's probe run): LIDC-IDRI-0002 and RICORD; outside it: the CPTAC chest (3 mm slices), "
-        "the HCC series (lung bases only, 5-10 mm slices) and the head CT. v2 (0.2.0) has not yet been run through the node: its classifier stage (`candidateClassifier`) is the "
-        "node's side of the interface, built on another branch; a node without it would run the candidate network alone "
-        "at 0.5 (fold A's network: 165 candidates in LIDC-IDRI-0002's lungs) and its findings check (cap 20) would "
-        "reject the output. With the classifier, as training/detection_froc.py runs it, fold A's model (never trained on "
-        "LIDC-IDRI-0002) keeps 4 findings there (2 of them on the readers' lesion), under the cap. v1 (0.1.0) in the node: LIDC-IDRI-0002 rejected by the "
-        "check (22 findings inside the lungs), RICORD stored."),
+        "the HCC series (lung bases only, 5-10 mm slices) and the head CT. v2 (0.2.0) in the node (`scripts/demo.sh` "
+        "with RICORD sent to its Orthanc, 2026-12-01): LIDC-IDRI-0002 122 candidates in the lungs, 11 kept by the "
+        "classifier, SR and SEG stored; RICORD, processed on its chest slab (slices 27-249 of 255), 202 candidates, 10 "
+        "kept, stored. Both were training series of the shipped model, so neither is a test of it (the leave-one-"
+        "patient-out figures above are). Without the classifier the candidate network alone at 0.5 would be rejected by "
+        "the findings check (cap 20; fold A's network: 165 candidates in LIDC-IDRI-0002's lungs); with it, as "
+        "training/detection_froc.py runs it, fold A's model (never trained on LIDC-IDRI-0002) keeps 4 findings there (2 "
+        "of them on the readers' lesion). v1 (0.1.0) in the node: LIDC-IDRI-0002 rejected by the check (22 findings "
+        "inside the lungs), RICORD stored."),
     "denoise-ffdnet-small": (
         "v2 (0.2.0 and 0.2.1 alike: the decision is the probe's, not the weights'), judged from the node's probe on each "
         "whole series (training/check_noise_measure.py), not from whole "
