@@ -15,9 +15,10 @@ OTHER_CITATIONS = """- LIDC-IDRI: Armato III SG et al. (2015). Data From LIDC-ID
 - CPTAC: National Cancer Institute Clinical Proteomic Tumor Analysis Consortium, radiology data in TCIA (C3N-00247).
 - MIDRC-RICORD-1A: Tsai E et al. (2020). doi:10.7937/VTW4-X588. CC BY-NC 4.0 (evaluation only, not trained on).
 - TCIA: Clark K et al., Journal of Digital Imaging 26(6):1045-1057, 2013."""
-# train_syncta.py on the 2-core machine, 1 torch thread, quiet machine: 44 iterations of batch 6 x 160 px in 0.30 min
-# (0.41 s each); the shipped batch 24 x 192 px is 5.76 times the pixels
-CPU_S_PER_ITER = 0.41 * 5.76
+# train_syncta.py on the 2-core machine, 1 torch thread, two processes side by side, quiet machine (2026-12-01): 40
+# iterations of the shipped batch 24 x 192 px in 1.78 min each, start-up included (an earlier estimate, 0.41 s at
+# batch 6 x 160 px scaled by pixels, gave 2.4 s)
+CPU_S_PER_ITER = 1.78 * 60 / 40
 VERSIONS = ("unchanged input", "v1", "v2 (fold without this patient)")
 
 
@@ -285,9 +286,8 @@ Preview `{mid}.png`: {ev.get('png', 'not written')}.
 bash training/syncta_all.sh   # registration, round 1 (12 runs), the choice, round 2 (4 runs), export, evaluation, fp16, this card
 ```
 It pins the iteration counts of the shipped run (`ROUND1_ITERS=1500`, `ROUND2_ITERS=3300`) and trains on a CUDA GPU
-when PyTorch sees one. On the 2-core machine the same work is about {cpu_hours:.0f} h of training (0.41 s per iteration
-measured at batch 6 x 160 px, scaled by pixels to {cpu_s_per_iter:.1f} s at the shipped batch 24 x 192 px; 2 processes at a
-time). To run it on the device tool as the shipped run did, see
+when PyTorch sees one. On the 2-core machine the same work is about {cpu_hours:.0f} h of training ({cpu_s_per_iter:.1f} s per
+iteration at the shipped batch 24 x 192 px, measured with 2 processes side by side, as the script runs them). To run it on the device tool as the shipped run did, see
 `training/syncta_gpu.sh` (the data travel packed by `training/syncta_pack.py`: HU rounded to integers, the simulated
 pairs' air outside the body set to -1024 HU). GPU runs are not bit-reproducible.
 
