@@ -7,6 +7,8 @@
  * identity "synthesis" streaming its input back, and a "detector" whose map holds one blob inside the lungs, so the
  * job writes one finding; the manifests are the real shipped networks' (fixtures with open safeguards), whose
  * sha256 goes into the Device UID.
+ * Last, the same detection job run again from an empty ledger (as after a crash between the SR's store and the job's
+ * end): it finds its output whole in Orthanc and ends done, running no model and storing nothing.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -85,6 +87,7 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
   let subset: SeriesSubset;
   let dataDir: string;
   let ctx: PipelineContext;
+  let detectionDone: Job;
   const objects = new Map<AirObjectKind, AirObject>();
   const files = new Map<AirObjectKind, string>();
   const expected = new Map<AirObjectKind, AirExpectations>();
@@ -142,6 +145,7 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
     ctx.inference = standInNetworks();
     const synthesis = await runPipeline(0);
     const detection = await runPipeline(1);
+    detectionDone = detection;
     await fetchObject("derived CT", outputSeriesUid(synthesis, "series"));
     await fetchObject("SR", outputSeriesUid(detection, "sr-series"));
     await fetchObject("SEG", outputSeriesUid(detection, "seg-series"));
@@ -185,6 +189,36 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
     }
     console.info(`dciodvfy per object: ${JSON.stringify(counts)}`);
     expect(Object.keys(counts).sort()).toEqual(["SEG", "SR", "derived CT"]);
+  });
+
+  it("the detection job again, from an empty ledger: finds its output whole, runs no model, stores nothing more", async () => {
+    const instancesBefore = (await orthanc.rest<string[]>("/instances")).length;
+    const emptyDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-air-again-"));
+    const again = await openContext(loadConfig(undefined, {
+      CT_ENHANCE_ORTHANC_URL: orthanc.url,
+      CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
+      CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
+      CT_ENHANCE_DATA_DIR: emptyDir,
+      CT_ENHANCE_PIPELINES_FILE: path.join(REPO_ROOT, "tests", "fixtures", "pipelines-air.json"),
+      CT_ENHANCE_MODELS_DIR: path.join(REPO_ROOT, "tests", "fixtures", "air-models"),
+    }));
+    again.inference = { run: () => Promise.reject(new Error("the model must not run: the output is already whole")) } as unknown as InferenceService;
+    try {
+      const job = again.ledger.jobs.create({
+        sourceOrthancId: detectionDone.sourceOrthancId, sourceSeriesUid: detectionDone.sourceSeriesUid, studyUid: detectionDone.studyUid,
+        pipeline: detectionDone.pipeline, modelId: detectionDone.modelId, modelVersion: detectionDone.modelVersion,
+      }).job;
+      const ended = await runJob(again, job);
+      expect(ended.state, ended.errorMessage ?? "").toBe(JobState.Done);
+      const events = again.ledger.jobs.events(job.id).map((e) => `${e.kind}: ${e.message}`);
+      const srUid = outputSeriesUid(detectionDone, "sr-series");
+      expect(events).toContain(`skipped-store: series ${srUid} is already complete in Orthanc (earlier attempt)`);
+      expect(events.filter((e) => /^(inferred|stored):/.test(e))).toEqual([]);
+      expect((await orthanc.rest<string[]>("/instances")).length).toBe(instancesBefore);
+    } finally {
+      again.ledger.close();
+      rmSync(emptyDir, { recursive: true, force: true });
+    }
   });
 
   it("dsrdump reads the SR without complaint", () => {
