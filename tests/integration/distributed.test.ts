@@ -53,6 +53,11 @@ describe.runIf(ready)("distributed mode: follower + 3 workers on a real Redis an
     CT_ENHANCE_CPU_THREADS: "1",
     CT_ENHANCE_PROVIDER: "cpu",
     CT_ENHANCE_RETRY_DELAY_SECONDS: "2",
+    // Each job's model holds its worker 1.5 s (the hang tests' fault hook, src/models/fault-stall.ts): on a quiet
+    // machine a 20-slice 128x128 job otherwise ends in a fraction of a second, and all 30 ended before a kill could
+    // land inside one (seen in a clean-clone run: 4 tries, none hit a running job).
+    CT_ENHANCE_FAULT_STALL_INFERENCE_SLICES: String(SLICES),
+    CT_ENHANCE_FAULT_STALL_INFERENCE_MS: "1500",
   };
 
   const startWorker = async (name: string): Promise<WorkerProcess> => {
