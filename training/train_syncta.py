@@ -50,7 +50,7 @@ from syncta_pairs import PATIENTS, iv_blood_pool, load_axial, load_pair  # noqa:
 
 
 MODEL_ID = "syncta-unet-small"
-VERSION = "0.2.1"
+VERSION = "0.2.2"
 # contrast series de-enhanced for the simulated pairs: (folder, AcquisitionNumber, HCC patient it belongs to)
 CONTRAST = [
     ("lidc-idri-0001-cect", None, None),
@@ -92,8 +92,8 @@ def hybrid_target(pair) -> tuple[np.ndarray, np.ndarray]:
 class Sampler:
     """Crops of (input, target, weight, vessel points) from several sources; half the crops centred on the blood pool."""
 
-    def __init__(self, rng, patch: int, vessel_weight: float, vessel_frac: float):
-        self.rng, self.patch, self.vw, self.vf = rng, patch, vessel_weight, vessel_frac
+    def __init__(self, rng, patch: int, vessel_weight: float, vessel_frac: float, hard_frac: float = 0.0):
+        self.rng, self.patch, self.vw, self.vf, self.hf = rng, patch, vessel_weight, vessel_frac, hard_frac
         self.sources = []
 
     def add(self, name, x_hu, y_hu, pool, weight):
@@ -103,9 +103,14 @@ class Sampler:
                              "pool_pts": np.argwhere(pool), "body_pts": np.argwhere(body), "p": weight})
 
     def crop(self):
-        src_p = np.array([s["p"] for s in self.sources], np.float64)
-        s = self.sources[self.rng.choice(len(self.sources), p=src_p / src_p.sum())]
-        pts = s["pool_pts"] if (self.rng.random() < self.vf and len(s["pool_pts"])) else s["body_pts"]
+        hard = np.array([len(s.get("hard_pts", ())) for s in self.sources], np.float64)
+        if self.hf and hard.sum() and self.rng.random() < self.hf:  # a crop centred on a false enhancement
+            s = self.sources[self.rng.choice(len(self.sources), p=hard / hard.sum())]
+            pts = s["hard_pts"]
+        else:
+            src_p = np.array([s["p"] for s in self.sources], np.float64)
+            s = self.sources[self.rng.choice(len(self.sources), p=src_p / src_p.sum())]
+            pts = s["pool_pts"] if (self.rng.random() < self.vf and len(s["pool_pts"])) else s["body_pts"]
         z, cy, cx = pts[self.rng.integers(len(pts))]
         P, H, W = self.patch, s["x"].shape[1], s["x"].shape[2]
         y0 = int(np.clip(cy - P // 2 + self.rng.integers(-P // 4, P // 4 + 1), 0, H - P))
@@ -113,6 +118,24 @@ class Sampler:
         x = s["x"][z, y0:y0 + P, x0:x0 + P]
         y = s["y"][z, y0:y0 + P, x0:x0 + P]
         return x, y, 1.0 + self.vw * s["w"][z, y0:y0 + P, x0:x0 + P]
+
+
+def mine_false_enhancements(torch, model, sampler, threshold_hu: float) -> dict:
+    """Hard negatives: in every source, the body voxels outside the dilated blood pool that the starting model
+    brightens more than threshold_hu above the target (on the training data itself). Round 3 centres a share of its
+    crops on them (--hard-negative-frac): the round-2 model brightened the shoulder muscles next to LIDC-IDRI-0001's
+    contrast-filled subclavian vein, crops the blood-pool and body sampling reached rarely. Returns the counts."""
+    model.eval()
+    counts = {}
+    with torch.no_grad():
+        for s in sampler.sources:
+            x = torch.from_numpy(C.hu_to_net(s["x"])[:, None].astype(np.float32))
+            out = C.net_to_hu(torch.cat([model(x[i:i + 4]) for i in range(0, x.shape[0], 4)]).numpy()[:, 0])
+            hard = (out - np.clip(s["y"], C.HU_MIN, C.HU_MAX) > threshold_hu) & (s["w"] == 0) & body_mask(s["x"])
+            s["hard_pts"] = np.argwhere(hard)
+            counts[s["name"]] = int(hard.sum())
+    model.train()
+    return counts
 
 
 def gaussian_kernels(torch, sigmas, radius: int = 4):
@@ -158,7 +181,7 @@ def kernel_and_noise(torch, rng, x, y):
 
 
 def build_sampler(data, holdout, rng, args):
-    sampler = Sampler(rng, args.patch, args.vessel_weight, args.vessel_frac)
+    sampler = Sampler(rng, args.patch, args.vessel_weight, args.vessel_frac, args.hard_negative_frac)
     used = []
     for patient in PATIENTS:
         if patient == holdout:
@@ -198,6 +221,10 @@ def train(args, sampler, torch):
     else:
         torch.nn.init.zeros_(model.outc.weight)  # start as identity
         torch.nn.init.zeros_(model.outc.bias)
+    mined = None
+    if args.hard_negative_frac:
+        mined = mine_false_enhancements(torch, model, sampler, args.hard_negative_hu)
+        print("false enhancements of the starting model (voxels):", mined, flush=True)
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     timer, log, it = C.Timer(), [], 0
@@ -225,6 +252,7 @@ def train(args, sampler, torch):
                 print(f"iter {it} {timer.minutes():.1f} min loss {float(loss):.5f} lr {lr:.2e}", flush=True)
     model.eval()
     return model.cpu(), {"iters": it, "train_minutes": timer.minutes(), "log": log, "device": args.device,
+                         "hard_negatives_at_start": mined,
                          "device_name": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"}
 
 
@@ -245,6 +273,10 @@ def main():
     ap.add_argument("--vessel-frac", type=float, default=0.5, help="share of crops centred on the blood pool")
     ap.add_argument("--brightening-weight", type=float, default=1.0,
                     help="extra L1 weight on output above the target outside the blood pool (false enhancement)")
+    ap.add_argument("--hard-negative-frac", type=float, default=0.0,
+                    help="share of crops centred on the starting model's false enhancements (needs --init-state)")
+    ap.add_argument("--hard-negative-hu", type=float, default=60.0,
+                    help="a voxel outside the blood pool brightened more than this over the target is a hard negative")
     ap.add_argument("--state-only", action="store_true",
                     help="save the weights (.pt) and the log, no ONNX (the GPU machine's torch exports differently)")
     ap.add_argument("--init-state", default=None, help="start from these weights (.pt, with its _train.json)")
@@ -275,7 +307,7 @@ def main():
         if args.init_state:
             with open(args.init_state[:-3] + "_train.json") as f:
                 before = json.load(f)
-            info["continued_from"] = {k: before.get(k) for k in ("iters", "train_minutes", "device_name", "args",
+            info["continued_from"] = {k: before.get(k) for k in ("iters", "train_minutes", "device_name", "args", "torch",
                                                                  "continued_from")}
             info["total_iters"] = run["iters"] + (before.get("total_iters") or before["iters"])
         pt = os.path.join(C.CACHE_DIR, f"syncta_v2{suffix}.pt")
