@@ -7,8 +7,8 @@
 # 12 then 4 processes sharing the GPU); the iteration counts are pinned here so that a CPU run does the same work.
 # On the 2-core machine that is 2.7 s per iteration per process, two processes side by side (batch 24, 192 px; 40
 # iterations in 1.8 min, measured on a quiet machine 2026-12-01), and 12 x 1,500 + 4 x 3,300 iterations: about 12 h;
-# use a GPU (DEVICE=cuda is picked automatically) or lower ROUND1_ITERS / ROUND2_ITERS and say so. Round 3 was run on
-# the 2-core machine itself: 4 processes side by side, 55 min, ~700 iterations each (4.7 s per iteration per process).
+# use a GPU (DEVICE=cuda is picked automatically) or lower ROUND1_ITERS / ROUND2_ITERS and say so. Round 3 (ROUND3=1) was
+# run on the 2-core machine itself: 4 processes side by side, 55 min, ~700 iterations each (4.7 s per iteration each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PY:-/usr/bin/python3}
@@ -22,15 +22,24 @@ weight=$($py -c "import json,sys; print(json.load(open(sys.argv[1]))['args']['br
 PY=$py MINUTES=100000 ITERS=${ROUND2_ITERS:-3300} CONFIGS="$chosen:$weight" INIT_DIR="$cache/syncta-round1" OUT= \
   nice -n 10 bash training/syncta_gpu.sh
 cp "$cache/syncta-round/select.json" "$cache/syncta_select_round2.json"
-# round 3 (CPU, 2026-12-01): the chosen configuration's four models again, 30 % of the crops centred on their own
-# false enhancements on the training data (train_syncta.py --hard-negative-frac), kept only if not worse on the folds
-mkdir -p "$cache/syncta-round2" && for f in "$cache"/syncta_v2_"$chosen"[._]*; do
-  b=$(basename "$f"); cp "$f" "$cache/syncta-round2/${b/syncta_v2_$chosen/syncta_v2_${chosen}hn}"; done
-PY=$py MINUTES=100000 ITERS=${ROUND3_ITERS:-700} CONFIGS="${chosen}hn:$weight" INIT_DIR="$cache/syncta-round2" OUT= \
-  EXTRA="--lr 0.001 --hard-negative-frac 0.3" THREADS=1 nice -n 10 bash training/syncta_gpu.sh
-$py training/syncta_select.py --tags "$chosen" "${chosen}hn" --baseline "$chosen" >"$cache/syncta_select_round3.json"
-$py training/syncta_hard_negatives.py --before "$chosen" --after "${chosen}hn"
-chosen=$($py -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" "$cache/syncta_select_round3.json")
+# Round 3 (ROUND3=1; run on the CPU 2026-12-01, measured and not shipped: see the card): the chosen configuration's
+# four models again, 30 % of the crops centred on their own false enhancements on the training data
+# (train_syncta.py --hard-negative-frac), its keep rule (syncta_select.py --baseline), exported and evaluated into the
+# cache's *_round3.json; the shipped model stays round 2's.
+if [ "${ROUND3:-0}" = 1 ]; then
+  mkdir -p "$cache/syncta-round2" && for f in "$cache"/syncta_v2_"$chosen"[._]*; do
+    b=$(basename "$f"); cp "$f" "$cache/syncta-round2/${b/syncta_v2_$chosen/syncta_v2_${chosen}hn}"; done
+  PY=$py MINUTES=100000 ITERS=${ROUND3_ITERS:-700} CONFIGS="${chosen}hn:$weight" INIT_DIR="$cache/syncta-round2" OUT= \
+    EXTRA="--lr 0.001 --hard-negative-frac 0.3" THREADS=1 nice -n 10 bash training/syncta_gpu.sh
+  $py training/syncta_select.py --tags "$chosen" "${chosen}hn" --baseline "$chosen" >"$cache/syncta_select_round3.json"
+  $py training/syncta_hard_negatives.py --before "$chosen" --after "${chosen}hn"
+  for h in hcc-005 hcc-007 hcc-009; do
+    $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}hn_fold-$h.pt" --holdout "$h"
+  done
+  $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}hn.pt"
+  cp "$cache/syncta_train.json" "$cache/syncta_train_round3.json"
+  nice -n 10 $py training/evaluate_syncta.py --out "$cache/syncta_eval_round3.json"
+fi
 for h in hcc-005 hcc-007 hcc-009; do
   $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}_fold-$h.pt" --holdout "$h"
 done

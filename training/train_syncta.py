@@ -50,7 +50,7 @@ from syncta_pairs import PATIENTS, iv_blood_pool, load_axial, load_pair  # noqa:
 
 
 MODEL_ID = "syncta-unet-small"
-VERSION = "0.2.2"
+VERSION = "0.2.1"
 # contrast series de-enhanced for the simulated pairs: (folder, AcquisitionNumber, HCC patient it belongs to)
 CONTRAST = [
     ("lidc-idri-0001-cect", None, None),
