@@ -119,8 +119,10 @@ def verdict(ev):
 # Round 3's weights in the node (not shipped), 2026-12-01: its output checks on LIDC-IDRI-0002 as
 # tests/unit/output-checks-kernels.test.ts printed them (body voxels changed > 100 HU %, soft tissue mean change HU,
 # soft tissue brightened > 100 HU %; limits 8, +-10, 2), and on RICORD in the demo's Orthanc
-ROUND3_NODE_CHECKS = [("LIDC-IDRI-0002 as reconstructed", 2.6, 2.6, 1.7), ("LIDC-IDRI-0002 smoothed", 2.4, 2.1, 1.5),
-                      ("LIDC-IDRI-0002 sharpened", 3.0, 3.5, 2.1), ("RICORD as reconstructed", 1.0, 0.8, 0.8)]
+ROUND3_NODE_CHECKS = [("LIDC-IDRI-0002 as reconstructed", 2.6, 2.6, 1.7, "passed"),
+                      ("LIDC-IDRI-0002 smoothed", 2.4, 2.1, 1.5, "passed"),
+                      ("LIDC-IDRI-0002 sharpened", 3.0, 3.5, 2.1, "rejected"),
+                      ("RICORD as reconstructed", 1.0, 0.8, 0.8, "passed")]
 
 
 def round3_section(load) -> str:
@@ -138,8 +140,7 @@ def round3_section(load) -> str:
                      f"({c['volume_wide']['v2']['isolated_share_of_soft_tissue_percent']:.2f}% of soft tissue), kernel "
                      f"spread {c['kernel_consistency']['v2']['spread_hu']:.0f} HU"
                      for n, c in ev["real_ncct_chest"].items())
-    checks = "; ".join(f"{n} {b:g}% / {t:+g} HU / {x:g}% ({'passed' if x <= 2 and b <= 8 and abs(t) <= 10 else 'rejected'})"
-                       for n, b, t, x in ROUND3_NODE_CHECKS)
+    checks = "; ".join(f"{n} {b:g}% / {t:+g} HU / {x:g}% ({verdict})" for n, b, t, x, verdict in ROUND3_NODE_CHECKS)
     before, after = (sum(mined[k].values()) for k in ("round 2", "round 3"))
     return f"""
 ## Round 3, trained and not shipped (2026-12-01)
@@ -158,7 +159,9 @@ soft tissue brightened > 100 HU) measured {checks}. LIDC-IDRI-0002 sits at the 2
 reconstruction of the same scan flips it to rejected: the decision would depend on the kernel, which ct-enhance's
 kernel test forbids (tests/unit/output-checks-kernels.test.ts). The shipped 0.2.1 is rejected on all three. Spots in
 the left arm muscles remain in round 3's output on both chests. The next step is the same recipe on a GPU with more
-iterations, or arms-down chests in the training data, and the kernel test in the keep rule.
+iterations, or arms-down chests in the training data, and a keep rule that also judges false enhancement on smoothed
+and sharpened copies of the training chests (the unseen chests must stay a test). Under a sharper kernel round 3's
+isolated brightening on LIDC-IDRI-0002 grows in its large blobs, not in noise-sized ones (training/syncta_kernel_blobs.py).
 """
 
 

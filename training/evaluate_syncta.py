@@ -212,15 +212,19 @@ def volume_wide_png(hu, out, central, isolated):
     return np.concatenate([np.stack([a, a, a], -1), np.stack([b, b, b], -1), over], axis=1), k
 
 
+def kernel_variants(hu):
+    """The same slices as reconstructed, smoothed (Gaussian sigma 1 px: a softer kernel) and sharpened (unsharp mask,
+    amount 1, sigma 1 px: a sharper one)."""
+    smooth = np.stack([ndi.gaussian_filter(s, 1.0) for s in hu])
+    return {"original": hu, "smoothed": smooth, "sharpened": hu + (hu - smooth)}
+
+
 def kernel_consistency(before, models, aorta):
     if not aorta:
         return None
-    smooth = np.stack([ndi.gaussian_filter(s, 1.0) for s in before])
-    sharp = before + (before - smooth)
     out = {}
     for label, onnx in models.items():
-        means = {k: float(roi_values(run_model(onnx, v), aorta).mean()) for k, v in
-                 (("original", before), ("smoothed", smooth), ("sharpened", sharp))}
+        means = {k: float(roi_values(run_model(onnx, v), aorta).mean()) for k, v in kernel_variants(before).items()}
         out[label] = {**means, "spread_hu": max(means.values()) - min(means.values())}
     return out
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Count the false enhancements of the all-patient Syn-CTA model before and after round 3 on its own training data:
-body voxels outside the dilated blood pool brightened more than 60 HU above the target (train_syncta.py's hard
+body voxels outside the dilated blood pool brightened more than the run's --hard-negative-hu above the target (train_syncta.py's hard
 negatives), per source. Writes $CT_CACHE/syncta_hard_negatives.json for the model card.
 
   /usr/bin/python3 training/syncta_hard_negatives.py --before bw1 --after bw1hn
@@ -28,13 +28,14 @@ def main():
     import torch
 
     C.set_threads(2)
-    sampling = argparse.Namespace(patch=192, vessel_weight=4.0, vessel_frac=0.5, hard_negative_frac=0.3, real_weight=0.5)
-    sampler, _ = T.build_sampler(args.data, None, np.random.default_rng(0), sampling)
+    with open(os.path.join(C.CACHE_DIR, f"syncta_v2_{args.after}_train.json")) as f:
+        run = argparse.Namespace(**json.load(f)["args"])  # round 3's own sampling and threshold
+    sampler, _ = T.build_sampler(args.data, None, np.random.default_rng(0), run)
     counts = {}
     for label, tag in (("round 2", args.before), ("round 3", args.after)):
         model = C.build_unet(channels=SYNCTA_CHANNELS, residual=True)
         model.load_state_dict(torch.load(os.path.join(C.CACHE_DIR, f"syncta_v2_{tag}.pt"), map_location="cpu"))
-        counts[label] = T.mine_false_enhancements(torch, model, sampler, 60.0)
+        counts[label] = T.mine_false_enhancements(torch, model, sampler, run.hard_negative_hu)
     with open(os.path.join(C.CACHE_DIR, "syncta_hard_negatives.json"), "w") as f:
         json.dump(counts, f, indent=1)
     print(json.dumps(counts))

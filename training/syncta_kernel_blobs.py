@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A Syn-CTA model's false enhancement on one unseen chest under three reconstructions (as reconstructed, smoothed by
-a Gaussian of sigma 1 px, sharpened by an unsharp mask), as evaluate_syncta.py measures it volume-wide: isolated
+"""A Syn-CTA model's false enhancement on one unseen chest under three reconstructions (evaluate_syncta.kernel_variants:
+as reconstructed, smoothed, sharpened), as evaluate_syncta.py measures it volume-wide: isolated
 brightening (> 100 HU, not connected to the mediastinum), its share of soft tissue, how much of it lies in blobs under
 0.5 ml (noise-like) and the largest blobs. Answers whether a kernel moves the output checks through noise or through
 the model's own false enhancements. onnxruntime-node, as the service runs the model; several minutes per model.
@@ -19,7 +19,7 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
-from evaluate_syncta import chest_volume, run_model, volume_wide  # noqa: E402
+from evaluate_syncta import chest_volume, kernel_variants, run_model, volume_wide  # noqa: E402
 
 
 def main():
@@ -29,9 +29,8 @@ def main():
     args = ap.parse_args()
     hu, voxel_ml = chest_volume(args.data, args.series)
     hu = np.clip(hu, C.HU_MIN, C.HU_MAX).astype(np.float32)
-    smooth = np.stack([ndi.gaussian_filter(s, 1.0) for s in hu])
     res = {"model": os.path.basename(args.onnx), "sha256": C.sha256_file(args.onnx), "series": args.series}
-    for name, volume in (("reconstructed", hu), ("smoothed", smooth), ("sharpened", hu + (hu - smooth))):
+    for name, volume in kernel_variants(hu).items():
         wide, _, isolated = volume_wide(volume, run_model(args.onnx, volume), voxel_ml)
         blobs, n = ndi.label(isolated)
         sizes = ndi.sum(isolated, blobs, index=np.arange(1, n + 1)) * voxel_ml

@@ -126,11 +126,13 @@ def mine_false_enhancements(torch, model, sampler, threshold_hu: float) -> dict:
     crops on them (--hard-negative-frac): the round-2 model brightened the shoulder muscles next to LIDC-IDRI-0001's
     contrast-filled subclavian vein, crops the blood-pool and body sampling reached rarely. Returns the counts."""
     model.eval()
+    dev = next(model.parameters()).device
     counts = {}
     with torch.no_grad():
         for s in sampler.sources:
             x = torch.from_numpy(C.hu_to_net(s["x"])[:, None].astype(np.float32))
-            out = C.net_to_hu(torch.cat([model(x[i:i + 4]) for i in range(0, x.shape[0], 4)]).numpy()[:, 0])
+            out = torch.cat([model(x[i:i + 4].to(dev)).cpu() for i in range(0, x.shape[0], 4)])
+            out = C.net_to_hu(out.numpy()[:, 0])
             hard = (out - np.clip(s["y"], C.HU_MIN, C.HU_MAX) > threshold_hu) & (s["w"] == 0) & body_mask(s["x"])
             s["hard_pts"] = np.argwhere(hard)
             counts[s["name"]] = int(hard.sum())
@@ -221,11 +223,11 @@ def train(args, sampler, torch):
     else:
         torch.nn.init.zeros_(model.outc.weight)  # start as identity
         torch.nn.init.zeros_(model.outc.bias)
+    model = model.to(dev)
     mined = None
-    if args.hard_negative_frac:
+    if args.hard_negative_frac:  # on the training device
         mined = mine_false_enhancements(torch, model, sampler, args.hard_negative_hu)
         print("false enhancements of the starting model (voxels):", mined, flush=True)
-    model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     timer, log, it = C.Timer(), [], 0
     model.train()
