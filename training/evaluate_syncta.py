@@ -41,7 +41,7 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
-from simulate import body_mask  # noqa: E402
+from simulate import body_mask, lungs_and_mediastinum  # noqa: E402
 from syncta_pairs import PATIENTS, iv_blood_pool, load_pair  # noqa: E402
 from train_syncta import MODEL_ID  # noqa: E402
 
@@ -158,31 +158,6 @@ def tissue_preservation(data, models, rois):
         C.write_png_gray(os.path.join(C.MODELS_DIR, f"{MODEL_ID}-unseen.png"), np.concatenate(unseen, axis=0)[::2, ::2])
     return res, png
 
-
-def lungs_and_mediastinum(hu, body, voxel_ml):
-    """Lungs: air inside the body in 3D components of at least 300 ml (bowel gas and the trachea stay out, mostly);
-    mediastinum: per row, the widest lung-free run between the row's first and last lung voxel, on rows with lung on
-    both sides of that run; rows of the slice's lung extent without one take the nearest row's run."""
-    air, n = ndi.label(body & (hu < -400))
-    sizes = ndi.sum(np.ones_like(hu, dtype=np.float32), air, index=np.arange(1, n + 1))
-    lungs = np.isin(air, 1 + np.flatnonzero(sizes >= 300 / voxel_ml))
-    mediastinum = np.zeros_like(lungs)
-    for k in range(hu.shape[0]):
-        runs = {}
-        for r in np.flatnonzero(lungs[k].any(axis=1)):
-            cols = np.flatnonzero(lungs[k, r])
-            gaps = np.diff(cols)
-            if gaps.max(initial=0) > 1:
-                i = int(np.argmax(gaps))
-                runs[r] = (cols[i] + 1, cols[i + 1] - 1)
-        if not runs:
-            continue
-        rows = np.flatnonzero(lungs[k].any(axis=1))
-        have = np.array(sorted(runs))
-        for r in range(rows.min(), rows.max() + 1):
-            c0, c1 = runs[have[np.argmin(np.abs(have - r))]]
-            mediastinum[k, r, c0:c1 + 1] = True
-    return lungs, mediastinum & body & ~lungs
 
 
 def volume_wide(hu, out, spacing_ml):

@@ -103,7 +103,7 @@ def keep_large_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
     return keep[lab]
 
 
-def blood_pool_mask(hu: np.ndarray, min_voxels: int = 1000, cut_px: int = 5) -> np.ndarray:
+def blood_pool_mask(hu: np.ndarray, voxel_ml: float | None = None, min_voxels: int = 1000, cut_px: int = 5) -> np.ndarray:
     """The enhanced blood pool of a contrast CT (v2): the aorta and what connects to it thickly (heart chambers,
     pulmonary arteries, the large branches), not the enhancing organs (spleen, renal cortex, a hypervascular tumour)
     nor bowel with oral contrast. By HU, connectivity and position:
@@ -113,12 +113,21 @@ def blood_pool_mask(hu: np.ndarray, min_voxels: int = 1000, cut_px: int = 5) -> 
        longer side) whose centre lies within 15% of the body's width of its midline and not in its anterior 40%, and
        which bone does not enclose (at most 30% of a 4 px ring around them above 400 HU: vertebral marrow is enclosed
        by cortex): the descending / abdominal aorta in front of the spine;
-    4. the 3D components of the eroded core that hold a seed, grown back by cut_px inside the core; per slice, 2D
+    4. heart seeds (voxel_ml given): on slices whose lungs (lungs_mask, air components of 50 ml or more) cover at
+       least 15% of the body, components of the eroded core of at least 500 px whose centre has lung on both sides in
+       its own row, lies within 20% of the body's width of its midline and in its anterior 60% (not the vertebral
+       body, whose marrow passes for blood when its cortex is thin): the heart chambers where the field ends below the aortic
+       arch and the heart does not connect to the descending aorta inside it (HCC_005, HCC_009: without these seeds
+       their enhanced hearts were taught as "leave unchanged"). A stomach with oral contrast under the diaphragm
+       lies below such slices or has lung behind it, not beside it;
+    5. the 3D components of the eroded core that hold a seed, grown back by cut_px inside the core; per slice, 2D
        components enclosed by bone dropped (as in 3); 3D components of at least min_voxels."""
     core, _, body, _ = enhanced_core(hu, lo=150.0)
     st = ndi.generate_binary_structure(2, 1)
     eroded = np.stack([ndi.binary_erosion(c, st, iterations=cut_px) for c in core])
     seeds = np.zeros_like(core)
+    lungs = lungs_mask(hu, body, voxel_ml, min_ml=50.0) if voxel_ml else np.zeros_like(core)
+    chest_slices = lungs.sum(axis=(1, 2)) >= 0.15 * np.maximum(body.sum(axis=(1, 2)), 1)
     for z in range(hu.shape[0]):
         ys, xs = np.nonzero(body[z])
         if len(xs) == 0:
@@ -131,9 +140,14 @@ def blood_pool_mask(hu: np.ndarray, min_voxels: int = 1000, cut_px: int = 5) -> 
             cy, cx = ndi.center_of_mass(comp)
             cy, cx = cy + sl[0].start, cx + sl[1].start
             round_enough = area / (np.pi * (max(h, w) / 2) ** 2) >= 0.55
-            midline = abs(cx - xs.mean()) <= 0.15 * np.ptp(xs)
+            off_midline = abs(cx - xs.mean()) / np.ptp(xs)
             posterior = cy >= ys.min() + 0.4 * np.ptp(ys)
-            if area >= 50 and round_enough and midline and posterior:
+            aorta = round_enough and off_midline <= 0.15 and posterior
+            row = np.flatnonzero(lungs[z, int(round(cy))])
+            anterior = cy < ys.min() + 0.6 * np.ptp(ys)
+            heart = (chest_slices[z] and area >= 500 and off_midline <= 0.2 and anterior
+                     and (row < cx).any() and (row > cx).any())
+            if (area >= 50 and aorta) or heart:
                 seeds[z][sl] |= comp
     seeds &= ~enclosed_by_bone(seeds, hu)
     lab, n = ndi.label(eroded, structure=ndi.generate_binary_structure(3, 1))
@@ -141,6 +155,37 @@ def blood_pool_mask(hu: np.ndarray, min_voxels: int = 1000, cut_px: int = 5) -> 
     kept = np.isin(lab, ids[ids > 0])
     pool = np.stack([ndi.binary_dilation(k, st, iterations=cut_px) & c for k, c in zip(kept, core)])
     return keep_large_components(pool & ~enclosed_by_bone(pool, hu), min_voxels)
+
+
+def lungs_mask(hu: np.ndarray, body: np.ndarray, voxel_ml: float, min_ml: float = 300.0) -> np.ndarray:
+    """Air inside the body (< -400 HU) in 3D components of at least min_ml."""
+    air, n = ndi.label(body & (hu < -400))
+    sizes = ndi.sum(np.ones_like(hu, dtype=np.float32), air, index=np.arange(1, n + 1))
+    return np.isin(air, 1 + np.flatnonzero(sizes >= min_ml / voxel_ml))
+
+
+def lungs_and_mediastinum(hu: np.ndarray, body: np.ndarray, voxel_ml: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lungs: air inside the body in 3D components of at least 300 ml (bowel gas and the trachea stay out, mostly);
+    mediastinum: per row, the widest lung-free run between the row's first and last lung voxel, on rows with lung on
+    both sides of that run; rows of the slice's lung extent without one take the nearest row's run."""
+    lungs = lungs_mask(hu, body, voxel_ml)
+    mediastinum = np.zeros_like(lungs)
+    for k in range(hu.shape[0]):
+        runs = {}
+        for r in np.flatnonzero(lungs[k].any(axis=1)):
+            cols = np.flatnonzero(lungs[k, r])
+            gaps = np.diff(cols)
+            if gaps.max(initial=0) > 1:
+                i = int(np.argmax(gaps))
+                runs[r] = (cols[i] + 1, cols[i + 1] - 1)
+        if not runs:
+            continue
+        rows = np.flatnonzero(lungs[k].any(axis=1))
+        have = np.array(sorted(runs))
+        for r in range(rows.min(), rows.max() + 1):
+            c0, c1 = runs[have[np.argmin(np.abs(have - r))]]
+            mediastinum[k, r, c0:c1 + 1] = True
+    return lungs, mediastinum & body & ~lungs
 
 
 def enclosed_by_bone(mask: np.ndarray, hu: np.ndarray, ring_px: int = 4, max_bone: float = 0.3) -> np.ndarray:

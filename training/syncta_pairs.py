@@ -72,6 +72,12 @@ def load_axial(folder: str, acquisition: int | None = None):
     return vol
 
 
+def voxel_ml(vol) -> float:
+    """One voxel's volume in ml: pixel spacing squared times the slice step (the thickness for a single slice)."""
+    step = float(np.median(np.abs(np.diff(vol["z"])))) if len(vol["z"]) > 1 else float(vol["thickness"])
+    return float(vol["spacing"]) ** 2 * step / 1000.0
+
+
 def slab_weights(z_art: np.ndarray, art_thick: float, z: float, thick: float) -> np.ndarray | None:
     """Weights of the arterial slices (each covering z_art +- art_thick/2) in the slab z +- thick/2: their overlap
     fractions, normalised; None when the slab is not fully covered."""
@@ -188,7 +194,7 @@ def load_pair(data: str, patient: str):
     nc_vol = load_axial(os.path.join(data, n_name))
     art_vol = load_axial(os.path.join(data, a_name), acq)
     nc, art, body, z, report = register(nc_vol, art_vol)
-    pair = {"ncct": nc, "arterial": art, "bloodpool": blood_pool_mask(art), "body": body, "z": z,
+    pair = {"ncct": nc, "arterial": art, "bloodpool": blood_pool_mask(art, voxel_ml(nc_vol)), "body": body, "z": z,
             "spacing": nc_vol["spacing"], "report": json.dumps(report)}
     np.savez(cache, **pair)
     return pair

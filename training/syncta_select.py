@@ -12,6 +12,11 @@ crops centred on them) is judged against the round it continues (--baseline TAG,
 kept if it passes 1 and is not worse than the baseline by more than 1 % in mean NMAE nor by more than 5 HU in mean
 blood pool MAE; otherwise the baseline stays.
 
+Round 4 (heart seeds in the blood pool, hard negatives mined on sharpened sources too) is judged the same way against
+round 3, both measured on the corrected blood pools, and one more condition (--hard-negatives, from
+syncta_hard_negatives.py): its all-patient model's false enhancements on its own training data, as reconstructed and
+sharpened, summed over the sources, must not exceed round 3's.
+
 The real NCCT chests (LIDC-IDRI-0002, RICORD) and the kernel test are not used here: they stay an unseen test of the
 chosen model (evaluate_syncta.py). Inference here is PyTorch on the training device; the card's figures are
 recomputed with onnxruntime-node by evaluate_syncta.py.
@@ -60,16 +65,20 @@ def choose(results):
     return min(scored, key=lambda t: scored[t]["worst_tissue_change_hu"]), "rule 3: no configuration kept tissue within 10 HU"
 
 
-def keep_if_not_worse(results, baseline):
+def keep_if_not_worse(results, baseline, false_enhancements=None):
+    """false_enhancements: {tag: voxels summed over the training sources}, or None (round 3's rule)."""
     base = results[baseline]["summary"]
+    fewer = lambda t: false_enhancements is None or false_enhancements[t] <= false_enhancements[baseline]  # noqa: E731
     for t, r in results.items():
         if t in ("unchanged input", baseline):
             continue
         s = r["summary"]
         if (s["worst_tissue_change_hu"] <= TISSUE_LIMIT_HU and s["mean_nmae"] <= base["mean_nmae"] * 1.01
-                and s["mean_bloodpool_mae_hu"] <= base["mean_bloodpool_mae_hu"] + 5.0):
-            return t, f"{t} kept: tissue within 10 HU on every fold, NMAE and blood pool MAE not worse than {baseline}'s"
-    return baseline, f"{baseline} stays: no later round passed the tissue limit and stayed within 1 % NMAE and 5 HU"
+                and s["mean_bloodpool_mae_hu"] <= base["mean_bloodpool_mae_hu"] + 5.0 and fewer(t)):
+            extra = ", no more false enhancements on the training data" if false_enhancements else ""
+            return t, f"{t} kept: tissue within 10 HU on every fold, NMAE and blood pool MAE not worse than {baseline}'s{extra}"
+    return baseline, (f"{baseline} stays: no later round passed the tissue limit and stayed within 1 % NMAE and 5 HU"
+                      + (" with no more false enhancements on the training data" if false_enhancements else ""))
 
 
 def main():
@@ -77,6 +86,8 @@ def main():
     ap.add_argument("--tags", nargs="+", required=True)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--baseline", default=None, help="the round continued from: the other tag replaces it only if not worse")
+    ap.add_argument("--hard-negatives", default=None,
+                    help="syncta_hard_negatives.py's JSON: with --baseline, a later round must not have more of them")
     args = ap.parse_args()
     import torch
 
@@ -99,8 +110,14 @@ def main():
     for r in results.values():
         r["summary"] = summary(r["folds"]) if r["folds"] else None
     results = {t: r for t, r in results.items() if r["summary"]}
-    chosen, why = choose(results) if not args.baseline else keep_if_not_worse(results, args.baseline)
-    print(json.dumps({"chosen": chosen, "why": why, "rule": __doc__.split("\n\n")[1], "results": results}, indent=1))
+    false_enhancements = None
+    if args.hard_negatives:
+        with open(args.hard_negatives) as f:
+            false_enhancements = {t: sum(c.values()) for t, c in json.load(f).items()}
+    chosen, why = (choose(results) if not args.baseline
+                   else keep_if_not_worse(results, args.baseline, false_enhancements))
+    print(json.dumps({"chosen": chosen, "why": why, "rule": __doc__.split("\n\n")[1], "results": results,
+                      "false_enhancements_on_training_data": false_enhancements}, indent=1))
 
 
 if __name__ == "__main__":
