@@ -40,6 +40,26 @@ if [ "${ROUND3:-0}" = 1 ]; then
   cp "$cache/syncta_train.json" "$cache/syncta_train_round3.json"
   nice -n 10 $py training/evaluate_syncta.py --out "$cache/syncta_eval_round3.json"
 fi
+# Round 4 (ROUND4=1, after ROUND3=1; run on the CPU 2026-12-01): round 3's four models again on the corrected blood
+# pools (heart seeds: HCC_005's and HCC_009's enhanced hearts had been taught as "leave unchanged"), the hard negatives
+# mined on the sharpened sources too (train_syncta.py --hard-negative-sharpened), 65 min of 4 processes side by side;
+# kept by syncta_select.py --baseline with --hard-negatives (rule in its docstring), into the cache's *_round4.json.
+if [ "${ROUND4:-0}" = 1 ]; then
+  mkdir -p "$cache/syncta-round3w" && for f in "$cache"/syncta_v2_"${chosen}hn"[._]*; do
+    b=$(basename "$f"); cp "$f" "$cache/syncta-round3w/${b/syncta_v2_${chosen}hn/syncta_v2_${chosen}r4}"; done
+  PY=$py MINUTES=${ROUND4_MINUTES:-65} ITERS=${ROUND4_ITERS:-100000} CONFIGS="${chosen}r4:$weight" \
+    INIT_DIR="$cache/syncta-round3w" OUT= EXTRA="--lr 0.001 --hard-negative-frac 0.3 --hard-negative-sharpened" \
+    THREADS=1 nice -n 10 bash training/syncta_gpu.sh
+  $py training/syncta_hard_negatives.py --before "${chosen}hn" --after "${chosen}r4"
+  $py training/syncta_select.py --tags "${chosen}hn" "${chosen}r4" --baseline "${chosen}hn" \
+    --hard-negatives "$cache/syncta_hard_negatives_${chosen}r4.json" >"$cache/syncta_select_round4.json"
+  for h in hcc-005 hcc-007 hcc-009; do
+    $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}r4_fold-$h.pt" --holdout "$h"
+  done
+  $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}r4.pt"
+  cp "$cache/syncta_train.json" "$cache/syncta_train_round4.json"
+  nice -n 10 $py training/evaluate_syncta.py --out "$cache/syncta_eval_round4.json"
+fi
 for h in hcc-005 hcc-007 hcc-009; do
   $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}_fold-$h.pt" --holdout "$h"
 done

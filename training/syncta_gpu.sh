@@ -19,7 +19,9 @@ py=${PY:-python3}
 data=${DATA:-../shared/data/ct}
 device=${DEVICE:-$($py -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")}
 mkdir -p "$CT_CACHE" "$out"
-[ ! -d .syncta-pack/b ] || cp .syncta-pack/b/* "$CT_CACHE/"
+# the pack stands in for ../shared on the GPU machine only: here it would overwrite newer caches (on 2026-12-01 a
+# pack written before the heart seeds put HCC_007's and HCC_009's old blood pools back under round 4)
+[ -d "$data" ] || [ ! -d .syncta-pack/b ] || cp .syncta-pack/b/* "$CT_CACHE/"
 for f in syncta_pair_hcc-005 syncta_sim_v2_lidc-idri-0001-cect; do
   [ -d "$data" ] || [ -f "$CT_CACHE/$f.npz" ] || { echo "no $data and no $CT_CACHE/$f.npz: stage the pack first"; exit 3; }
 done
