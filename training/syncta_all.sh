@@ -22,43 +22,45 @@ weight=$($py -c "import json,sys; print(json.load(open(sys.argv[1]))['args']['br
 PY=$py MINUTES=100000 ITERS=${ROUND2_ITERS:-3300} CONFIGS="$chosen:$weight" INIT_DIR="$cache/syncta-round1" OUT= \
   nice -n 10 bash training/syncta_gpu.sh
 cp "$cache/syncta-round/select.json" "$cache/syncta_select_round2.json"
+# A later round goes on from an earlier one's four models: copy_as FROM TO DIR puts FROM's weights and logs in DIR under
+# TO's names; export_round TAG N exports TAG's models and evaluates them into the cache's *_roundN.json (the shipped
+# model is exported again at the end).
+copy_as() {
+  mkdir -p "$3" && for f in "$cache"/syncta_v2_"$1"[._]*; do b=$(basename "$f"); cp "$f" "$3/${b/syncta_v2_$1/syncta_v2_$2}"; done
+}
+export_round() {
+  for h in hcc-005 hcc-007 hcc-009; do
+    $py training/train_syncta.py --from-state "$cache/syncta_v2_$1_fold-$h.pt" --holdout "$h"
+  done
+  $py training/train_syncta.py --from-state "$cache/syncta_v2_$1.pt"
+  cp "$cache/syncta_train.json" "$cache/syncta_train_round$2.json"
+  nice -n 10 $py training/evaluate_syncta.py --out "$cache/syncta_eval_round$2.json"
+}
 # Round 3 (ROUND3=1; run on the CPU 2026-12-01, measured and not shipped: see the card): the chosen configuration's
 # four models again, 30 % of the crops centred on their own false enhancements on the training data
 # (train_syncta.py --hard-negative-frac), its keep rule (syncta_select.py --baseline), exported and evaluated into the
 # cache's *_round3.json; the shipped model stays round 2's.
 if [ "${ROUND3:-0}" = 1 ]; then
-  mkdir -p "$cache/syncta-round2" && for f in "$cache"/syncta_v2_"$chosen"[._]*; do
-    b=$(basename "$f"); cp "$f" "$cache/syncta-round2/${b/syncta_v2_$chosen/syncta_v2_${chosen}hn}"; done
+  copy_as "$chosen" "${chosen}hn" "$cache/syncta-round2"
   PY=$py MINUTES=100000 ITERS=${ROUND3_ITERS:-700} CONFIGS="${chosen}hn:$weight" INIT_DIR="$cache/syncta-round2" OUT= \
     EXTRA="--lr 0.001 --hard-negative-frac 0.3" THREADS=1 nice -n 10 bash training/syncta_gpu.sh
   $py training/syncta_select.py --tags "$chosen" "${chosen}hn" --baseline "$chosen" >"$cache/syncta_select_round3.json"
   $py training/syncta_hard_negatives.py --before "$chosen" --after "${chosen}hn"
-  for h in hcc-005 hcc-007 hcc-009; do
-    $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}hn_fold-$h.pt" --holdout "$h"
-  done
-  $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}hn.pt"
-  cp "$cache/syncta_train.json" "$cache/syncta_train_round3.json"
-  nice -n 10 $py training/evaluate_syncta.py --out "$cache/syncta_eval_round3.json"
+  export_round "${chosen}hn" 3
 fi
 # Round 4 (ROUND4=1, after ROUND3=1; run on the CPU 2026-12-01): round 3's four models again on the corrected blood
 # pools (heart seeds: HCC_005's and HCC_009's enhanced hearts had been taught as "leave unchanged"), the hard negatives
 # mined on the sharpened sources too (train_syncta.py --hard-negative-sharpened), 65 min of 4 processes side by side;
 # kept by syncta_select.py --baseline with --hard-negatives (rule in its docstring), into the cache's *_round4.json.
 if [ "${ROUND4:-0}" = 1 ]; then
-  mkdir -p "$cache/syncta-round3w" && for f in "$cache"/syncta_v2_"${chosen}hn"[._]*; do
-    b=$(basename "$f"); cp "$f" "$cache/syncta-round3w/${b/syncta_v2_${chosen}hn/syncta_v2_${chosen}r4}"; done
+  copy_as "${chosen}hn" "${chosen}r4" "$cache/syncta-round3w"
   PY=$py MINUTES=${ROUND4_MINUTES:-65} ITERS=${ROUND4_ITERS:-100000} CONFIGS="${chosen}r4:$weight" \
     INIT_DIR="$cache/syncta-round3w" OUT= EXTRA="--lr 0.001 --hard-negative-frac 0.3 --hard-negative-sharpened" \
     THREADS=1 nice -n 10 bash training/syncta_gpu.sh
   $py training/syncta_hard_negatives.py --before "${chosen}hn" --after "${chosen}r4"
   $py training/syncta_select.py --tags "${chosen}hn" "${chosen}r4" --baseline "${chosen}hn" \
     --hard-negatives "$cache/syncta_hard_negatives_${chosen}r4.json" >"$cache/syncta_select_round4.json"
-  for h in hcc-005 hcc-007 hcc-009; do
-    $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}r4_fold-$h.pt" --holdout "$h"
-  done
-  $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}r4.pt"
-  cp "$cache/syncta_train.json" "$cache/syncta_train_round4.json"
-  nice -n 10 $py training/evaluate_syncta.py --out "$cache/syncta_eval_round4.json"
+  export_round "${chosen}r4" 4
 fi
 for h in hcc-005 hcc-007 hcc-009; do
   $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}_fold-$h.pt" --holdout "$h"
