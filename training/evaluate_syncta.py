@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from simulate import body_mask, lungs_and_mediastinum  # noqa: E402
 from syncta_pairs import PATIENTS, iv_blood_pool, load_pair  # noqa: E402
-from train_syncta import MODEL_ID  # noqa: E402
+from train_syncta import MODEL_ID, unsharp  # noqa: E402
 
 V1_COMMIT = "b8b9192"
 NCCT_CHESTS = ["lidc-idri-0002-ncct", "ricord-ncct-jpegls"]
@@ -190,8 +190,7 @@ def volume_wide_png(hu, out, central, isolated):
 def kernel_variants(hu):
     """The same slices as reconstructed, smoothed (Gaussian sigma 1 px: a softer kernel) and sharpened (unsharp mask,
     amount 1, sigma 1 px: a sharper one)."""
-    smooth = np.stack([ndi.gaussian_filter(s, 1.0) for s in hu])
-    return {"original": hu, "smoothed": smooth, "sharpened": hu + (hu - smooth)}
+    return {"original": hu, "smoothed": np.stack([ndi.gaussian_filter(s, 1.0) for s in hu]), "sharpened": unsharp(hu)}
 
 
 def kernel_consistency(before, models, aorta):
