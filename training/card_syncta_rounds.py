@@ -53,6 +53,13 @@ isolated brightening on LIDC-IDRI-0002 grows in its large blobs, not in noise-si
 """
 
 
+# Looked at on 2026-12-01 (renders of input | 0.2.1 | round 3 | round 4, W400/L40): the slice with round 4's largest
+# isolated brightening in each unseen chest, and the mean change there in those voxels (HU) per model; and HCC_005's
+# top slice through the fold models without HCC_005 (blood pool mean HU: input, round 3, round 4, target)
+ROUND4_LOOKED = {"lidc-idri-0002-ncct": (175, 173, 111, 237), "ricord-ncct-jpegls": (201, 146, 29, 189)}
+ROUND4_HCC005_HEART = (45, 59, 58, 303)
+
+
 def round4_section(load, v2, f) -> str:
     """Round 4: heart seeds in the blood pool, hard negatives mined on sharpened sources too; empty without its files."""
     try:
@@ -77,6 +84,8 @@ def round4_section(load, v2, f) -> str:
                      f"({c['volume_wide']['v2']['isolated_share_of_soft_tissue_percent']:.2f}% of soft tissue), kernel "
                      f"spread {c['kernel_consistency']['v2']['spread_hu']:.0f} HU"
                      for n, c in ev["real_ncct_chest"].items())
+    looked = ", ".join(f"{n} slice {k}: {a:+d} / {b:+d} / {c:+d} HU" for n, (k, a, b, c) in ROUND4_LOOKED.items())
+    h = ROUND4_HCC005_HEART
     return f"""
 ## Round 4, trained and not shipped (2026-12-01)
 `syncta_all.sh` with `ROUND4=1`: round 3's four models trained on for {run['train_minutes']:.0f} min on the 2-core machine
@@ -103,7 +112,10 @@ What it shows: HCC_005's heart, taught, lowers the other folds' blood pool error
 without HCC_005 still learns hearts from HCC_007 ("brighten") against HCC_009 ("leave unchanged", the slip) and
 leaves HCC_005's heart dark; hcc-009's tissue rises to {sel['results'][later]['folds']['hcc-009']['tissue']['mean_change_from_input_hu']:+.1f} HU and the mean NMAE by
 {100 * (sel['results'][later]['summary']['mean_nmae'] / sel['results'][base]['summary']['mean_nmae'] - 1):.1f}%, and on the unseen chests it is worse than round 3 (LIDC-IDRI-0002's
-muscle ROI {ev['real_ncct_chest']['lidc-idri-0002-ncct']['v2']['muscle']['mean_change']:+.1f} HU). Not kept, not taken to the node. The next run is the same with
+muscle ROI {ev['real_ncct_chest']['lidc-idri-0002-ncct']['v2']['muscle']['mean_change']:+.1f} HU). Looked at: on the slice with round 4's largest isolated brightening
+({looked}; mean change in those voxels for 0.2.1 / round 3 / round 4) all three brighten the axillary and arm
+muscles, round 3 least and round 4 most; on HCC_005's top slice both fold models brighten the descending aorta and
+leave the heart dark (blood pool mean {h[0]} HU input, {h[1]} round 3, {h[2]} round 4, target {h[3]}). Not kept, not taken to the node. The next run is the same with
 the pack fixed (all three hearts taught), longer than 65 min of a 2-core machine allows, or on a GPU.
 """
 
