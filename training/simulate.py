@@ -103,7 +103,7 @@ def keep_large_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
     return keep[lab]
 
 
-def blood_pool_mask(hu: np.ndarray, voxel_ml: float | None = None, min_voxels: int = 1000, cut_px: int = 5) -> np.ndarray:
+def blood_pool_mask(hu: np.ndarray, voxel_ml: float, min_voxels: int = 1000, cut_px: int = 5) -> np.ndarray:
     """The enhanced blood pool of a contrast CT (v2): the aorta and what connects to it thickly (heart chambers,
     pulmonary arteries, the large branches), not the enhancing organs (spleen, renal cortex, a hypervascular tumour)
     nor bowel with oral contrast. By HU, connectivity and position:
@@ -113,7 +113,7 @@ def blood_pool_mask(hu: np.ndarray, voxel_ml: float | None = None, min_voxels: i
        longer side) whose centre lies within 15% of the body's width of its midline and not in its anterior 40%, and
        which bone does not enclose (at most 30% of a 4 px ring around them above 400 HU: vertebral marrow is enclosed
        by cortex): the descending / abdominal aorta in front of the spine;
-    4. heart seeds (voxel_ml given): on slices whose lungs (lungs_mask, air components of 50 ml or more) cover at
+    4. heart seeds: on slices whose lungs (lungs_mask, air components of 50 ml or more) cover at
        least 15% of the body, components of the eroded core of at least 500 px whose centre has lung on both sides in
        its own row, lies within 20% of the body's width of its midline and in its anterior 60% (not the vertebral
        body, whose marrow passes for blood when its cortex is thin): the heart chambers where the field ends below the aortic
@@ -126,7 +126,7 @@ def blood_pool_mask(hu: np.ndarray, voxel_ml: float | None = None, min_voxels: i
     st = ndi.generate_binary_structure(2, 1)
     eroded = np.stack([ndi.binary_erosion(c, st, iterations=cut_px) for c in core])
     seeds = np.zeros_like(core)
-    lungs = lungs_mask(hu, body, voxel_ml, min_ml=50.0) if voxel_ml else np.zeros_like(core)
+    lungs = lungs_mask(hu, body, voxel_ml, min_ml=50.0)
     chest_slices = lungs.sum(axis=(1, 2)) >= 0.15 * np.maximum(body.sum(axis=(1, 2)), 1)
     for z in range(hu.shape[0]):
         ys, xs = np.nonzero(body[z])

@@ -101,7 +101,7 @@ class Sampler:
         body = body_mask(x_hu)
         self.sources.append({"name": name, "x": x_hu.astype(np.float32), "y": y_hu.astype(np.float32),
                              "w": np.stack([ndi.binary_dilation(p, iterations=2) for p in pool]).astype(np.float32),
-                             "pool_pts": np.argwhere(pool), "body_pts": np.argwhere(body), "p": weight})
+                             "body": body, "pool_pts": np.argwhere(pool), "body_pts": np.argwhere(body), "p": weight})
 
     def crop(self):
         """(input, target, weight, sharpen): sharpen is True for a crop centred on a false enhancement mined on the
@@ -148,7 +148,7 @@ def mine_false_enhancements(torch, model, sampler, threshold_hu: float, sharpene
                 x = torch.from_numpy(C.hu_to_net(xs)[:, None].astype(np.float32))
                 out = torch.cat([model(x[i:i + 4].to(dev)).cpu() for i in range(0, x.shape[0], 4)])
                 out = C.net_to_hu(out.numpy()[:, 0])
-                hard = (out - np.clip(ys, C.HU_MIN, C.HU_MAX) > threshold_hu) & (s["w"] == 0) & body_mask(s["x"])
+                hard = (out - np.clip(ys, C.HU_MIN, C.HU_MAX) > threshold_hu) & (s["w"] == 0) & s["body"]
                 pts.append(np.argwhere(hard))
                 flags.append(np.full(len(pts[-1]), sharp))
                 counts[s["name"] + (" sharpened" if sharp else "")] = int(hard.sum())
