@@ -41,6 +41,12 @@ describe.runIf(ready)("Orthanc on PostgreSQL (real cluster, built service)", () 
       return all.length === count && all.every((j) => j.state === "done") ? all : undefined;
     }, 90_000, service);
 
+  /** The last Orthanc change the service's change feed recorded (its /metrics gauge). */
+  const feedCursor = async (): Promise<number> => {
+    const metrics = await (await fetch(`${service.apiUrl}/metrics`, { headers: { Authorization: `Bearer ${service.token}` } })).text();
+    return Number(/^ct_enhance_feed_cursor (\d+)$/m.exec(metrics)?.[1] ?? -1);
+  };
+
   /** The derived series' Orthanc ID, found by its SeriesInstanceUID, and how many instances it holds. */
   const derivedSeries = async (seriesUid: string): Promise<{ id: string; instances: number }> => {
     const hits = await orthanc.rest<{ ID: string; Type: string }[]>("/tools/lookup", { method: "POST", body: seriesUid });
@@ -133,7 +139,10 @@ describe.runIf(ready)("Orthanc on PostgreSQL (real cluster, built service)", () 
     const second = both.find((j) => j.sourceOrthancId === covidId)!;
     expect((await derivedSeries(second.outputSeriesUid!)).instances).toBe(SLICES);
 
-    // Nothing twice: one more reconcile against the database queues nothing.
+    // Nothing twice: one more reconcile against the database queues nothing. It waits for the change feed to have
+    // recorded the NewSeries of the derived series just stored (otherwise reconcile rightly calls it unseen).
+    const last = (await orthanc.rest<Changes>("/changes?last")).Last;
+    await waitFor("the change feed to record Orthanc's last change", async () => ((await feedCursor()) >= last ? true : undefined), 30_000, service);
     const again = await service.api<{ ok: boolean; summary: { unseen: string[] } }>("/schedules/reconcile/run", { method: "POST" });
     expect(again.ok).toBe(true);
     expect(again.summary.unseen).toEqual([]);
