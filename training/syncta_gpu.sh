@@ -2,7 +2,7 @@
 # One round of Syn-CTA v2 training: every configuration's three leave-one-patient-out fold models and its
 # all-patient model side by side (one process each), then syncta_select.py's choice among them (select.json).
 #   CONFIGS  "tag:brightening-weight ..." (default "bw05:0.5 bw1:1 bw2:2")
-#   MINUTES / ITERS  wall-clock budget / iteration cap per run (defaults 5.5 / 100000)
+#   MINUTES / ITERS  wall-clock budget / iteration cap per run (defaults 5.5 / 100000); BATCH / PATCH (24 / 192)
 #   INIT_DIR  go on from earlier weights of the same names (the second and third rounds)
 #   EXTRA    more train_syncta.py arguments for every run (the third round: --lr 0.001 --hard-negative-frac 0.3)
 #   DEVICE   cuda or cpu (default: cuda when PyTorch sees one);  DATA  ../shared/data/ct (or a packed cache)
@@ -27,7 +27,7 @@ for f in syncta_pair_hcc-005 syncta_sim_v2_lidc-idri-0001-cect; do
 done
 configs=${CONFIGS:-"bw05:0.5 bw1:1 bw2:2"}
 common=(--data "$data" --device "$device" --state-only --minutes "${MINUTES:-5.5}" --max-iters "${ITERS:-100000}"
-        --batch "${BATCH:-24}" --patch 192 --threads "${THREADS:-1}" ${EXTRA:-})
+        --batch "${BATCH:-24}" --patch "${PATCH:-192}" --threads "${THREADS:-1}" ${EXTRA:-})
 tags=()
 for c in $configs; do
   tag=${c%%:*}; bw=${c#*:}; tags+=("$tag")

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 import train_syncta as T  # noqa: E402
-from networks import SYNCTA_CHANNELS  # noqa: E402
+from networks import load_syncta  # noqa: E402
 
 
 def main():
@@ -38,8 +38,7 @@ def main():
     sampler, _ = T.build_sampler(args.data, None, np.random.default_rng(0), run)
     counts = {}
     for tag in (args.before, args.after):
-        model = C.build_unet(channels=SYNCTA_CHANNELS, residual=True)
-        model.load_state_dict(torch.load(os.path.join(C.CACHE_DIR, f"syncta_v2_{tag}.pt"), map_location="cpu"))
+        model = load_syncta(os.path.join(C.CACHE_DIR, f"syncta_v2_{tag}.pt"))[0]
         counts[tag] = T.mine_false_enhancements(torch, model, sampler, run.hard_negative_hu, sharpened)
     out = args.out or os.path.join(C.CACHE_DIR, f"syncta_hard_negatives_{args.after}.json")
     with open(out, "w") as f:

@@ -44,7 +44,7 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
-from networks import SYNCTA_CHANNELS as CHANNELS  # noqa: E402
+from networks import SYNCTA_CHANNELS as CHANNELS, build_syncta, load_syncta, syncta_spatial_multiple  # noqa: E402
 from simulate import blood_pool_mask, body_mask, de_enhance  # noqa: E402
 from syncta_pairs import PATIENTS, iv_blood_pool, load_axial, load_pair, voxel_ml  # noqa: E402
 
@@ -236,12 +236,17 @@ def hu_to_net_torch(t):
 def train(args, sampler, torch):
     dev = torch.device(args.device)
     rng = np.random.default_rng(args.seed + 1)
-    model = C.build_unet(channels=CHANNELS, residual=True)
-    if args.init_state:  # go on from an earlier run of the same configuration and fold
-        model.load_state_dict(torch.load(args.init_state, map_location="cpu"))
+    model = build_syncta(args.half_res)
+    unet = model.unet if args.half_res else model
+    if args.init_state:  # go on from an earlier run of the same fold (a full-resolution one's weights seed the U-Net)
+        state = torch.load(args.init_state, map_location="cpu")
+        if args.half_res and not any(k.startswith("unet.") for k in state):
+            unet.load_state_dict(state)
+        else:
+            model.load_state_dict(state)
     else:
-        torch.nn.init.zeros_(model.outc.weight)  # start as identity
-        torch.nn.init.zeros_(model.outc.bias)
+        torch.nn.init.zeros_(unet.outc.weight)  # start as identity
+        torch.nn.init.zeros_(unet.outc.bias)
     model = model.to(dev)
     mined = None
     if args.hard_negative_frac:  # on the training device
@@ -300,6 +305,8 @@ def main():
                     help="a voxel outside the blood pool brightened more than this over the target is a hard negative")
     ap.add_argument("--hard-negative-sharpened", action="store_true",
                     help="mine the hard negatives on the sharpened sources too (round 4)")
+    ap.add_argument("--half-res", action="store_true",
+                    help="the U-Net on the slice averaged 2 x 2, its correction upsampled (networks.build_syncta)")
     ap.add_argument("--state-only", action="store_true",
                     help="save the weights (.pt) and the log, no ONNX (the GPU machine's torch exports differently)")
     ap.add_argument("--init-state", default=None, help="start from these weights (.pt, with its _train.json)")
@@ -313,9 +320,7 @@ def main():
     C.seed_everything(args.seed)
     suffix, onnx_path = output_names(args)
     if args.from_state:
-        model = C.build_unet(channels=CHANNELS, residual=True)
-        model.load_state_dict(torch.load(args.from_state, map_location="cpu"))
-        model.eval()
+        model, args.half_res = load_syncta(args.from_state)
         with open(args.from_state[:-3] + "_train.json") as f:
             info = json.load(f)
         probe_hu = load_pair(args.data, list(PATIENTS)[0])["ncct"][:2]
@@ -347,7 +352,7 @@ def main():
     if not (args.holdout or args.tag):
         C.write_manifest(
             MODEL_ID, version=VERSION, task="synthesis", name="Syn-CTA U-Net small v2 (real-pair reference model)",
-            context=1, spatial_multiple=2 ** (len(CHANNELS) - 1), meaning="hu-image", batch_size=8,
+            context=1, spatial_multiple=syncta_spatial_multiple(args.half_res), meaning="hu-image", batch_size=8,
             description=f"Reference NCCT -> synthetic CTA 2D U-Net ({C.count_params(model) // 1000}k params) trained on "
                         "three real non-contrast/arterial pairs (HCC-TACE-Seg, registered) with blood-pool-only "
                         "simulated pairs as augmentation. Demonstration only; not for diagnostic use.",
