@@ -5,7 +5,7 @@ model card (a section make_cards.py keeps).
 
 Conversion: every float32 weight and constant becomes float16; the graph's input and output stay float32, with a
 Cast at each end (what onnxconverter-common's convert_float_to_float16(keep_io_types=True) does; that package is not
-installable on this offline machine, and these three graphs use only Conv, ConvTranspose, activations, MaxPool,
+installable on this offline machine, and these graphs use only Conv, ConvTranspose, activations, MaxPool, AveragePool, Pad,
 Concat, Slice, Clip, Add/Sub/Mul, Reshape/Transpose/DepthToSpace, all of which take float16). The service runs the
 variant on GPU providers (CT_ENHANCE_PRECISION=auto) or wherever it is asked to (fp16).
 

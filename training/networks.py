@@ -30,11 +30,17 @@ def build_syncta(half_res: bool = False):
         def __init__(self):
             super().__init__()
             self.unet = unet
+            taps = torch.tensor([0.25, 0.75, 0.75, 0.25])
+            self.register_buffer("bilinear", torch.outer(taps, taps)[None, None], persistent=False)
+
+        def upsample(self, small):
+            """x2 bilinear (align_corners=False, edges clamped), as an edge Pad and a fixed ConvTranspose: the same
+            numbers as F.interpolate, and ONNX operators that take float16 (a Resize's scales must stay float32)."""
+            return F.conv_transpose2d(F.pad(small, (1, 1, 1, 1), mode="replicate"), self.bilinear, stride=2, padding=3)
 
         def forward(self, x):
             small = F.avg_pool2d(x, 2)
-            correction = F.interpolate(self.unet(small) - small, scale_factor=2.0, mode="bilinear", align_corners=False)
-            return torch.clamp(x + correction, -1.0, 1.0)
+            return torch.clamp(x + self.upsample(self.unet(small) - small), -1.0, 1.0)
 
     return HalfResSynCTA()
 
