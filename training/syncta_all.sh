@@ -62,6 +62,19 @@ if [ "${ROUND4:-0}" = 1 ]; then
     --hard-negatives "$cache/syncta_hard_negatives_${chosen}r4.json" >"$cache/syncta_select_round4.json"
   export_round "${chosen}r4" 4
 fi
+# Round 5 (ROUND5=1, after ROUND3=1; run on the CPU 2026-12-01): the half-resolution network (train_syncta.py
+# --half-res, 384 px crops), started from round 3's four models, 70 min of 4 processes side by side; kept or not
+# against the shipped round 2 by syncta_select.py --baseline --min-bloodpool-gain 10, into the cache's *_round5.json.
+if [ "${ROUND5:-0}" = 1 ]; then
+  copy_as "${chosen}hn" hr1 "$cache/syncta-round5-init"
+  PY=$py MINUTES=${ROUND5_MINUTES:-70} ITERS=${ROUND5_ITERS:-100000} CONFIGS="hr1:$weight" PATCH=384 \
+    INIT_DIR="$cache/syncta-round5-init" OUT= EXTRA="--lr 0.001 --hard-negative-frac 0.3 --half-res" \
+    THREADS=1 nice -n 10 bash training/syncta_gpu.sh
+  $py training/syncta_select.py --tags "$chosen" hr1 --baseline "$chosen" --min-bloodpool-gain 10 \
+    >"$cache/syncta_select_round5.json"
+  export_round hr1 5
+  cp "$cache/syncta_v2_hr1_train.json" "$cache/syncta_train_round5.json"
+fi
 for h in hcc-005 hcc-007 hcc-009; do
   $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}_fold-$h.pt" --holdout "$h"
 done

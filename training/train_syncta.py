@@ -353,7 +353,8 @@ def main():
         C.write_manifest(
             MODEL_ID, version=VERSION, task="synthesis", name="Syn-CTA U-Net small v2 (real-pair reference model)",
             context=1, spatial_multiple=syncta_spatial_multiple(args.half_res), meaning="hu-image", batch_size=8,
-            description=f"Reference NCCT -> synthetic CTA 2D U-Net ({C.count_params(model) // 1000}k params) trained on "
+            description=f"Reference NCCT -> synthetic CTA 2D U-Net ({C.count_params(model) // 1000}k params"
+                        f"{', run at half resolution, its correction upsampled' if args.half_res else ''}) trained on "
                         "three real non-contrast/arterial pairs (HCC-TACE-Seg, registered) with blood-pool-only "
                         "simulated pairs as augmentation. Demonstration only; not for diagnostic use.",
         )
