@@ -128,6 +128,8 @@ ROUND5_LIDC_ABDOMEN = {36: (4, 9), 40: (9, 35), 44: (5, 26), 48: (10, 26)}
 # Round 5's all-patient model in the node: tests/unit/output-checks-kernels.test.ts with its weights in models/
 # (body voxels changed > 100 HU %, soft tissue mean change HU, soft tissue brightened > 100 HU %; all passed)
 ROUND5_NODE_CHECKS = [("reconstructed", 3.5, 1.5, 0.8), ("smoothed", 3.6, 1.9, 1.0), ("sharpened", 3.3, 1.0, 0.6)]
+# ... and the per-slice check added after it: cm2, its slice (1-based), and the range smoothed / sharpened
+ROUND5_SLICE_CM2 = (17.7, 42, 15.7, 18.6)
 
 
 def round5_section(load, v2, f) -> str:
@@ -181,9 +183,13 @@ below the heart, it brightens a large soft-tissue region beside the aorta at the
 to the brightened aorta. Soft tissue brightened > 100 HU per slice (0.2.1 / round 5): {abdomen}. Because it
 touches the aorta, the evaluation counts it as "connected to the mediastinum", not isolated. The node's output checks also pass it:
 tests/unit/output-checks-kernels.test.ts with round 5's weights measured {checks} (body voxels changed > 100 HU / soft tissue
-mean change / soft tissue brightened > 100 HU, limits 8 / +-10 / 2), so the job would be stored. A reader could take
-that region for an enhancing mass. Not shipped: `models/` stays 0.2.1. The lesson for the checks: a whole-volume share
-dilutes a false enhancement a few centimetres tall, and "connected to the blood pool" is not "blood pool".
+mean change / soft tissue brightened > 100 HU, limits 8 / +-10 / 2), so the job would have been stored. A reader could
+take that region for an enhancing mass. Not shipped: `models/` stays 0.2.1. A whole-volume share dilutes a false
+enhancement a few centimetres tall, and "connected to the blood pool" is not "blood pool". So the node gained a check
+(`tissueBrightenedSliceCm2`, limit 15 cm2: the largest area of that soft tissue brightened by more than 100 HU on one
+slice). Round 5 measures {ROUND5_SLICE_CM2[0]:g} cm2 there (slice {ROUND5_SLICE_CM2[1]} of 261, the fundus;
+{ROUND5_SLICE_CM2[2]:g}-{ROUND5_SLICE_CM2[3]:g} across kernels), so it is now rejected. The limit's calibration is in the manifest's source,
+training/intended_use.py.
 """
 
 

@@ -66,6 +66,12 @@ OUTPUT_CHECKS = {
         {"measure": "bodyVoxelsChangedPercent", "overHu": 100, "max": 8},
         {"measure": "tissueMeanChangeHu", "min": -10, "max": 10},
         {"measure": "tissueBrightenedPercent", "overHu": 100, "max": 2},
+        # Added 2026-12-01 after round 5's false enhancement at LIDC-IDRI-0002's gastric fundus: 0.8% of the
+        # volume's soft tissue, but 17.7 cm2 on one slice (15.7-18.6 across kernels). Measured in the node
+        # (tests/unit/output-checks-kernels.test.ts's way): 0.2.1 on its training patients' NCCT, whose Syn-CTAs it
+        # stores, 3.3-10.6 cm2 (HCC_005, HCC_007, HCC_009, as reconstructed, smoothed and sharpened); 0.2.1 on
+        # LIDC-IDRI-0002, the arm muscles, 32.9 cm2. 15 cm2 is a 4.4 cm disk.
+        {"measure": "tissueBrightenedSliceCm2", "overHu": 100, "max": 15},
     ],
     "nodule-detector-small": [
         {"measure": "findings", "max": 20},
@@ -95,6 +101,9 @@ def _check(c: dict) -> str:
         return f"soft tissue outside the blood pool changed by {c['min']}..{c['max']} HU on average"
     if c["measure"] == "tissueBrightenedPercent":
         return f"at most {c['max']}% of that soft tissue brightened by more than {c['overHu']} HU (a false enhancement confined to a blob)"
+    if c["measure"] == "tissueBrightenedSliceCm2":
+        return (f"at most {c['max']} cm2 of that soft tissue brightened by more than {c['overHu']} HU on any one slice "
+                "(a false enhancement a few centimetres tall, which the share of the whole volume dilutes)")
     if c["measure"] == "noiseRatio":
         return f"measured noise of the output at most {c['max']} x the input's"
     return f"at most {c['max']} findings inside the lungs (more: the detector misfired, nothing is stored)"

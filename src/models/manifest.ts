@@ -89,6 +89,16 @@ export const OutputCheck = z.discriminatedUnion("measure", [
     max: z.number().min(0).max(100),
   }).strict(),
   z.object({
+    /**
+     * The largest area of that soft tissue brightened by more than `overHu` on any one slice, cm2: a false
+     * enhancement a few centimetres tall (an organ beside the aorta lit like the heart) that a share of the whole
+     * volume dilutes.
+     */
+    measure: z.literal("tissueBrightenedSliceCm2"),
+    overHu: z.number().positive(),
+    max: z.number().positive(),
+  }).strict(),
+  z.object({
     /** Measured noise of the output over that of the input (below 1: the noise went down). */
     measure: z.literal("noiseRatio"),
     max: z.number().positive(),

@@ -87,6 +87,27 @@ describe("output checks", () => {
     expect(aortaOnly[2]).toMatchObject({ value: 0, passed: true });
   });
 
+  it("fail one that brightens a region a few slices tall, which the share of the whole volume dilutes", async () => {
+    const checks: OutputCheck[] = [...SYNTHESIS, { measure: "tissueBrightenedPercent", overHu: 100, max: 2 },
+      { measure: "tissueBrightenedSliceCm2", overHu: 100, max: 10 }];
+    // A 25 mm disk of soft tissue raised by 200 HU on three slices of forty (7.5 mm tall): a false "enhancing mass".
+    const centre = (PHANTOM.columns - 1) / 2;
+    const inRegion = (i: number): boolean => {
+      const x = ((i % PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      const y = (Math.floor(i / PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      return (x + 45) ** 2 + (y - 70) ** 2 <= 625;
+    };
+    const verdicts = await measure(checks, (hu, k) => hu.map((v, i) => (k >= 20 && k <= 22 && inRegion(i) && v > -20 && v < 120 ? v + 200 : v)));
+    const [body, mean, share, slice] = verdicts;
+    expect(body!.passed && mean!.passed && share!.passed, JSON.stringify(verdicts)).toBe(true);
+    expect(slice!.passed, JSON.stringify(verdicts)).toBe(false);
+    expect(slice!.value).toBeGreaterThan(10);
+    expect(slice!.value).toBeLessThanOrEqual(Math.PI * 2.5 ** 2 + 1);
+    expect(slice!.text).toMatch(/^\d+(\.\d)? cm2 of soft tissue outside the blood pool brightened by more than 100 HU on one slice \(slice 2[123] of 40\) \(limit 10 cm2\)$/);
+    const aortaOnly = await measure(checks, (hu, k) => hu.map((v, i) => (k >= 20 && k <= 22 && isAorta(i) ? v + 300 : v)));
+    expect(aortaOnly[3]).toMatchObject({ value: 0, passed: true });
+  });
+
   it("see a smoothing denoiser lower the noise and keep the tissue's mean", async () => {
     const smooth = (hu: Float32Array): Float32Array => {
       const out = hu.slice();
