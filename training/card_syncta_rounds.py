@@ -13,6 +13,28 @@ ROUND3_NODE_CHECKS = [("LIDC-IDRI-0002 as reconstructed", 2.6, 2.6, 1.7, "passed
                       ("RICORD as reconstructed", 1.0, 0.8, 0.8, "passed")]
 
 
+def round_files(load, n: int):
+    """(evaluation, selection, training log) of round n from the cache, or None when one is missing."""
+    try:
+        return tuple(load(f"syncta_{kind}_round{n}.json") for kind in ("eval", "select", "train"))
+    except FileNotFoundError:
+        return None
+
+
+def selection_rows(sel, tags_and_labels, f, extra=lambda tag: "") -> list:
+    """syncta_select.py's fold results as table rows: mean NMAE, mean blood pool MAE, per fold (blood pool MAE /
+    tissue mean change), worst fold tissue; extra(tag) appends cells."""
+    rows = []
+    for tag, label in tags_and_labels:
+        r = sel["results"][tag]
+        s = r["summary"]
+        folds = ", ".join(f"{p} {x['bloodpool']['mae_hu']:.1f} / {x['tissue']['mean_change_from_input_hu']:+.1f}"
+                          for p, x in r["folds"].items())
+        rows.append(f"| {label} | {f(s['mean_nmae'], 5)} | {f(s['mean_bloodpool_mae_hu'], 1)} | {folds} | "
+                    f"{f(s['worst_tissue_change_hu'], 1)} |{extra(tag)}")
+    return rows
+
+
 def round3_section(load, v2, f) -> str:
     """A third round trained and measured but not shipped (its files end _round3 in the cache); empty without them."""
     try:
@@ -62,20 +84,14 @@ ROUND4_HCC005_HEART = (45, 59, 58, 303)
 
 def round4_section(load, v2, f) -> str:
     """Round 4: heart seeds in the blood pool, hard negatives mined on sharpened sources too; empty without its files."""
-    try:
-        ev, sel, run = (load(n) for n in ("syncta_eval_round4.json", "syncta_select_round4.json", "syncta_train_round4.json"))
-    except FileNotFoundError:
+    files = round_files(load, 4)
+    if files is None:
         return ""
+    ev, sel, run = files
     base, later = "bw1hn", "bw1r4"
     fe = sel["false_enhancements_on_training_data"]
-    rows = []
-    for tag, label in (("unchanged input", "unchanged input"), (base, "round 3"), (later, "round 4")):
-        r = sel["results"][tag]
-        s = r["summary"]
-        folds = ", ".join(f"{p} {x['bloodpool']['mae_hu']:.1f} / {x['tissue']['mean_change_from_input_hu']:+.1f}"
-                          for p, x in r["folds"].items())
-        rows.append(f"| {label} | {f(s['mean_nmae'], 5)} | {f(s['mean_bloodpool_mae_hu'], 1)} | {folds} | "
-                    f"{f(s['worst_tissue_change_hu'], 1)} | {f'{fe[tag]:,}' if tag in fe else '-'} |")
+    rows = selection_rows(sel, (("unchanged input", "unchanged input"), (base, "round 3"), (later, "round 4")), f,
+                          lambda tag: f" {f'{fe[tag]:,}' if tag in fe else '-'} |")
     lopo = ev["leave_one_patient_out"]
     loo = "; ".join(f"{p} NMAE {f(r[v2]['nmae'])}, blood pool MAE {f(r[v2]['bloodpool']['mae_hu'], 1)} HU "
                     f"(mean {r[v2]['bloodpool']['mean_hu']:.0f} / target {r[v2]['bloodpool']['target_mean_hu']:.0f}), tissue "
@@ -134,18 +150,11 @@ ROUND5_SLICE_CM2 = (17.7, 42, 15.7, 18.6)
 
 def round5_section(load, v2, f) -> str:
     """Round 5: the half-resolution network; empty without its files."""
-    try:
-        ev, sel, run = (load(n) for n in ("syncta_eval_round5.json", "syncta_select_round5.json", "syncta_train_round5.json"))
-    except FileNotFoundError:
+    files = round_files(load, 5)
+    if files is None:
         return ""
-    rows = []
-    for tag, label in (("unchanged input", "unchanged input"), ("bw1", "0.2.1 (shipped)"), ("hr1", "round 5")):
-        r = sel["results"][tag]
-        s = r["summary"]
-        folds = ", ".join(f"{p} {x['bloodpool']['mae_hu']:.1f} / {x['tissue']['mean_change_from_input_hu']:+.1f}"
-                          for p, x in r["folds"].items())
-        rows.append(f"| {label} | {f(s['mean_nmae'], 5)} | {f(s['mean_bloodpool_mae_hu'], 1)} | {folds} | "
-                    f"{f(s['worst_tissue_change_hu'], 1)} |")
+    ev, sel, run = files
+    rows = selection_rows(sel, (("unchanged input", "unchanged input"), ("bw1", "0.2.1 (shipped)"), ("hr1", "round 5")), f)
     lopo = ev["leave_one_patient_out"]
     v1 = "; ".join(f"{p} {r['v1']['bloodpool']['mae_hu']:.1f}" for p, r in lopo.items())
     chests = "; ".join(f"{n}: {c['volume_wide']['v2']['isolated_ml']:.1f} ml isolated "
