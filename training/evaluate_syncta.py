@@ -18,7 +18,9 @@
    split into 3D components (6-connected) that reach the mediastinum (between the lungs, row by row: the heart,
    aorta and pulmonary arteries, and what the model extends from them) and isolated ones (a brightened muscle, a
    blob in the liver: false enhancements); their volumes in ml, the share of soft tissue (input -20..120 HU, not
-   lung) the isolated ones cover, and the soft tissue's mean change outside the mediastinum-connected components.
+   lung) the isolated ones cover, and the soft tissue's mean change outside the mediastinum-connected components;
+   and the largest area of soft tissue brightened outside the mediastinum on one slice (cm2), which a false
+   enhancement touching a brightened vessel reaches though it counts as connected (round 5's gastric fundus).
 3. Kernel consistency: the same chest smoothed (Gaussian sigma 1 px) and sharpened (unsharp mask, amount 1, sigma
    1 px), as a softer and a sharper kernel would reconstruct it: aortic ROI mean after the model, per version.
 4. models/syncta-unet-small-unseen.png: per unseen chest, the slice with the largest isolated brightening: input |
@@ -100,10 +102,11 @@ def leave_one_out(data, v1):
 
 
 def chest_volume(data, name):
-    """(HU volume, ml per voxel)."""
+    """(HU volume, ml per voxel, cm2 per pixel)."""
     hu, meta = C.load_series_hu(C.decoded_folder(os.path.join(data, name)))
     dz = abs(float(np.median(np.diff(meta["positions"]))))
-    return hu, meta["pixelSpacing"][0] * meta["pixelSpacing"][1] * dz / 1000.0
+    pixel_mm2 = meta["pixelSpacing"][0] * meta["pixelSpacing"][1]
+    return hu, pixel_mm2 * dz / 1000.0, pixel_mm2 / 100.0
 
 
 def whole_volume_output(onnx, name, hu):
@@ -124,12 +127,12 @@ def tissue_preservation(data, models, rois):
     for name in NCCT_CHESTS:
         if name not in rois:
             continue
-        hu, voxel_ml = chest_volume(data, name)
+        hu, voxel_ml, pixel_cm2 = chest_volume(data, name)
         whole = np.clip(hu, C.HU_MIN, C.HU_MAX)
         res[name] = {"volume_wide": {}}
         for label, onnx in models.items():
             out = whole_volume_output(onnx, name, whole)
-            res[name]["volume_wide"][label], central, isolated = volume_wide(whole, out, voxel_ml)
+            res[name]["volume_wide"][label], central, isolated = volume_wide(whole, out, voxel_ml, pixel_cm2)
             if label == "v2":
                 row, k = volume_wide_png(whole, out, central, isolated)
                 unseen.append(row)
@@ -160,7 +163,10 @@ def tissue_preservation(data, models, rois):
 
 
 
-def volume_wide(hu, out, spacing_ml):
+def volume_wide(hu, out, spacing_ml, pixel_cm2=None):
+    """With pixel_cm2, also the largest area of soft tissue brightened > 100 HU outside the row-wise mediastinum on
+    one slice (as the node's tissueBrightenedSliceCm2, without its 30 mm disk around the aorta): a false enhancement
+    that touches a brightened vessel counts as connected to the mediastinum, not as isolated (round 5's gastric fundus)."""
     body = body_mask(hu)
     lungs, mediastinum = lungs_and_mediastinum(hu, body, spacing_ml)
     bright = body & (out - hu > 100)
@@ -175,7 +181,15 @@ def volume_wide(hu, out, spacing_ml):
             "isolated_ml": float(isolated.sum() * spacing_ml),
             "largest_isolated_ml": [round(float(v * spacing_ml), 1) for v in sizes[:5] if v > 0],
             "isolated_share_of_soft_tissue_percent": float(100 * (isolated & tissue).sum() / max(1, tissue.sum())),
-            "soft_tissue_mean_change_outside_connected_hu": float((out - hu)[outside].mean())}, central, isolated
+            "soft_tissue_mean_change_outside_connected_hu": float((out - hu)[outside].mean()),
+            **({} if pixel_cm2 is None else largest_slice_area(bright & tissue & ~mediastinum, pixel_cm2))}, central, isolated
+
+
+def largest_slice_area(mask, pixel_cm2):
+    per_slice = mask.sum(axis=(1, 2))
+    k = int(np.argmax(per_slice))
+    return {"largest_slice_area_outside_mediastinum_cm2": round(float(per_slice[k] * pixel_cm2), 1),
+            "largest_slice_area_slice": k + 1}
 
 
 def volume_wide_png(hu, out, central, isolated):

@@ -27,7 +27,7 @@ def main():
     ap.add_argument("onnx")
     ap.add_argument("--series", default="lidc-idri-0002-ncct")
     args = ap.parse_args()
-    hu, voxel_ml = chest_volume(args.data, args.series)
+    hu, voxel_ml, _ = chest_volume(args.data, args.series)
     hu = np.clip(hu, C.HU_MIN, C.HU_MAX).astype(np.float32)
     res = {"model": os.path.basename(args.onnx), "sha256": C.sha256_file(args.onnx), "series": args.series}
     for name, volume in kernel_variants(hu).items():
