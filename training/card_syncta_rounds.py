@@ -138,9 +138,10 @@ the pack fixed (all three hearts taught), longer than 65 min of a 2-core machine
 
 # Looked at on 2026-12-01: held-out heart slices (HCC_005 40, HCC_007 13, HCC_009 13; blood pool mean HU: input,
 # 0.2.1 fold, round 3 fold, round 5 fold, target), and LIDC-IDRI-0002's upper abdomen under round 5's all-patient model
-# (soft tissue, input -20..120 HU, brightened > 100 HU, cm2 on the slice: 0.2.1, round 5), slices 36-48 of 261
+# (soft tissue, input -20..120 HU, brightened > 100 HU, cm2 on the slice: 0.2.1, round 5), slices 37-49 of 261
+# (counted from 1, from the most inferior, as the node's check and evaluate_syncta.py's slice numbers)
 ROUND5_HEARTS = {"hcc-005": (47, 59, 59, 81, 310), "hcc-007": (43, 61, 57, 101, 198), "hcc-009": (42, 107, 106, 154, 268)}
-ROUND5_LIDC_ABDOMEN = {36: (4, 9), 40: (9, 35), 44: (5, 26), 48: (10, 26)}
+ROUND5_LIDC_ABDOMEN = {37: (4, 9), 41: (9, 35), 45: (5, 26), 49: (10, 26)}
 # Round 5's all-patient model in the node: tests/unit/output-checks-kernels.test.ts with its weights in models/
 # (body voxels changed > 100 HU %, soft tissue mean change HU, soft tissue brightened > 100 HU %; all passed)
 ROUND5_NODE_CHECKS = [("reconstructed", 3.5, 1.5, 0.8), ("smoothed", 3.6, 1.9, 1.0), ("sharpened", 3.3, 1.0, 0.6)]
