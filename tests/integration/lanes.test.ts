@@ -64,6 +64,13 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
   const jobs = () => service.api<Job[]>("/jobs");
   const detail = (id: number) => service.api<JobDetail>(`/jobs/${id}`);
   const jobsOf = async (uid: string) => (await jobs()).filter((j) => j.sourceSeriesUid === uid);
+  /** The first test's backlog is not the next tests': cancelled, so they start from an idle queue, even when it failed. */
+  const cancelBacklog = async (): Promise<void> => {
+    for (const job of await jobs()) {
+      if (job.state === "queued") await service.api(`/jobs/${job.id}/cancel`, { method: "POST" });
+    }
+    await waitFor("the queue to be idle", async () => ((await jobs()).every((j) => ENDED.includes(j.state)) ? true : undefined), 90_000, service);
+  };
   const eventAt = (job: JobDetail, kind: string, from = 0): number => {
     const event = job.events.filter((e) => e.kind === kind)[from];
     if (!event) throw new Error(`job ${job.id} has no '${kind}' event: ${job.events.map((e) => e.kind).join(", ")}`);
@@ -122,19 +129,20 @@ describe.runIf(ready)("priority lanes and one fetch for several models (real Ort
     // No other job started between the urgent job's arrival and its start: it was the very next start.
     expect(starts.filter((s) => s.at > queuedAt && s.at < startedAt)).toEqual([]);
     expect(starts.find((s) => s.at >= queuedAt)?.id).toBe(urgentJob!.id);
-    // And it overtook a backlog: routine jobs that arrived before it had not started when it did.
-    const overtaken = all.filter((j) => j.lane === "routine" && eventAt(j, "queued") < queuedAt &&
-      !j.events.some((e) => e.kind === "started" && Date.parse(e.at) <= startedAt));
-    expect(overtaken.length).toBeGreaterThanOrEqual(ROUTINE - 3);
-
-    // The rest of the backlog is not this test's: cancelled, so the next tests start from an idle queue.
-    for (const job of await jobs()) {
-      if (job.state === "queued") await service.api(`/jobs/${job.id}/cancel`, { method: "POST" });
-    }
-    await waitFor("the queue to be idle", async () => ((await jobs()).every((j) => ENDED.includes(j.state)) ? true : undefined), 90_000, service);
+    // And it overtook a backlog: the routine jobs still waiting when it arrived all started after it. How many were
+    // still waiting depends on how fast this machine ran the first ones while the urgent series was uploaded and
+    // became stable, so the test asks for a real backlog (half of them), not for an exact count.
+    const startOf = (j: JobDetail): number => {
+      const start = j.events.find((e) => e.kind === "started");
+      return start ? Date.parse(start.at) : Number.POSITIVE_INFINITY;
+    };
+    const waiting = all.filter((j) => j.lane === "routine" && eventAt(j, "queued") < queuedAt && startOf(j) > queuedAt);
+    expect(waiting.length).toBeGreaterThanOrEqual(ROUTINE / 2);
+    expect(waiting.filter((j) => startOf(j) <= startedAt)).toEqual([]);
   }, 200_000);
 
   it("fetches a series two pipelines select once, and the next series while the model runs", async () => {
+    await cancelBacklog();
     const before = proxy.seriesFetches().length;
     const twice = series(TWICE_SLICES, { SeriesDescription: "twice", AccessionNumber: "B1" });
     const next = series(10, { SeriesDescription: "plain", AccessionNumber: "B2" });
