@@ -73,7 +73,10 @@ export interface ResultNotification {
   source: { seriesInstanceUID: string; orthancSeriesId: string };
   /** What was stored in the PACS (empty when nothing was). */
   outputs: StoredSeries[];
-  /** Detection models: what was found; null for image models, or when a retry found the output stored already. */
+  /**
+   * Detection models: what was found (a retry that finds the output stored already reads it back from the stored SR
+   * and SEG); null for image models, or when that stored report could not be read back (the job's timeline says why).
+   */
   findings: { count: number; scope?: string; items: FindingSummary[] } | null;
   /** Failed and rejected jobs: the stage, the cause, whether retrying may help; a rejection's checks with figures. */
   reason: { stage: string; message: string; retryable: boolean; checks?: CheckFigure[] } | null;

@@ -19,6 +19,7 @@ import type { StoredSeries } from "../notify/result-notification.js";
 import { asStageError, Stage, StageError } from "../stage-error.js";
 import { DCMTK_DECODABLE_TRANSFER_SYNTAXES, transferSyntaxName } from "../dicom/ct-slice.js";
 import { volumeSlab } from "../dicom/ct-volume.js";
+import { ReportReadError } from "../dicom/reported-findings.js";
 import { DicomwebError } from "../dicomweb/endpoint.js";
 import { probedSlab, probeVolume } from "../measure/anatomy-probe.js";
 import { judgeIntendedUse } from "./intended-use.js";
@@ -95,7 +96,8 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
     ledger.jobs.addEvent(job.id, "skipped-store", `series ${last.seriesUid} is already complete in Orthanc (earlier attempt)`);
     const outputs: StoredSeries[] = [];
     for (const series of plan.outputSeries) if (await orthanc.seriesIdOf(series.seriesInstanceUID)) outputs.push(series);
-    return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt`, result: { outputs, findings: null } };
+    const findings = await storedFindings(ctx, job, plan);
+    return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt`, result: { outputs, findings } };
   }
 
   // What an attempt that was killed while it stored left (a part of the series) goes before this attempt runs: no
@@ -320,6 +322,22 @@ function recordPreview(ctx: PipelineContext, job: Job, pair: NonNullable<PlanOut
     ctx.ledger.jobs.addEvent(job.id, "preview", "before/after preview of the middle slice written");
   } catch (error) {
     log.warn("preview not written", { job: job.id, error: (error as Error).message });
+  }
+}
+
+/**
+ * What the earlier attempt's stored output tells of its findings (detection plans), for the job's notification. A
+ * report our reader cannot read is noted on the timeline and leaves the findings unknown (null): the output is whole
+ * in the PACS, so the job is still done. Orthanc not answering fails the attempt as any fetch does (it is retried).
+ */
+async function storedFindings(ctx: PipelineContext, job: Job, plan: OutputPlan): Promise<JobResult["findings"]> {
+  if (!plan.storedFindings) return null;
+  try {
+    return (await plan.storedFindings(ctx.orthanc.dicomweb(), job.studyUid)) ?? null;
+  } catch (error) {
+    if (!(error instanceof ReportReadError)) throw error;
+    ctx.ledger.jobs.addEvent(job.id, "findings-unread", `the stored output's findings could not be read back: ${error.message}`);
+    return null;
   }
 }
 

@@ -8,7 +8,8 @@
  * job writes one finding; the manifests are the real shipped networks' (fixtures with open safeguards), whose
  * sha256 goes into the Device UID.
  * Last, the same detection job run again from an empty ledger (as after a crash between the SR's store and the job's
- * end): it finds its output whole in Orthanc and ends done, running no model and storing nothing.
+ * end): it finds its output whole in Orthanc and ends done, running no model and storing nothing, and its result
+ * notification tells the findings the first run's told, read back from the stored SR and SEG.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +21,7 @@ import type { AlgorithmDevice } from "../../src/dicom/contributing-equipment.js"
 import { CT_OF_CHEST } from "../../src/dicom/sr/codes.js";
 import { type Job, JobState } from "../../src/jobs/job-records.js";
 import type { InferenceService, InferenceSummary, OutputSink } from "../../src/models/inference.js";
+import type { ResultNotification } from "../../src/notify/result-notification.js";
 import { outputSeriesUid } from "../../src/pipeline/outputs/output-plan.js";
 import { type PipelineContext, runJob } from "../../src/pipeline/runner.js";
 import { openContext } from "../../src/service/service.js";
@@ -92,6 +94,28 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
   const files = new Map<AirObjectKind, string>();
   const expected = new Map<AirObjectKind, AirExpectations>();
 
+  /**
+   * The service's settings over the test Orthanc, with a result webhook configured: job ends queue their
+   * notifications in the ledger (nothing sends them here), which the tests read.
+   */
+  const settings = (folder: string): Record<string, string> => ({
+    CT_ENHANCE_ORTHANC_URL: orthanc.url,
+    CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
+    CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
+    CT_ENHANCE_DATA_DIR: folder,
+    CT_ENHANCE_PIPELINES_FILE: path.join(REPO_ROOT, "tests", "fixtures", "pipelines-air.json"),
+    CT_ENHANCE_MODELS_DIR: path.join(REPO_ROOT, "tests", "fixtures", "air-models"),
+    CT_ENHANCE_WEBHOOK_URL: "http://127.0.0.1:9/never-sent",
+    CT_ENHANCE_WEBHOOK_SECRET: "air-checklist-not-sent",
+  });
+
+  /** The findings the job's queued result notification tells of. */
+  const notifiedFindings = (ledger: PipelineContext["ledger"], jobId: number): ResultNotification["findings"] => {
+    const queued = ledger.notifications.list({ jobId });
+    expect(queued).toHaveLength(1);
+    return (JSON.parse(queued[0]!.body) as ResultNotification).findings;
+  };
+
   /** The first instance of the output series `uid`, as Orthanc stores it, written to a file and parsed twice. */
   const fetchObject = async (kind: AirObjectKind, uid: string): Promise<void> => {
     const seriesId = await ctx.orthanc.seriesIdOf(uid);
@@ -134,14 +158,7 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
     orthanc = await startOrthanc();
     await orthanc.uploadFolder(subset.folder);
     dataDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-air-"));
-    ctx = await openContext(loadConfig(undefined, {
-      CT_ENHANCE_ORTHANC_URL: orthanc.url,
-      CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
-      CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
-      CT_ENHANCE_DATA_DIR: dataDir,
-      CT_ENHANCE_PIPELINES_FILE: path.join(REPO_ROOT, "tests", "fixtures", "pipelines-air.json"),
-      CT_ENHANCE_MODELS_DIR: path.join(REPO_ROOT, "tests", "fixtures", "air-models"),
-    }));
+    ctx = await openContext(loadConfig(undefined, settings(dataDir)));
     ctx.inference = standInNetworks();
     const synthesis = await runPipeline(0);
     const detection = await runPipeline(1);
@@ -191,17 +208,11 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
     expect(Object.keys(counts).sort()).toEqual(["SEG", "SR", "derived CT"]);
   });
 
-  it("the detection job again, from an empty ledger: finds its output whole, runs no model, stores nothing more", async () => {
+  it("the detection job again, from an empty ledger: finds its output whole, runs no model, stores nothing more, " +
+    "and notifies the findings the first run notified, read back from the stored SR and SEG", async () => {
     const instancesBefore = (await orthanc.rest<string[]>("/instances")).length;
     const emptyDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-air-again-"));
-    const again = await openContext(loadConfig(undefined, {
-      CT_ENHANCE_ORTHANC_URL: orthanc.url,
-      CT_ENHANCE_ORTHANC_USERNAME: orthanc.username,
-      CT_ENHANCE_ORTHANC_PASSWORD: orthanc.password,
-      CT_ENHANCE_DATA_DIR: emptyDir,
-      CT_ENHANCE_PIPELINES_FILE: path.join(REPO_ROOT, "tests", "fixtures", "pipelines-air.json"),
-      CT_ENHANCE_MODELS_DIR: path.join(REPO_ROOT, "tests", "fixtures", "air-models"),
-    }));
+    const again = await openContext(loadConfig(undefined, settings(emptyDir)));
     again.inference = { run: () => Promise.reject(new Error("the model must not run: the output is already whole")) } as unknown as InferenceService;
     try {
       const job = again.ledger.jobs.create({
@@ -215,6 +226,9 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
       expect(events).toContain(`skipped-store: series ${srUid} is already complete in Orthanc (earlier attempt)`);
       expect(events.filter((e) => /^(inferred|stored):/.test(e))).toEqual([]);
       expect((await orthanc.rest<string[]>("/instances")).length).toBe(instancesBefore);
+      const first = notifiedFindings(ctx.ledger, detectionDone.id);
+      expect(first?.count).toBe(1);
+      expect(notifiedFindings(again.ledger, job.id)).toEqual(first);
     } finally {
       again.ledger.close();
       rmSync(emptyDir, { recursive: true, force: true });

@@ -10,6 +10,7 @@
 import type { CtVolume } from "../../dicom/ct-volume.js";
 import type { AlgorithmIdentity, Finding } from "../../dicom/finding.js";
 import { encodeFindingsInstances } from "../../dicom/findings-instances.js";
+import { type ReportedFinding, reportedFindings } from "../../dicom/reported-findings.js";
 import { SopClass } from "../../dicom/part10.js";
 import { deterministicUid } from "../../dicom/uid.js";
 import type { ProbedVolume } from "../../measure/anatomy-probe.js";
@@ -18,6 +19,8 @@ import type { ModelManifest } from "../../models/manifest.js";
 import { classifyCandidates, huForPatches } from "../../models/candidate-classifier.js";
 import { maskCentroid } from "../../models/candidate-patches.js";
 import { findingsFromProbability } from "../../models/probability-findings.js";
+import type { DicomwebEndpoint } from "../../dicomweb/endpoint.js";
+import { retrieveSeries } from "../../dicomweb/wado-rs.js";
 import type { FindingSummary, StoredSeries } from "../../notify/result-notification.js";
 import { asStageError, Stage } from "../../stage-error.js";
 import { SOFTWARE_NAME, SOFTWARE_VERSION } from "../../version.js";
@@ -181,12 +184,24 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
         findings: { count: findings.length, scope: detectorScope(manifest), items: findings.map(findingSummary) },
       };
     },
+    async storedFindings(endpoint, studyUid) {
+      const report = await firstInstance(endpoint, studyUid, srSeriesUid);
+      if (!report) return undefined;
+      const found = await reportedFindings(report, () => firstInstance(endpoint, studyUid, segSeriesUid));
+      return { count: found.length, scope: detectorScope(manifest), items: found.map(findingSummary) };
+    },
   };
 }
 
+/** The one instance of a stored output series (SR or SEG) over WADO-RS. */
+async function firstInstance(endpoint: DicomwebEndpoint, studyUid: string, seriesUid: string): Promise<Uint8Array | undefined> {
+  for await (const instance of retrieveSeries(endpoint, studyUid, seriesUid)) return instance;
+  return undefined;
+}
+
 /** A finding as a result notification tells of it: what, where, how big, how sure (no mask). */
-export function findingSummary(finding: Finding): FindingSummary {
-  const term = ({ value, scheme, meaning }: Finding["findingCode"]) => ({ code: value, scheme, meaning });
+export function findingSummary(finding: ReportedFinding): FindingSummary {
+  const term = ({ value, scheme, meaning }: ReportedFinding["findingCode"]) => ({ code: value, scheme, meaning });
   return {
     trackingId: finding.trackingId,
     trackingUID: finding.trackingUid,

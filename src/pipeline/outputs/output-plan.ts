@@ -80,6 +80,11 @@ export interface OutputPlan {
   readonly overwritesInput?: boolean;
   /** Infer, write and store. Throws StageError (infer, write or store). */
   produce(volume: CtVolume, io: PlanIo): Promise<PlanOutcome>;
+  /**
+   * Detection plans: the findings an earlier attempt's whole output tells of, read back from the stored objects (a
+   * job that finds its output already stored tells its receivers the same findings as the attempt that stored it).
+   */
+  storedFindings?(endpoint: DicomwebEndpoint, studyUid: string): Promise<PlanOutcome["findings"]>;
 }
 
 /** A series UID of the job's current run: one per kind of output, the same on every attempt of the run. */
