@@ -95,7 +95,10 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
   if (last.instances > 0 && (await instanceCount(orthanc, last.seriesUid)) >= last.instances) {
     ledger.jobs.addEvent(job.id, "skipped-store", `series ${last.seriesUid} is already complete in Orthanc (earlier attempt)`);
     const outputs: StoredSeries[] = [];
-    for (const series of plan.outputSeries) if (await orthanc.seriesIdOf(series.seriesInstanceUID)) outputs.push(series);
+    for (const series of plan.outputSeries) {
+      const instances = await instanceCount(orthanc, series.seriesInstanceUID);
+      if (instances > 0) outputs.push({ ...series, instances });
+    }
     const findings = await storedFindings(ctx, job, plan);
     return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt`, result: { outputs, findings } };
   }

@@ -9,7 +9,7 @@
  * sha256 goes into the Device UID.
  * Last, the same detection job run again from an empty ledger (as after a crash between the SR's store and the job's
  * end): it finds its output whole in Orthanc and ends done, running no model and storing nothing, and its result
- * notification tells the findings the first run's told, read back from the stored SR and SEG.
+ * notification tells the outputs and findings the first run's told, read back from the stored SR and SEG.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -109,11 +109,12 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
     CT_ENHANCE_WEBHOOK_SECRET: "air-checklist-not-sent",
   });
 
-  /** The findings the job's queued result notification tells of. */
-  const notifiedFindings = (ledger: PipelineContext["ledger"], jobId: number): ResultNotification["findings"] => {
+  /** What the job's queued result notification says was stored and found. */
+  const notified = (ledger: PipelineContext["ledger"], jobId: number): Pick<ResultNotification, "outputs" | "findings"> => {
     const queued = ledger.notifications.list({ jobId });
     expect(queued).toHaveLength(1);
-    return (JSON.parse(queued[0]!.body) as ResultNotification).findings;
+    const { outputs, findings } = JSON.parse(queued[0]!.body) as ResultNotification;
+    return { outputs, findings };
   };
 
   /** The first instance of the output series `uid`, as Orthanc stores it, written to a file and parsed twice. */
@@ -208,9 +209,11 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
     expect(Object.keys(counts).sort()).toEqual(["SEG", "SR", "derived CT"]);
   });
 
-  it("the detection job again, from an empty ledger: finds its output whole, runs no model, stores nothing more, " +
-    "and notifies the findings the first run notified, read back from the stored SR and SEG", async () => {
-    const instancesBefore = (await orthanc.rest<string[]>("/instances")).length;
+  /**
+   * The detection job run again from an empty ledger with a model that must not run; `check` looks at its end, its
+   * timeline and its queued notification before the ledger closes.
+   */
+  const detectionAgain = async (check: (events: string[], notice: ReturnType<typeof notified>) => void): Promise<void> => {
     const emptyDir = mkdtempSync(path.join(tmpdir(), "ct-enhance-air-again-"));
     const again = await openContext(loadConfig(undefined, settings(emptyDir)));
     again.inference = { run: () => Promise.reject(new Error("the model must not run: the output is already whole")) } as unknown as InferenceService;
@@ -221,18 +224,38 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
       }).job;
       const ended = await runJob(again, job);
       expect(ended.state, ended.errorMessage ?? "").toBe(JobState.Done);
-      const events = again.ledger.jobs.events(job.id).map((e) => `${e.kind}: ${e.message}`);
-      const srUid = outputSeriesUid(detectionDone, "sr-series");
-      expect(events).toContain(`skipped-store: series ${srUid} is already complete in Orthanc (earlier attempt)`);
-      expect(events.filter((e) => /^(inferred|stored):/.test(e))).toEqual([]);
-      expect((await orthanc.rest<string[]>("/instances")).length).toBe(instancesBefore);
-      const first = notifiedFindings(ctx.ledger, detectionDone.id);
-      expect(first?.count).toBe(1);
-      expect(notifiedFindings(again.ledger, job.id)).toEqual(first);
+      check(again.ledger.jobs.events(job.id).map((e) => `${e.kind}: ${e.message}`), notified(again.ledger, job.id));
     } finally {
       again.ledger.close();
       rmSync(emptyDir, { recursive: true, force: true });
     }
+  };
+
+  it("the detection job again, from an empty ledger: finds its output whole, runs no model, stores nothing more, " +
+    "and notifies the outputs and findings the first run notified, read back from the stored SR and SEG", async () => {
+    const instancesBefore = (await orthanc.rest<string[]>("/instances")).length;
+    const first = notified(ctx.ledger, detectionDone.id);
+    expect(first.findings?.count).toBe(1);
+    expect(first.outputs.map((o) => [o.kind, o.instances])).toEqual([["sr", 1], ["seg", 1]]);
+    await detectionAgain((events, notice) => {
+      const srUid = outputSeriesUid(detectionDone, "sr-series");
+      expect(events).toContain(`skipped-store: series ${srUid} is already complete in Orthanc (earlier attempt)`);
+      expect(events.filter((e) => /^(inferred|stored):/.test(e))).toEqual([]);
+      expect(notice).toEqual(first);
+    });
+    expect((await orthanc.rest<string[]>("/instances")).length).toBe(instancesBefore);
+  });
+
+  it("and once its SEG was deleted from Orthanc: still done (the report is stored), the findings unknown and why", async () => {
+    const segId = await ctx.orthanc.seriesIdOf(outputSeriesUid(detectionDone, "seg-series"));
+    await ctx.orthanc.deleteSeries(segId!);
+    await detectionAgain((events, notice) => {
+      expect(events.filter((e) => e.startsWith("findings-unread:"))).toEqual([
+        "findings-unread: the stored output's findings could not be read back: the stored report has 1 finding(s) but its segmentation is not stored",
+      ]);
+      expect(notice.findings).toBeNull();
+      expect(notice.outputs.map((o) => o.kind)).toEqual(["sr"]);
+    });
   });
 
   it("dsrdump reads the SR without complaint", () => {

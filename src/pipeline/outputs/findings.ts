@@ -19,7 +19,7 @@ import type { ModelManifest } from "../../models/manifest.js";
 import { classifyCandidates, huForPatches } from "../../models/candidate-classifier.js";
 import { maskCentroid } from "../../models/candidate-patches.js";
 import { findingsFromProbability } from "../../models/probability-findings.js";
-import type { DicomwebEndpoint } from "../../dicomweb/endpoint.js";
+import { DicomwebError, type DicomwebEndpoint } from "../../dicomweb/endpoint.js";
 import { retrieveSeries } from "../../dicomweb/wado-rs.js";
 import type { FindingSummary, StoredSeries } from "../../notify/result-notification.js";
 import { asStageError, Stage } from "../../stage-error.js";
@@ -193,9 +193,14 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
   };
 }
 
-/** The one instance of a stored output series (SR or SEG) over WADO-RS. */
+/** The one instance of a stored output series (SR or SEG) over WADO-RS; none when the PACS has no such series. */
 async function firstInstance(endpoint: DicomwebEndpoint, studyUid: string, seriesUid: string): Promise<Uint8Array | undefined> {
-  for await (const instance of retrieveSeries(endpoint, studyUid, seriesUid)) return instance;
+  try {
+    for await (const instance of retrieveSeries(endpoint, studyUid, seriesUid)) return instance;
+  } catch (error) {
+    if (error instanceof DicomwebError && error.status === 404) return undefined;
+    throw error;
+  }
   return undefined;
 }
 
