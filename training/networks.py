@@ -49,13 +49,18 @@ def syncta_spatial_multiple(half_res: bool) -> int:
     return 2 ** (len(SYNCTA_CHANNELS) - 1) * (2 if half_res else 1)
 
 
+def is_half_res_state(state) -> bool:
+    """Whether saved Syn-CTA weights are the half-resolution network's (its keys start with 'unet.')."""
+    return any(k.startswith("unet.") for k in state)
+
+
 def load_syncta(path: str):
-    """A Syn-CTA network from its saved weights (.pt), either architecture (the half-resolution one's keys start
-    with 'unet.'), in eval mode on the CPU. Returns (model, half_res)."""
+    """A Syn-CTA network from its saved weights (.pt), either architecture, in eval mode on the CPU.
+    Returns (model, half_res)."""
     import torch
 
     state = torch.load(path, map_location="cpu")
-    half_res = any(k.startswith("unet.") for k in state)
+    half_res = is_half_res_state(state)
     model = build_syncta(half_res)
     model.load_state_dict(state)
     return model.eval(), half_res

@@ -44,7 +44,9 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
-from networks import SYNCTA_CHANNELS as CHANNELS, build_syncta, load_syncta, syncta_spatial_multiple  # noqa: E402
+from networks import (  # noqa: E402
+    SYNCTA_CHANNELS as CHANNELS, build_syncta, is_half_res_state, load_syncta, syncta_spatial_multiple,
+)
 from simulate import blood_pool_mask, body_mask, de_enhance  # noqa: E402
 from syncta_pairs import PATIENTS, iv_blood_pool, load_axial, load_pair, voxel_ml  # noqa: E402
 
@@ -240,7 +242,7 @@ def train(args, sampler, torch):
     unet = model.unet if args.half_res else model
     if args.init_state:  # go on from an earlier run of the same fold (a full-resolution one's weights seed the U-Net)
         state = torch.load(args.init_state, map_location="cpu")
-        if args.half_res and not any(k.startswith("unet.") for k in state):
+        if args.half_res and not is_half_res_state(state):
             unet.load_state_dict(state)
         else:
             model.load_state_dict(state)
