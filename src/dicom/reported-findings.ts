@@ -93,7 +93,7 @@ function volumetricGroup(group: Item, index: number): ReportedGroup {
 }
 
 /** Per segment number, the mean patient position (LPS, mm) of its voxels in the SEG. */
-export function segmentCentroids(segmentation: Uint8Array): Map<number, Vector3> {
+function segmentCentroids(segmentation: Uint8Array): Map<number, Vector3> {
   const seg = naturalized(segmentation, "segmentation");
   const rows = Number(seg.Rows);
   const columns = Number(seg.Columns);
