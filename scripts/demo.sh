@@ -30,7 +30,8 @@ if [ "${1:-}" = "stop" ]; then stop; echo "demo stopped (its Orthanc and ledger 
 series_dir="$root/../shared/data/ct/lidc-idri-0002-ncct"
 bash scripts/install-system-deps.sh
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
-[ -d node_modules ] || npm ci --no-audit --no-fund
+# as in scripts/test.sh: onnxruntime-node's install skipped even if npm stops passing .npmrc's setting to it
+[ -d node_modules ] || ONNXRUNTIME_NODE_INSTALL=${ONNXRUNTIME_NODE_INSTALL:-skip} npm ci --no-audit --no-fund
 npm run build --silent
 ohif_dir=""
 if [ "${CT_ENHANCE_OHIF:-1}" != "0" ]; then ohif_dir=$(node dist/tools/ohif-prepare.js); fi

@@ -219,6 +219,17 @@ describe("Dockerfiles", () => {
     expect(worker).toMatch(/^COPY --from=build \/usr\/local\/bin\/node /m);
   });
 
+  it("every other npm ci of ours skips onnxruntime-node's download by its environment variable too, not only by .npmrc", () => {
+    // npm 11 warns that it will stop passing unknown project settings such as .npmrc's to install scripts.
+    const installs = ["Dockerfile", "scripts/test.sh", "scripts/demo.sh"].map((file) => {
+      const text = read(file);
+      const npmCi = text.split("\n").findIndex((line) => /^[^#]*\bnpm ci\b/.test(line));
+      const before = text.split("\n").slice(0, npmCi + 1).join("\n");
+      return [file, /ONNXRUNTIME_NODE_INSTALL(=|:-)skip\b/.test(before)];
+    });
+    expect(installs).toEqual([["Dockerfile", true], ["scripts/test.sh", true], ["scripts/demo.sh", true]]);
+  });
+
   it("the Orthanc image makes the same PostgreSQL configuration the tests start Orthanc from", () => {
     const orthancImage = read("docker/orthanc.Dockerfile");
     const script = /sed '([^']+)'/.exec(orthancImage)?.[1];
