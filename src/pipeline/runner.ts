@@ -100,7 +100,8 @@ async function runStages(ctx: PipelineContext, job: Job, stages: JobStages): Pro
       if (instances > 0) outputs.push({ ...series, instances });
     }
     const findings = await storedFindings(ctx, job, plan);
-    return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt`, result: { outputs, findings } };
+    const found = findings ? ` (${findings.count} finding(s) in its report)` : "";
+    return { outcome: "done", text: `output series ${plan.seriesUids[0]} was already stored by an earlier attempt${found}`, result: { outputs, findings } };
   }
 
   // What an attempt that was killed while it stored left (a part of the series) goes before this attempt runs: no

@@ -129,8 +129,8 @@ describe.runIf(ready)("crash safety: SIGKILL at chosen points of a job, restart 
     const detection = details.find((d) => d.pipeline === "ncct-nodules")!;
     const series = await seriesInOrthanc();
     const byModality = (modality: string) => series.filter((s) => s.MainDicomTags.Modality === modality);
-    // The findings as the stored SR tells them: a kill after the SR's store and before the job's end leaves the next
-    // attempt a complete output, and its timeline then says "already stored", not how many findings.
+    // The findings as the stored SR tells them, against the job's end: a kill after the SR's store and before the job's
+    // end leaves the next attempt a complete output, which ends "already stored" with the count it read back from it.
     const srInstances = byModality("SR").flatMap((s) => s.Instances);
     expect(srInstances).toHaveLength(1);
     const srBytes = await orthanc.restBytes(`/instances/${srInstances[0]}/file`);
@@ -138,7 +138,8 @@ describe.runIf(ready)("crash safety: SIGKILL at chosen points of a job, restart 
     const findings = measurementGroups(sr).filter((g) => g.template === "DCMR 1411").length; // one volumetric ROI group per finding
     const done = detection.events.find((e) => e.kind === "done")!.message;
     const reported = /(\d+) finding\(s\)/.exec(done)?.[1];
-    if (reported !== undefined) expect(findings, `the SR's measurement groups against the timeline: ${done}`).toBe(Number(reported));
+    expect(reported, `the job's end gives a finding count: ${done}`).toBeDefined();
+    expect(findings, `the SR's measurement groups against the timeline: ${done}`).toBe(Number(reported));
     console.info(`crash test: the stored SR holds ${findings} finding(s); the job's end: ${done}`);
     const derived = byModality("CT").filter((s) => s.MainDicomTags.SeriesInstanceUID === synthesis.outputSeriesUid);
     expect(derived).toHaveLength(1);
