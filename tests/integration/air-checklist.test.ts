@@ -241,6 +241,7 @@ describe.runIf(ready)("IHE AIR checklist over a real job's derived CT, SR and SE
       const srUid = outputSeriesUid(detectionDone, "sr-series");
       expect(events).toContain(`skipped-store: series ${srUid} is already complete in Orthanc (earlier attempt)`);
       expect(events.filter((e) => /^(inferred|stored):/.test(e))).toEqual([]);
+      expect(events.filter((e) => /^done: .* already stored by an earlier attempt \(1 finding\(s\) in its report\)/.test(e))).toHaveLength(1);
       expect(notice).toEqual(first);
     });
     expect((await orthanc.rest<string[]>("/instances")).length).toBe(instancesBefore);
