@@ -16,10 +16,9 @@ import type { InferenceService } from "../models/inference.js";
 import type { ModelRegistry } from "../models/registry.js";
 import type { OrthancClient } from "../orthanc/rest.js";
 import type { StoredSeries } from "../notify/result-notification.js";
-import { asStageError, Stage, StageError } from "../stage-error.js";
+import { asStageError, OperationalError, Stage, StageError } from "../stage-error.js";
 import { DCMTK_DECODABLE_TRANSFER_SYNTAXES, transferSyntaxName } from "../dicom/ct-slice.js";
 import { volumeSlab } from "../dicom/ct-volume.js";
-import { ReportReadError } from "../dicom/reported-findings.js";
 import { DicomwebError } from "../dicomweb/endpoint.js";
 import { probedSlab, probeVolume } from "../measure/anatomy-probe.js";
 import { judgeIntendedUse } from "./intended-use.js";
@@ -330,17 +329,21 @@ function recordPreview(ctx: PipelineContext, job: Job, pair: NonNullable<PlanOut
 }
 
 /**
- * What the earlier attempt's stored output tells of its findings (detection plans), for the job's notification. A
- * report our reader cannot read is noted on the timeline and leaves the findings unknown (null): the output is whole
- * in the PACS, so the job is still done. Orthanc not answering fails the attempt as any fetch does (it is retried).
+ * What the earlier attempt's stored output tells of its findings (detection plans), for the job's notification,
+ * within the fetch stage's deadline. Orthanc not answering (or too slowly) fails the attempt as any fetch does: it is
+ * retried. Anything else (a report our reader cannot read, a series gone, a refusal) is noted on the timeline and
+ * leaves the findings unknown (null): the output is whole in the PACS, so the job is still done.
  */
 async function storedFindings(ctx: PipelineContext, job: Job, plan: OutputPlan): Promise<JobResult["findings"]> {
-  if (!plan.storedFindings) return null;
+  const { storedFindings: read } = plan;
+  if (!read) return null;
   try {
-    return (await plan.storedFindings(ctx.orthanc.dicomweb(), job.studyUid)) ?? null;
+    return (await withinDeadline(stageDeadline(ctx.config, Stage.Fetch, 2), "reading the stored report and segmentation back over WADO-RS",
+      (signal) => read(ctx.orthanc.dicomweb(), job.studyUid, signal))) ?? null;
   } catch (error) {
-    if (!(error instanceof ReportReadError)) throw error;
-    ctx.ledger.jobs.addEvent(job.id, "findings-unread", `the stored output's findings could not be read back: ${error.message}`);
+    if (error instanceof OperationalError && error.retryable) throw error;
+    const why = error instanceof Error ? error.message : String(error);
+    ctx.ledger.jobs.addEvent(job.id, "findings-unread", `the stored output's findings could not be read back: ${why}`);
     return null;
   }
 }

@@ -10,7 +10,7 @@
 import type { CtVolume } from "../../dicom/ct-volume.js";
 import type { AlgorithmIdentity, Finding } from "../../dicom/finding.js";
 import { encodeFindingsInstances } from "../../dicom/findings-instances.js";
-import { type ReportedFinding, reportedFindings } from "../../dicom/reported-findings.js";
+import { type ReportedFinding, ReportReadError, reportedFindings } from "../../dicom/reported-findings.js";
 import { SopClass } from "../../dicom/part10.js";
 import { deterministicUid } from "../../dicom/uid.js";
 import type { ProbedVolume } from "../../measure/anatomy-probe.js";
@@ -184,19 +184,19 @@ export function findingsPlan({ job, pipelineOrdinal, model }: PlanTarget): Outpu
         findings: { count: findings.length, scope: detectorScope(manifest), items: findings.map(findingSummary) },
       };
     },
-    async storedFindings(endpoint, studyUid) {
-      const report = await firstInstance(endpoint, studyUid, srSeriesUid);
-      if (!report) return undefined;
-      const found = await reportedFindings(report, () => firstInstance(endpoint, studyUid, segSeriesUid));
+    async storedFindings(endpoint, studyUid, signal) {
+      const report = await firstInstance(endpoint, studyUid, srSeriesUid, signal);
+      if (!report) throw new ReportReadError(`the report series ${srSeriesUid} is no longer in Orthanc`);
+      const found = await reportedFindings(report, () => firstInstance(endpoint, studyUid, segSeriesUid, signal));
       return { count: found.length, scope: detectorScope(manifest), items: found.map(findingSummary) };
     },
   };
 }
 
 /** The one instance of a stored output series (SR or SEG) over WADO-RS; none when the PACS has no such series. */
-async function firstInstance(endpoint: DicomwebEndpoint, studyUid: string, seriesUid: string): Promise<Uint8Array | undefined> {
+async function firstInstance(endpoint: DicomwebEndpoint, studyUid: string, seriesUid: string, signal: AbortSignal): Promise<Uint8Array | undefined> {
   try {
-    for await (const instance of retrieveSeries(endpoint, studyUid, seriesUid)) return instance;
+    for await (const instance of retrieveSeries(endpoint, studyUid, seriesUid, { signal })) return instance;
   } catch (error) {
     if (error instanceof DicomwebError && error.status === 404) return undefined;
     throw error;

@@ -84,7 +84,7 @@ export interface OutputPlan {
    * Detection plans: the findings an earlier attempt's whole output tells of, read back from the stored objects (a
    * job that finds its output already stored tells its receivers the same findings as the attempt that stored it).
    */
-  storedFindings?(endpoint: DicomwebEndpoint, studyUid: string): Promise<PlanOutcome["findings"]>;
+  storedFindings?(endpoint: DicomwebEndpoint, studyUid: string, signal: AbortSignal): Promise<PlanOutcome["findings"]>;
 }
 
 /** A series UID of the job's current run: one per kind of output, the same on every attempt of the run. */
