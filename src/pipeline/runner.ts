@@ -335,7 +335,7 @@ function recordPreview(ctx: PipelineContext, job: Job, pair: NonNullable<PlanOut
  * leaves the findings unknown (null): the output is whole in the PACS, so the job is still done.
  */
 async function storedFindings(ctx: PipelineContext, job: Job, plan: OutputPlan): Promise<JobResult["findings"]> {
-  const { storedFindings: read } = plan;
+  const read = plan.storedFindings?.bind(plan);
   if (!read) return null;
   try {
     return (await withinDeadline(stageDeadline(ctx.config, Stage.Fetch, 2), "reading the stored report and segmentation back over WADO-RS",
