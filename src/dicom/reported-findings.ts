@@ -12,6 +12,7 @@ import {
   CERTAINTY_OF_FINDING, FINDING, FINDING_SITE, IMAGING_MEASUREMENTS, LONG_AXIS, REFERENCED_SEGMENT, TEMPLATE,
   TRACKING_IDENTIFIER, TRACKING_UNIQUE_IDENTIFIER, VOLUME,
 } from "./sr/codes.js";
+import { items } from "./sr/content-tree.js";
 import { OperationalError } from "../stage-error.js";
 
 /** A finding as its report and segmentation tell it: everything but the voxel mask. */
@@ -36,8 +37,6 @@ function naturalized(bytes: Uint8Array, what: string): Item {
   }
 }
 
-/** A sequence's items (dcmjs gives a one-item sequence as an array, or sometimes as the item itself). */
-const items = (value: unknown): Item[] => (Array.isArray(value) ? (value as Item[]) : value && typeof value === "object" ? [value as Item] : []);
 
 const isConcept = (item: Item, concept: CodedConcept): boolean => {
   const name = items(item.ConceptNameCodeSequence)[0];

@@ -14,7 +14,8 @@ export interface ContentTreeNode {
 
 type Item = Record<string, unknown>;
 
-function items(sequence: unknown): Item[] {
+/** A sequence's items, as dcmjs reads them back: a one-item sequence may come as an array or as the item itself. */
+export function items(sequence: unknown): Item[] {
   if (sequence === undefined || sequence === null) return [];
   return (Array.isArray(sequence) ? sequence : [sequence]) as Item[];
 }
