@@ -4,8 +4,13 @@
  * test file has run, scans those logs for the PatientName, PatientID and PatientBirthDate of every real input series
  * (tests/helpers/log-scan.ts; CT_ENHANCE_LOG_SCAN_SERIES names another folder of series). A finding fails the run,
  * naming the field, the series and file:line, never the value.
+ *
+ * It also gives the run its own temporary folder (TMPDIR, which os.tmpdir() reads and the test workers and the
+ * processes they start inherit) and removes it at the end: fixtures written with mkdtemp (SR files for dciodvfy, model
+ * folders, spools, the converted head CT) stay out of /tmp after the run, where a few hundred had piled up.
  */
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { ctDataRoot } from "../helpers/ct-data.js";
@@ -28,8 +33,11 @@ export default function setup(project: TestProject): () => void {
   const runDir = path.join(LOG_ROOT, `run-${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`);
   mkdirSync(runDir, { recursive: true });
   project.provide("serviceLogDir", runDir);
+  const runTemp = mkdtempSync(path.join(tmpdir(), "ct-enhance-tests-"));
+  process.env.TMPDIR = runTemp;
 
   return function scanServiceLogs(): void {
+    rmSync(runTemp, { recursive: true, force: true });
     const files = logFilesUnder(runDir);
     if (files.length === 0) return;
     const started = Date.now();
