@@ -13,57 +13,76 @@ from common import add_unet_layers, build_unet, unet_output  # noqa: E402
 SYNCTA_CHANNELS = (8, 24, 48, 96, 160)
 
 
-def build_syncta(half_res: bool = False):
-    """The full-resolution U-Net (0.1.0-0.2.1), or with half_res the same U-Net run on the slice averaged 2 x 2, its
-    correction upsampled (bilinear) and added to the full-resolution slice: twice the context in millimetres for the
-    same work (the held-out hearts stayed dark: at 0.7 mm a 192 px crop and the ~200 px receptive field hold less
-    than a heart and the lungs on both sides of it), a quarter of the arithmetic per slice, and enhancement edges
-    softened over about 2 px. Spatial multiple 32."""
+def build_syncta(scale: int = 1, fat_gate: bool = False):
+    """The full-resolution U-Net (0.1.0-0.2.1), or the same U-Net run on the slice averaged scale x scale (2: round 5,
+    4: round 6), its correction upsampled (bilinear) and added to the full-resolution slice. scale 2 doubles the
+    context in millimetres for the same work (the held-out hearts stayed dark: at 0.7 mm a 192 px crop and the
+    ~200 px receptive field hold less than a heart and the lungs on both sides of it); scale 4 sees a whole 512 px
+    slice (~800 px of field) at 1/16 of the arithmetic. Upsampling softens an enhancement's edge over about scale px;
+    with fat_gate the correction fades out below -20 HU of the input (to nothing at -60 HU), so the fat around a
+    vessel, the lung and the air keep their values: no blood pool on a plain CT is below -20 HU. Spatial multiple
+    16 x scale."""
     unet = build_unet(channels=SYNCTA_CHANNELS, residual=True)
-    if not half_res:
+    if scale == 1:
         return unet
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
-    class HalfResSynCTA(nn.Module):
+    # the gate in network units: HU -60 -> 0, HU -20 -> 1 (hu_to_net: (hu + 1024) / 4095 * 2 - 1)
+    gate_lo, gate_span = (-60.0 + 1024.0) / 4095.0 * 2.0 - 1.0, 40.0 / 4095.0 * 2.0
+
+    class LowResSynCTA(nn.Module):
         def __init__(self):
             super().__init__()
             self.unet = unet
-            taps = torch.tensor([0.25, 0.75, 0.75, 0.25])
+            # persistent, unused by forward: the saved weights say which network they belong to
+            self.register_buffer("scale", torch.tensor(float(scale)))
+            self.register_buffer("fat_gate", torch.tensor(1.0 if fat_gate else 0.0))
+            taps = (torch.arange(2 * scale, dtype=torch.float32) + 0.5) / scale
+            taps = torch.minimum(taps, 2.0 - taps)
             self.register_buffer("bilinear", torch.outer(taps, taps)[None, None], persistent=False)
 
         def upsample(self, small):
-            """x2 bilinear (align_corners=False, edges clamped), as an edge Pad and a fixed ConvTranspose: the same
-            numbers as F.interpolate, and ONNX operators that take float16 (a Resize's scales must stay float32)."""
-            return F.conv_transpose2d(F.pad(small, (1, 1, 1, 1), mode="replicate"), self.bilinear, stride=2, padding=3)
+            """x scale bilinear (align_corners=False, edges clamped), as an edge Pad and a fixed ConvTranspose: the
+            same numbers as F.interpolate, and ONNX operators that take float16 (a Resize's scales stay float32)."""
+            padded = F.pad(small, (1, 1, 1, 1), mode="replicate")
+            return F.conv_transpose2d(padded, self.bilinear, stride=scale, padding=3 * scale // 2)
 
         def forward(self, x):
-            small = F.avg_pool2d(x, 2)
-            return torch.clamp(x + self.upsample(self.unet(small) - small), -1.0, 1.0)
+            small = F.avg_pool2d(x, scale)
+            correction = self.upsample(self.unet(small) - small)
+            if fat_gate:
+                correction = correction * torch.clamp((x - gate_lo) / gate_span, 0.0, 1.0)
+            return torch.clamp(x + correction, -1.0, 1.0)
 
-    return HalfResSynCTA()
+    return LowResSynCTA()
 
 
-def syncta_spatial_multiple(half_res: bool) -> int:
-    return 2 ** (len(SYNCTA_CHANNELS) - 1) * (2 if half_res else 1)
+def syncta_spatial_multiple(scale: int) -> int:
+    return 2 ** (len(SYNCTA_CHANNELS) - 1) * scale
 
 
-def is_half_res_state(state) -> bool:
-    """Whether saved Syn-CTA weights are the half-resolution network's (its keys start with 'unet.')."""
-    return any(k.startswith("unet.") for k in state)
+def syncta_state_scale(state) -> tuple[int, bool]:
+    """(scale, fat_gate) of saved Syn-CTA weights: 1 for the full-resolution U-Net, 2 for round 5's half-resolution
+    network (its keys start with 'unet.', no scale buffer), else the saved buffers."""
+    if "scale" in state:
+        return int(float(state["scale"])), bool(float(state["fat_gate"]))
+    return (2 if any(k.startswith("unet.") for k in state) else 1), False
 
 
 def load_syncta(path: str):
-    """A Syn-CTA network from its saved weights (.pt), either architecture, in eval mode on the CPU.
-    Returns (model, half_res)."""
+    """A Syn-CTA network from its saved weights (.pt), any architecture, in eval mode on the CPU.
+    Returns (model, scale, fat_gate)."""
     import torch
 
     state = torch.load(path, map_location="cpu")
-    half_res = is_half_res_state(state)
-    model = build_syncta(half_res)
+    scale, fat_gate = syncta_state_scale(state)
+    model = build_syncta(scale, fat_gate)
+    if scale == 2 and "scale" not in state:  # round 5's weights predate the buffers
+        state = {**state, "scale": torch.tensor(2.0), "fat_gate": torch.tensor(0.0)}
     model.load_state_dict(state)
-    return model.eval(), half_res
+    return model.eval(), scale, fat_gate
 
 
 # denoise-ffdnet-small

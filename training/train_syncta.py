@@ -45,7 +45,7 @@ from scipy import ndimage as ndi
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from networks import (  # noqa: E402
-    SYNCTA_CHANNELS as CHANNELS, build_syncta, is_half_res_state, load_syncta, syncta_spatial_multiple,
+    SYNCTA_CHANNELS as CHANNELS, build_syncta, load_syncta, syncta_spatial_multiple, syncta_state_scale,
 )
 from simulate import blood_pool_mask, body_mask, de_enhance  # noqa: E402
 from syncta_pairs import PATIENTS, iv_blood_pool, load_axial, load_pair, voxel_ml  # noqa: E402
@@ -238,11 +238,11 @@ def hu_to_net_torch(t):
 def train(args, sampler, torch):
     dev = torch.device(args.device)
     rng = np.random.default_rng(args.seed + 1)
-    model = build_syncta(args.half_res)
-    unet = model.unet if args.half_res else model
+    model = build_syncta(args.scale, args.fat_gate)
+    unet = model.unet if args.scale > 1 else model
     if args.init_state:  # go on from an earlier run of the same fold (a full-resolution one's weights seed the U-Net)
         state = torch.load(args.init_state, map_location="cpu")
-        if args.half_res and not is_half_res_state(state):
+        if args.scale > 1 and syncta_state_scale(state)[0] == 1:
             unet.load_state_dict(state)
         else:
             model.load_state_dict(state)
@@ -307,8 +307,12 @@ def main():
                     help="a voxel outside the blood pool brightened more than this over the target is a hard negative")
     ap.add_argument("--hard-negative-sharpened", action="store_true",
                     help="mine the hard negatives on the sharpened sources too (round 4)")
-    ap.add_argument("--half-res", action="store_true",
-                    help="the U-Net on the slice averaged 2 x 2, its correction upsampled (networks.build_syncta)")
+    ap.add_argument("--scale", type=int, default=1, choices=[1, 2, 4],
+                    help="run the U-Net on the slice averaged scale x scale, its correction upsampled "
+                         "(networks.build_syncta; 2: round 5, 4: round 6)")
+    ap.add_argument("--half-res", dest="scale", action="store_const", const=2, help="--scale 2 (round 5)")
+    ap.add_argument("--fat-gate", action="store_true",
+                    help="fade the correction out where the input is below -20 HU (networks.build_syncta)")
     ap.add_argument("--state-only", action="store_true",
                     help="save the weights (.pt) and the log, no ONNX (the GPU machine's torch exports differently)")
     ap.add_argument("--init-state", default=None, help="start from these weights (.pt, with its _train.json)")
@@ -322,7 +326,7 @@ def main():
     C.seed_everything(args.seed)
     suffix, onnx_path = output_names(args)
     if args.from_state:
-        model, args.half_res = load_syncta(args.from_state)
+        model, args.scale, args.fat_gate = load_syncta(args.from_state)
         with open(args.from_state[:-3] + "_train.json") as f:
             info = json.load(f)
         probe_hu = load_pair(args.data, list(PATIENTS)[0])["ncct"][:2]
@@ -354,9 +358,9 @@ def main():
     if not (args.holdout or args.tag):
         C.write_manifest(
             MODEL_ID, version=VERSION, task="synthesis", name="Syn-CTA U-Net small v2 (real-pair reference model)",
-            context=1, spatial_multiple=syncta_spatial_multiple(args.half_res), meaning="hu-image", batch_size=8,
+            context=1, spatial_multiple=syncta_spatial_multiple(args.scale), meaning="hu-image", batch_size=8,
             description=f"Reference NCCT -> synthetic CTA 2D U-Net ({C.count_params(model) // 1000}k params"
-                        f"{', run at half resolution, its correction upsampled' if args.half_res else ''}) trained on "
+                        f"{f', run at 1/{args.scale} resolution, its correction upsampled' if args.scale > 1 else ''}) trained on "
                         "three real non-contrast/arterial pairs (HCC-TACE-Seg, registered) with blood-pool-only "
                         "simulated pairs as augmentation. Demonstration only; not for diagnostic use.",
         )
