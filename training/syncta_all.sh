@@ -75,6 +75,16 @@ if [ "${ROUND5:-0}" = 1 ]; then
   export_round hr1 5
   cp "$cache/syncta_v2_hr1_train.json" "$cache/syncta_train_round5.json"
 fi
+# Round 6 (ROUND6=1, after round 2; rule in syncta_select.py, committed 2026-12-02 before any run): the U-Net at
+# quarter resolution with the fat gate (train_syncta.py --scale 4 --fat-gate) on whole 512 px slices, from the identity,
+# four processes side by side (measured 2026-12-02: 1.1 s per iteration at batch 16, one process with 2 threads on the
+# 2-core machine); judged against 0.2.1's card figures (--against-shipped), into the cache's *_round6.json.
+if [ "${ROUND6:-0}" = 1 ]; then
+  PY=$py MINUTES=${ROUND6_MINUTES:-70} ITERS=${ROUND6_ITERS:-100000} CONFIGS="qr1:$weight" PATCH=512 BATCH=16 OUT= \
+    EXTRA="--scale 4 --fat-gate" THREADS=1 nice -n 10 bash training/syncta_gpu.sh
+  $py training/syncta_select.py --tags qr1 --against-shipped >"$cache/syncta_select_round6.json"
+  export_round qr1 6
+fi
 for h in hcc-005 hcc-007 hcc-009; do
   $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}_fold-$h.pt" --holdout "$h"
 done
