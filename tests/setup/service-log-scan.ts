@@ -9,7 +9,7 @@
  * processes they start inherit) and removes it at the end: fixtures written with mkdtemp (SR files for dciodvfy, model
  * folders, spools, the converted head CT) stay out of /tmp after the run, where a few hundred had piled up.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
@@ -34,6 +34,9 @@ export default function setup(project: TestProject): () => void {
   mkdirSync(runDir, { recursive: true });
   project.provide("serviceLogDir", runDir);
   const runTemp = mkdtempSync(path.join(tmpdir(), "ct-enhance-tests-"));
+  // Others may pass through but not list it: the throw-away PostgreSQL cluster (tests/helpers/postgresql.ts) runs as
+  // the postgres user in a folder of its own under this one, which mkdtemp's 0700 would shut it out of.
+  chmodSync(runTemp, 0o711);
   process.env.TMPDIR = runTemp;
 
   return function scanServiceLogs(): void {
