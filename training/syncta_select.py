@@ -107,7 +107,9 @@ def keep_against_shipped(results, tag, min_bloodpool_gain=10.0):
     """Round 6's rule (docstring): tag against the shipped 0.2.1's card figures; (chosen, why, folds beating v1)."""
     s = results[tag]["summary"]
     beats_v1 = {p: f["bloodpool"]["mae_hu"] < V1_BLOODPOOL_MAE_HU[p] for p, f in results[tag]["folds"].items()}
-    if (s["worst_tissue_change_hu"] <= TISSUE_LIMIT_HU and s["mean_nmae"] <= SHIPPED_021["mean_nmae"] * 1.01
+    every_fold = set(results[tag]["folds"]) == set(V1_BLOODPOOL_MAE_HU)  # a missing fold model passes nothing
+    if (every_fold and s["worst_tissue_change_hu"] <= TISSUE_LIMIT_HU
+            and s["mean_nmae"] <= SHIPPED_021["mean_nmae"] * 1.01
             and s["mean_bloodpool_mae_hu"] <= SHIPPED_021["mean_bloodpool_mae_hu"] - min_bloodpool_gain):
         return tag, (f"{tag} kept: tissue within 10 HU on every fold, NMAE not worse and blood pool MAE at least "
                      f"{min_bloodpool_gain:g} HU lower than 0.2.1's"), beats_v1
