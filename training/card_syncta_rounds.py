@@ -1,6 +1,7 @@
 """The Syn-CTA card's sections on the training rounds after the shipped one, each trained and measured on the 2-core
 machine and kept or not by a rule written before its run (syncta_select.py --baseline). Every number comes from the
-cache's *_round3.json / *_round4.json files; a section is left out when its files are missing."""
+cache's *_roundN.json files; a section is left out when its files are missing. `python3 training/card_syncta_rounds.py`
+puts round 6's section into the card as it stands (insert_section)."""
 from __future__ import annotations
 
 
@@ -302,7 +303,7 @@ def insert_section(card_path: str, section: str, before: str = "\n## fp16 varian
 
 
 if __name__ == "__main__":
-    # python3 training/card_syncta_rounds.py 6: round 6's section from the cache into models/syncta-unet-small.md
+    # round 6's section from the cache into models/syncta-unet-small.md
     import json
     import os
     import sys
@@ -314,8 +315,7 @@ if __name__ == "__main__":
         with open(os.path.join(C.CACHE_DIR, name)) as fh:
             return json.load(fh)
 
-    sections = {"6": round6_section}
-    text = sections[sys.argv[1]](load_cached, VERSIONS[2], fmt)
+    text = round6_section(load_cached, VERSIONS[2], fmt)
     if not text:
-        sys.exit(f"round {sys.argv[1]}'s files are not in {C.CACHE_DIR}")
+        sys.exit(f"round 6's files are not in {C.CACHE_DIR}")
     insert_section(os.path.join(C.MODELS_DIR, "syncta-unet-small.md"), text)

@@ -79,7 +79,7 @@ fi
 # quarter resolution with the fat gate (train_syncta.py --scale 4 --fat-gate) on whole 512 px slices, from the identity,
 # four processes side by side; judged against 0.2.1's card figures (--against-shipped), into the cache's *_round6.json.
 # Run on the 2-core machine 2026-12-02 (65 min, ~1,600 iterations each, 2.2 min per 50): kept by its rule, not shipped
-# (the card says why); on a machine whose earlier rounds' files are lost, `card_syncta_rounds.py 6` puts its section in.
+# (the card says why); on a machine whose earlier rounds' files are lost, `card_syncta_rounds.py` puts its section in.
 if [ "${ROUND6:-0}" = 1 ]; then
   PY=$py MINUTES=${ROUND6_MINUTES:-65} ITERS=${ROUND6_ITERS:-100000} CONFIGS="qr1:$weight" PATCH=512 BATCH=16 OUT= \
     EXTRA="--scale 4 --fat-gate" THREADS=1 nice -n 10 bash training/syncta_gpu.sh
