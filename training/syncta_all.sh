@@ -86,6 +86,18 @@ if [ "${ROUND6:-0}" = 1 ]; then
   $py training/syncta_select.py --tags qr1 --against-shipped >"$cache/syncta_select_round6.json"
   export_round qr1 6
 fi
+# Round 7 (ROUND7=1, after ROUND6=1; rule in syncta_select.py, committed 2026-12-02 before its run): round 6's four
+# models trained on with the identity pairs (train_syncta.py IDENTITY: the CPTAC chest, HCC_009's arterial and HCC_007's
+# portal phase as "leave unchanged") and 30 % of the crops on their own false enhancements, mined on every source as
+# reconstructed and sharpened; judged against round 6, into the cache's *_round7.json.
+if [ "${ROUND7:-0}" = 1 ]; then
+  copy_as qr1 qr7 "$cache/syncta-round6"
+  PY=$py MINUTES=${ROUND7_MINUTES:-50} ITERS=${ROUND7_ITERS:-100000} CONFIGS="qr7:$weight" PATCH=512 BATCH=16 \
+    INIT_DIR="$cache/syncta-round6" OUT= THREADS=1 EXTRA="--scale 4 --fat-gate --lr 0.001 --identity-weight 0.1 \
+    --hard-negative-frac 0.3 --hard-negative-sharpened" nice -n 10 bash training/syncta_gpu.sh
+  $py training/syncta_select.py --tags qr1 qr7 --baseline qr1 >"$cache/syncta_select_round7.json"
+  export_round qr7 7
+fi
 for h in hcc-005 hcc-007 hcc-009; do
   $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}_fold-$h.pt" --holdout "$h"
 done

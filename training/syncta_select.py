@@ -31,6 +31,14 @@ not worse than 0.2.1's by more than 1 %, and its mean blood pool MAE is at least
 part of the rule: on which folds its blood pool MAE beats v1's (125.0, 79.4, 106.6 HU; issue 13's must-show).
 Shipping it needs more: the node's output checks on the unseen chests under three kernels, and the images.
 
+Round 7 (round 6's four models trained on with identity pairs, train_syncta.py --identity-weight 0.1, and hard
+negatives mined on every source as reconstructed and sharpened; rule written 2026-12-02 before its run) is judged
+against round 6 with --baseline qr1, the round-3 rule above: kept if it passes 1 and is not worse than round 6 by more
+than 1 % in mean NMAE nor by more than 5 HU in mean blood pool MAE. Shipping it needs more: the node's output checks,
+with the connected-region check added for it (largest brightened region not joining the blood pool), passing on both
+unseen chests under three kernels, and the images of both showing no false enhancement a reader could take for a
+finding.
+
 The real NCCT chests (LIDC-IDRI-0002, RICORD) and the kernel test are not used here: they stay an unseen test of the
 chosen model (evaluate_syncta.py). Inference here is PyTorch on the training device; the card's figures are
 recomputed with onnxruntime-node by evaluate_syncta.py.

@@ -63,7 +63,17 @@ CONTRAST = [
 # HCC_007's portal phase (acquisition 3: a kidney and the vertebral marrow taken in), CPTAC C3N-00247 (weak
 # enhancement, ~143 HU, under a B70f kernel's noise: the aorta falls apart, the vertebral marrow is taken for it) and
 # HCC_009's arterial phase (its vertebral marrow, thinly corticated, passes as the aorta). Each would teach "brighten
-# the spine" (or a kidney). HCC_009 still counts through its real pair; CPTAC through nothing.
+# the spine" (or a kidney). HCC_009 still counts through its real pair.
+# Identity pairs (target = input, --identity-weight; round 7): contrast series whose blood pool cannot be simulated are
+# still real anatomy to leave alone. Their blood pool is already bright in the input, so nothing in them says "darken
+# it" or "brighten it"; what they add is tissue no other source shows: the CPTAC chest's shoulder girdle and axillary
+# muscles and upper abdomen (round 6 brightened LIDC-IDRI-0002's left shoulder muscles and a blob at its gastric
+# fundus), HCC_009's and HCC_007's abdomens in another phase. (folder, AcquisitionNumber, HCC patient it belongs to)
+IDENTITY = [
+    ("cptac-c3n-00247-cect-chest", None, None),
+    ("hcc-009-arterial", None, "hcc-009"),
+    ("hcc-007-arterial-portal", 3, "hcc-007"),
+]
 
 
 def simulated_pair(data: str, folder: str, acquisition):
@@ -101,9 +111,11 @@ class Sampler:
 
     def add(self, name, x_hu, y_hu, pool, weight):
         body = body_mask(x_hu)
-        self.sources.append({"name": name, "x": x_hu.astype(np.float32), "y": y_hu.astype(np.float32),
+        x = x_hu.astype(np.float32, copy=False)  # an identity pair's target is the same array
+        self.sources.append({"name": name, "x": x, "y": y_hu.astype(np.float32, copy=False),
                              "w": np.stack([ndi.binary_dilation(p, iterations=2) for p in pool]).astype(np.float32),
-                             "body": body, "pool_pts": np.argwhere(pool), "body_pts": np.argwhere(body), "p": weight})
+                             "body": body, "pool_pts": np.argwhere(pool).astype(np.int16),
+                             "body_pts": np.argwhere(body).astype(np.int16), "p": weight})
 
     def crop(self):
         """(input, target, weight, sharpen): sharpen is True for a crop centred on a false enhancement mined on the
@@ -219,6 +231,12 @@ def build_sampler(data, holdout, rng, args):
         sim, hu, core = simulated_pair(data, folder, acq)
         sampler.add(f"sim {folder}", sim, hu, core, (1.0 - args.real_weight) / 4)
         used.append(f"simulated {folder}{f' acq {acq}' if acq else ''} ({hu.shape[0]} slices)")
+    for folder, acq, patient in IDENTITY if args.identity_weight else ():
+        if patient is not None and patient == holdout:
+            continue
+        hu = load_axial(os.path.join(data, folder), acq)["hu"].astype(np.float32)
+        sampler.add(f"identity {folder}", hu, hu, np.zeros(hu.shape, bool), args.identity_weight)
+        used.append(f"identity {folder}{f' acq {acq}' if acq else ''} ({hu.shape[0]} slices)")
     return sampler, used
 
 
@@ -307,6 +325,8 @@ def main():
                     help="a voxel outside the blood pool brightened more than this over the target is a hard negative")
     ap.add_argument("--hard-negative-sharpened", action="store_true",
                     help="mine the hard negatives on the sharpened sources too (round 4)")
+    ap.add_argument("--identity-weight", type=float, default=0.0,
+                    help="each IDENTITY series' share of the crops (target = input; round 7: 0.1; 0: none)")
     ap.add_argument("--scale", type=int, default=1, choices=[1, 2, 4],
                     help="run the U-Net on the slice averaged scale x scale, its correction upsampled "
                          "(networks.build_syncta; 2: round 5, 4: round 6)")
