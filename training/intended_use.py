@@ -72,6 +72,14 @@ OUTPUT_CHECKS = {
         # stores, 3.3-10.6 cm2 (HCC_005, HCC_007, HCC_009, as reconstructed, smoothed and sharpened); 0.2.1 on
         # LIDC-IDRI-0002, the arm muscles, 32.9 cm2. 15 cm2 is a 4.4 cm disk.
         {"measure": "tissueBrightenedSliceCm2", "overHu": 100, "max": 15},
+        # Added 2026-12-02 after round 6's false enhancement of LIDC-IDRI-0002's left shoulder muscles: 7.6 cm2 at most
+        # on one slice and 1.2% of the soft tissue, both within their limits, but one region 108 slices tall. Measured
+        # in the node (src/tools/output-checks-run.ts) on outputs whose truth is known, as reconstructed, smoothed and
+        # sharpened: LIDC-IDRI-0001's real contrast CT against its blood-pool de-enhanced copy 0.0 ml; each HCC
+        # patient's registered arterial blood pool on its non-contrast CT (train_syncta.hybrid_target) 0.0-0.2 ml.
+        # Models: round 6 47.0 ml on LIDC-IDRI-0002 (the shoulder), 31.6 ml on RICORD; 0.2.1 on HCC_005, a patient it
+        # was trained on, 2.1-4.7 ml (its left psoas lit to ~260 HU: looked at). 2 ml is a 16 mm sphere.
+        {"measure": "tissueBrightenedRegionMl", "overHu": 100, "max": 2},
     ],
     "nodule-detector-small": [
         {"measure": "findings", "max": 20},
@@ -104,6 +112,9 @@ def _check(c: dict) -> str:
     if c["measure"] == "tissueBrightenedSliceCm2":
         return (f"at most {c['max']} cm2 of that soft tissue brightened by more than {c['overHu']} HU on any one slice "
                 "(a false enhancement a few centimetres tall, which the share of the whole volume dilutes)")
+    if c["measure"] == "tissueBrightenedRegionMl":
+        return (f"at most {c['max']} ml of that soft tissue brightened by more than {c['overHu']} HU in one connected "
+                "region that does not join the blood pool (a muscle lit along its length, a blob in an organ)")
     if c["measure"] == "noiseRatio":
         return f"measured noise of the output at most {c['max']} x the input's"
     return f"at most {c['max']} findings inside the lungs (more: the detector misfired, nothing is stored)"
@@ -114,14 +125,18 @@ def _check(c: dict) -> str:
 MEASURED = {
     "syncta-unet-small": (
         "v2 (0.2.1) is within its intended use on LIDC-IDRI-0002, RICORD and the HCC pre-contrast series (demo run of "
-        "2026-11-30). On HCC_005 and HCC_009 it passes its checks and the Syn-CTA is stored (the aorta brightened, the "
-        "rest unchanged; patients it was trained on). On the two unseen chests it is **rejected by its own checks**: "
+        "2026-11-30). On HCC_009 it passes its checks and the Syn-CTA is stored (the aorta brightened, the rest unchanged; "
+        "a patient it was trained on); on HCC_005 it did until 2026-12-02 (below). On the two unseen chests it is **rejected by its own checks**: "
         "4.9% (LIDC-IDRI-0002) and 3.0% (RICORD) of the soft tissue outside the blood pool brightened by more than 100 "
         "HU (limit 2%); the tissue's mean change is within its limit. The per-slice check added on 2026-12-01 rejects "
         "LIDC-IDRI-0002 too: 32.9 cm2 on its slice 195 of 261, the arm muscles (limit 15 cm2). What the checks caught (the card's volume-wide "
         "figures and `syncta-unet-small-unseen.png`): the arm muscles of both chests (arms down at the sides, never in "
         "the training series), a blob in RICORD's liver and a part of LIDC-IDRI-0002's left kidney. (Before the checks "
         "took the mediastinum row by row, the heart's left side counted as tissue too: LIDC-IDRI-0002 +12.1 HU, 6.4%.) "
+        "The connected-region check added on 2026-12-02 (`src/tools/output-checks-run.ts`) rejects both chests too "
+        "(173.6 ml on LIDC-IDRI-0002, slices 143-221, and 107.2 ml on RICORD, slices 170-246: the arm muscles) and now **rejects "
+        "HCC_005 as well**, a patient 0.2.1 was trained on: 3.5 ml (2.1 smoothed, 4.7 sharpened), its left psoas lit "
+        "from ~40 to ~260 HU at the kidneys, which the other checks let through (looked at). HCC_009 stays stored (0 ml). "
         "Outside it: "
         "LIDC-IDRI-0001, the CPTAC chest and the HCC arterial phases (contrast measured: blood pool 410, 143, 340, 385 "
         "HU), HCC_007's pre-contrast series (18 slices: below the pipeline's 20-instance rule) and the InVesalius head CT "

@@ -10,6 +10,12 @@
  * - tissueBrightenedSliceCm2: the largest area of that soft tissue brightened by more than N HU on one slice: a false
  *   enhancement a few centimetres tall, which the share of the whole volume dilutes (round 5 of Syn-CTA lit 35 cm2
  *   beside the aorta at LIDC-IDRI-0002's gastric fundus and spleen, 0.8% of the volume's soft tissue).
+ * - tissueBrightenedRegionMl: the volume of the largest connected region (in 3D) of that soft tissue brightened by
+ *   more than N HU that does not join the blood pool's brightening (a region reaching a brightened voxel of the
+ *   blood pool is the pool's own: an aorta the probe's 30 mm disk only half covers; a false enhancement beside it is
+ *   the per-slice area's to catch): a false enhancement away from the vessels that stays under the per-slice area on
+ *   every slice but runs down many slices (round 6 of Syn-CTA lit LIDC-IDRI-0002's left shoulder muscles over 108
+ *   slices, 7.6 cm2 at most on one).
  * - noiseRatio: the output's noise over the input's, measured on the same homogeneous boxes as the probe's.
  * - findings: how many findings lie in the lungs (set by the findings plan).
  */
@@ -18,6 +24,7 @@ import type { OutputCheck } from "../models/manifest.js";
 import type { ProbedVolume } from "./anatomy-probe.js";
 import { homogeneousBoxes } from "./blood-and-noise.js";
 import { boxStats } from "./box-sums.js";
+import { largestRegion, VoxelSet } from "./connected-regions.js";
 import { mediastinumRows } from "./mediastinum.js";
 
 export interface CheckVerdict {
@@ -47,6 +54,11 @@ export class OutputMeasures {
   private tissueBrightened = 0;
   /** The slice with the most soft tissue brightened over sliceOverHu: its index and its measured voxel count. */
   private sliceBrightenedMost = { slice: -1, voxels: 0 };
+  /** Measured voxels of soft tissue brightened over regionOverHu, on the measured grid (every other row and column). */
+  private readonly regionVoxels: VoxelSet | undefined;
+  /** The same for the soft tissue (blood) inside the blood pool: a region joining these is the pool's. */
+  private readonly poolVoxels: VoxelSet | undefined;
+  private readonly regionOverHu: number;
   private readonly noiseIn: number[] = [];
   private readonly noiseOut: number[] = [];
   private findingsInLungs: number | undefined;
@@ -64,11 +76,15 @@ export class OutputMeasures {
     const body = checks.find((c) => c.measure === "bodyVoxelsChangedPercent");
     const brightened = checks.find((c) => c.measure === "tissueBrightenedPercent");
     const perSlice = checks.find((c) => c.measure === "tissueBrightenedSliceCm2");
+    const region = checks.find((c) => c.measure === "tissueBrightenedRegionMl");
     this.measuresVoxels = checks.some((c) =>
-      ["bodyVoxelsChangedPercent", "tissueMeanChangeHu", "tissueBrightenedPercent", "tissueBrightenedSliceCm2"].includes(c.measure));
+      ["bodyVoxelsChangedPercent", "tissueMeanChangeHu", "tissueBrightenedPercent", "tissueBrightenedSliceCm2", "tissueBrightenedRegionMl"].includes(c.measure));
     this.changeOverHu = body?.measure === "bodyVoxelsChangedPercent" ? body.overHu : 100;
     this.brightenedOverHu = brightened?.measure === "tissueBrightenedPercent" ? brightened.overHu : 100;
     this.sliceOverHu = perSlice?.measure === "tissueBrightenedSliceCm2" ? perSlice.overHu : 100;
+    this.regionOverHu = region?.measure === "tissueBrightenedRegionMl" ? region.overHu : 100;
+    this.regionVoxels = region ? new VoxelSet() : undefined;
+    this.poolVoxels = region ? new VoxelSet() : undefined;
     const { coarse } = probed;
     this.coarseColumn = Int32Array.from({ length: volume.columns }, (_, c) => Math.min(coarse.columns - 1, (c / coarse.factor) | 0));
   }
@@ -96,6 +112,7 @@ export class OutputMeasures {
     const limit = this.changeOverHu;
     const pool = this.bloodPoolExclusion(k);
     let sliceBrightened = 0;
+    const grid = this.measuredGrid();
     for (let r = 0; r < rows; r += MEASURE_STRIDE) {
       const coarseRow = k * coarsePlane + Math.min(coarse.rows - 1, (r / coarse.factor) | 0) * coarse.columns;
       const [m0, m1, a0, a1] = pool(r);
@@ -108,14 +125,25 @@ export class OutputMeasures {
         this.bodyVoxels += 1;
         if (change > limit || change < -limit) this.changed += 1;
         if (before < TISSUE_HU[0] || before > TISSUE_HU[1] || anatomy.lungs[at]) continue;
-        if ((c >= m0 && c <= m1) || (c >= a0 && c <= a1)) continue;
+        const at3d = (k * grid.rows + r / MEASURE_STRIDE) * grid.columns + c / MEASURE_STRIDE;
+        if ((c >= m0 && c <= m1) || (c >= a0 && c <= a1)) {
+          if (change > this.regionOverHu) this.poolVoxels?.add(at3d);
+          continue;
+        }
         this.tissueSum += change;
         this.tissueCount += 1;
         if (change > this.brightenedOverHu) this.tissueBrightened += 1;
         if (change > this.sliceOverHu) sliceBrightened += 1;
+        if (change > this.regionOverHu) this.regionVoxels?.add(at3d);
       }
     }
     if (sliceBrightened > this.sliceBrightenedMost.voxels) this.sliceBrightenedMost = { slice: k, voxels: sliceBrightened };
+  }
+
+  /** The grid of measured voxels: every slice, every other row and column. */
+  private measuredGrid(): { slices: number; rows: number; columns: number } {
+    const { slices, rows, columns } = this.volume;
+    return { slices, rows: Math.ceil(rows / MEASURE_STRIDE), columns: Math.ceil(columns / MEASURE_STRIDE) };
   }
 
   /** For the findings plan: how many findings the lung gating kept, and how many it dropped. */
@@ -149,6 +177,15 @@ export class OutputMeasures {
           return { measure: check.measure, value, max: check.max, passed: value <= check.max,
             text: `${value} cm2 of soft tissue outside the blood pool brightened by more than ${check.overHu} HU on one slice` +
               `${slice >= 0 ? ` (slice ${slice + 1} of ${this.volume.slices})` : ""} (limit ${check.max} cm2)` };
+        }
+        case "tissueBrightenedRegionMl": {
+          const [rowMm, columnMm] = this.volume.pixelSpacing;
+          const region = this.regionVoxels ? largestRegion(this.regionVoxels, this.measuredGrid(), this.poolVoxels) : { voxels: 0, firstSlice: -1, lastSlice: -1 };
+          const voxelMl = (MEASURE_STRIDE * rowMm * MEASURE_STRIDE * columnMm * this.volume.sliceSpacing) / 1000;
+          const value = round1(region.voxels * voxelMl);
+          return { measure: check.measure, value, max: check.max, passed: value <= check.max,
+            text: `${value} ml of soft tissue outside the blood pool brightened by more than ${check.overHu} HU in one connected region not joining the blood pool` +
+              `${region.voxels > 0 ? ` (slices ${region.firstSlice + 1}-${region.lastSlice + 1} of ${this.volume.slices})` : ""} (limit ${check.max} ml)` };
         }
         case "noiseRatio": {
           const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? Number.NaN;

@@ -99,6 +99,16 @@ export const OutputCheck = z.discriminatedUnion("measure", [
     max: z.number().positive(),
   }).strict(),
   z.object({
+    /**
+     * The volume of the largest connected region (3D, face-connected) of that soft tissue brightened by more than
+     * `overHu`, ml: a false enhancement under the per-slice area on every slice that runs down many slices (a muscle
+     * of the shoulder girdle lit along its length).
+     */
+    measure: z.literal("tissueBrightenedRegionMl"),
+    overHu: z.number().positive(),
+    max: z.number().positive(),
+  }).strict(),
+  z.object({
     /** Measured noise of the output over that of the input (below 1: the noise went down). */
     measure: z.literal("noiseRatio"),
     max: z.number().positive(),

@@ -15,7 +15,7 @@ import type { ModelManifest } from "../../src/models/manifest.js";
 import { ModelRegistry } from "../../src/models/registry.js";
 import { judgeIntendedUse } from "../../src/pipeline/intended-use.js";
 import { ctSeriesFolder, headCtFolder, repoRoot, requireCtData } from "../helpers/ct-data.js";
-import { inPlaneKernel } from "../helpers/kernels.js";
+import { inPlaneKernel } from "../../src/eval/in-plane-kernel.js";
 
 const haveChest = requireCtData("lidc-idri-0002-ncct");
 const head = await headCtFolder();

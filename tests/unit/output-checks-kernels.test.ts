@@ -21,7 +21,7 @@ import { InferenceService } from "../../src/models/inference.js";
 import { ModelRegistry, type RegisteredModel } from "../../src/models/registry.js";
 import { judgeIntendedUse } from "../../src/pipeline/intended-use.js";
 import { ctSeriesFolder, repoRoot, requireCtData } from "../helpers/ct-data.js";
-import { inPlaneKernel } from "../helpers/kernels.js";
+import { inPlaneKernel } from "../../src/eval/in-plane-kernel.js";
 
 const haveChest = requireCtData("lidc-idri-0002-ncct");
 
@@ -47,8 +47,14 @@ describe.runIf(haveChest)("Syn-CTA's output checks on LIDC-IDRI-0002 across kern
     await inference.run(model, input, { streamTo: (first, values) => measures.addSlices(first, values) });
     return measures.verdicts();
   };
-  /** How far each figure may move with the kernel: percentage points for the shares, HU for the mean change, cm2 for the largest slice area. */
-  const TOLERANCE: Record<string, number> = { bodyVoxelsChangedPercent: 1, tissueBrightenedPercent: 1, tissueMeanChangeHu: 2, tissueBrightenedSliceCm2: 3 };
+  /**
+   * How far each figure may move with the kernel: percentage points for the shares, HU for the mean change, cm2 for
+   * the largest slice area; for the largest region's volume a tenth of it, at least 1 ml (0.2.1 here: 173.6 ml
+   * reconstructed, 163.3 smoothed, 174.6 sharpened).
+   */
+  const TOLERANCE: Record<string, (reconstructed: number) => number> = { bodyVoxelsChangedPercent: () => 1,
+    tissueBrightenedPercent: () => 1, tissueMeanChangeHu: () => 2, tissueBrightenedSliceCm2: () => 3,
+    tissueBrightenedRegionMl: (ml) => Math.max(1, ml / 10) };
   const rejected = (verdicts: CheckVerdict[]) => verdicts.some((v) => !v.passed);
 
   it("takes the same decision reconstructed, smoothed and sharpened, on figures that barely move", async () => {
@@ -63,7 +69,7 @@ describe.runIf(haveChest)("Syn-CTA's output checks on LIDC-IDRI-0002 across kern
       for (const [k, v] of variant.entries()) {
         const tolerance = TOLERANCE[v.measure];
         if (tolerance === undefined) throw new Error(`no kernel tolerance for the check ${v.measure}`);
-        expect(Math.abs(v.value - original[k]!.value), `${name}: ${v.measure}`).toBeLessThanOrEqual(tolerance);
+        expect(Math.abs(v.value - original[k]!.value), `${name}: ${v.measure}`).toBeLessThanOrEqual(tolerance(original[k]!.value));
       }
     }
   }, 600_000);

@@ -108,6 +108,49 @@ describe("output checks", () => {
     expect(aortaOnly[3]).toMatchObject({ value: 0, passed: true });
   });
 
+  it("fail one that brightens a thin region down many slices, which no single slice shows, with its volume", async () => {
+    const checks: OutputCheck[] = [...SYNTHESIS, { measure: "tissueBrightenedPercent", overHu: 100, max: 2 },
+      { measure: "tissueBrightenedSliceCm2", overHu: 100, max: 15 }, { measure: "tissueBrightenedRegionMl", overHu: 100, max: 10 }];
+    // A 7 mm radius cylinder of chest wall lateral to a lung raised by 200 HU on all forty slices (a muscle lit along its length:
+    // 1.54 cm2 x 10 cm = 15.4 ml), and a second one elsewhere on the first ten only (3.8 ml), not touching it.
+    const centre = (PHANTOM.columns - 1) / 2;
+    const inDisk = (i: number, cx: number, cy: number): boolean => {
+      const x = ((i % PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      const y = (Math.floor(i / PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      return (x - cx) ** 2 + (y - cy) ** 2 <= 49;
+    };
+    const lit = (hu: Float32Array, k: number) =>
+      hu.map((v, i) => ((inDisk(i, -130, 0) || (k < 10 && inDisk(i, 130, 0))) && v > -20 && v < 120 ? v + 200 : v));
+    const verdicts = await measure(checks, lit);
+    const [body, mean, share, slice, region] = verdicts;
+    expect(body!.passed && mean!.passed && share!.passed && slice!.passed, JSON.stringify(verdicts)).toBe(true);
+    expect(region!.passed, JSON.stringify(verdicts)).toBe(false);
+    expect(region!.value).toBeGreaterThan(15.4 * 0.85);
+    expect(region!.value).toBeLessThan(15.4 * 1.15);
+    expect(region!.text).toMatch(/^\d+(\.\d)? ml of soft tissue outside the blood pool brightened by more than 100 HU in one connected region not joining the blood pool \(slices 1-40 of 40\) \(limit 10 ml\)$/);
+    // Only the second cylinder: its own volume, the first ten slices.
+    const second = await measure(checks, (hu, k) => hu.map((v, i) => (k < 10 && inDisk(i, 130, 0) && v > -20 && v < 120 ? v + 200 : v)));
+    expect(second[4]!.passed, JSON.stringify(second)).toBe(true);
+    expect(second[4]!.value).toBeGreaterThan(3.85 * 0.85);
+    expect(second[4]!.value).toBeLessThan(3.85 * 1.15);
+    expect(second[4]!.text).toContain("(slices 1-10 of 40)");
+    const aortaOnly = await measure(checks, (hu) => hu.map((v, i) => (isAorta(i) ? v + 300 : v)));
+    expect(aortaOnly[4]).toMatchObject({ value: 0, passed: true });
+    // A vessel leaving the aorta and running back past the spine, 65 mm out, beyond the 30 mm disk and the lungs (a
+    // renal artery, a subclavian) joins the blood pool's brightening: the pool's own, not a region of tissue on its own.
+    const leaving = (i: number): boolean => {
+      const x = ((i % PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      const y = (Math.floor(i / PHANTOM.columns) - centre) * PHANTOM.pixelMm;
+      return Math.abs(x - 30) <= 4 && y >= 25 && y <= 90;
+    };
+    const branch = await measure(checks, (hu) => hu.map((v, i) => (isAorta(i) || (leaving(i) && v > -20 && v < 120) ? v + 300 : v)));
+    expect(branch[4], JSON.stringify(branch)).toMatchObject({ value: 0, passed: true });
+    // The same vessel's part behind the lungs (posterior of 70 mm), cut off from the aorta: a region of its own.
+    const cutOff = (i: number): boolean => leaving(i) && (Math.floor(i / PHANTOM.columns) - centre) * PHANTOM.pixelMm >= 70;
+    const cut = await measure(checks, (hu) => hu.map((v, i) => (isAorta(i) || (cutOff(i) && v > -20 && v < 120) ? v + 300 : v)));
+    expect(cut[4]!.passed, JSON.stringify(cut)).toBe(false);
+  });
+
   it("see a smoothing denoiser lower the noise and keep the tissue's mean", async () => {
     const smooth = (hu: Float32Array): Float32Array => {
       const out = hu.slice();

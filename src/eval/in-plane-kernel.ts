@@ -1,8 +1,9 @@
 /**
- * A simulated reconstruction kernel for tests: the same CT smoothed or sharpened in-plane, as a softer or sharper
- * kernel would reconstruct it, so that a decision or a check can be shown not to depend on the kernel.
+ * A simulated reconstruction kernel: the same CT smoothed or sharpened in-plane, as a softer or sharper kernel would
+ * reconstruct it, so that a decision or a check can be shown not to depend on the kernel (tests, and
+ * src/tools/output-checks-run.ts).
  */
-import type { CtVolume } from "../../src/dicom/ct-volume.js";
+import type { CtVolume } from "../dicom/ct-volume.js";
 
 /** Each slice convolved in-plane with [a, b, a] rows and columns (b + 2a = 1): a < 0 sharpens, a > 0 smooths. */
 export function inPlaneKernel(volume: CtVolume, a: number): CtVolume {
