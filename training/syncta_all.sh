@@ -97,6 +97,7 @@ if [ "${ROUND7:-0}" = 1 ]; then
     --hard-negative-frac 0.3 --hard-negative-sharpened" nice -n 10 bash training/syncta_gpu.sh
   $py training/syncta_select.py --tags qr1 qr7 --baseline qr1 >"$cache/syncta_select_round7.json"
   export_round qr7 7
+  npm run build >/dev/null && $py training/syncta_node_checks.py --out "$cache/syncta_node_checks_round7.json"
 fi
 for h in hcc-005 hcc-007 hcc-009; do
   $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}_fold-$h.pt" --holdout "$h"
