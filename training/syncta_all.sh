@@ -89,7 +89,10 @@ fi
 # Round 7 (ROUND7=1, after ROUND6=1; rule in syncta_select.py, committed 2026-12-02 before its run): round 6's four
 # models trained on with the identity pairs (train_syncta.py IDENTITY: the CPTAC chest, HCC_009's arterial and HCC_007's
 # portal phase as "leave unchanged") and 30 % of the crops on their own false enhancements, mined on every source as
-# reconstructed and sharpened; judged against round 6, into the cache's *_round7.json.
+# reconstructed and sharpened; judged against round 6, into the cache's *_round7.json, then through the node's output
+# checks on the unseen chests. Run on the 2-core machine 2026-12-02 (50 min, ~1,000 iterations each, 4 processes):
+# kept by its rule, not shipped (the region check rejects 3 of its 6 chest runs; the card says why); its section goes
+# in with `card_syncta_rounds.py 7`.
 if [ "${ROUND7:-0}" = 1 ]; then
   copy_as qr1 qr7 "$cache/syncta-round6"
   PY=$py MINUTES=${ROUND7_MINUTES:-50} ITERS=${ROUND7_ITERS:-100000} CONFIGS="qr7:$weight" PATCH=512 BATCH=16 \
