@@ -102,6 +102,19 @@ if [ "${ROUND7:-0}" = 1 ]; then
   export_round qr7 7
   npm run build >/dev/null && $py training/syncta_node_checks.py --out "$cache/syncta_node_checks_round7.json"
 fi
+# Round 8 (ROUND8=1, after ROUND7=1; rule written 2026-12-02 before its run): round 7's recipe once more from round 7's
+# four models, the hard negatives mined afresh from them (what round 7 still lights on the training series, the top of
+# the chests among them); judged against round 7 by the same rule (syncta_select.py --baseline qr7), then the node's
+# output checks on the unseen chests; shipped only if all six chest runs pass every check and the images show no blob.
+if [ "${ROUND8:-0}" = 1 ]; then
+  copy_as qr7 qr8 "$cache/syncta-round7"
+  PY=$py MINUTES=${ROUND8_MINUTES:-45} ITERS=${ROUND8_ITERS:-100000} CONFIGS="qr8:$weight" PATCH=512 BATCH=16 \
+    INIT_DIR="$cache/syncta-round7" OUT= THREADS=1 EXTRA="--scale 4 --fat-gate --lr 0.0005 --identity-weight 0.1 \
+    --hard-negative-frac 0.3 --hard-negative-sharpened" nice -n 10 bash training/syncta_gpu.sh
+  $py training/syncta_select.py --tags qr7 qr8 --baseline qr7 >"$cache/syncta_select_round8.json"
+  export_round qr8 8
+  npm run build >/dev/null && $py training/syncta_node_checks.py --out "$cache/syncta_node_checks_round8.json"
+fi
 for h in hcc-005 hcc-007 hcc-009; do
   $py training/train_syncta.py --from-state "$cache/syncta_v2_${chosen}_fold-$h.pt" --holdout "$h"
 done

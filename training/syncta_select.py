@@ -39,6 +39,10 @@ with the connected-region check added for it (largest brightened region not join
 unseen chests under three kernels, and the images of both showing no false enhancement a reader could take for a
 finding.
 
+Round 8 (round 7's recipe again from round 7's models, hard negatives mined afresh; rule written 2026-12-02 before its
+run) is judged against round 7 the same way (--baseline qr7), and shipped only if the node's output checks pass on
+all six chest runs (two chests, three kernels) and the images show no blob.
+
 The real NCCT chests (LIDC-IDRI-0002, RICORD) and the kernel test are not used here: they stay an unseen test of the
 chosen model (evaluate_syncta.py). Inference here is PyTorch on the training device; the card's figures are
 recomputed with onnxruntime-node by evaluate_syncta.py.
