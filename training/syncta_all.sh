@@ -106,6 +106,7 @@ fi
 # four models, the hard negatives mined afresh from them (what round 7 still lights on the training series, the top of
 # the chests among them); judged against round 7 by the same rule (syncta_select.py --baseline qr7), then the node's
 # output checks on the unseen chests; shipped only if all six chest runs pass every check and the images show no blob.
+# Run 2026-12-02 (45 min): kept by its rule, not shipped (2 of 6 chest runs fail the region check); `card_syncta_rounds.py 8`.
 if [ "${ROUND8:-0}" = 1 ]; then
   copy_as qr7 qr8 "$cache/syncta-round7"
   PY=$py MINUTES=${ROUND8_MINUTES:-45} ITERS=${ROUND8_ITERS:-100000} CONFIGS="qr8:$weight" PATCH=512 BATCH=16 \
