@@ -118,9 +118,15 @@ export function judgeIntendedUse(manifest: ModelManifest, volume: CtVolume, prob
   }
   if (reasons.length > 0) return { within: false, reasons: [...reasons, forWhat] };
 
-  // The volume covers more than the model's regions: process the regions' slab only.
-  const extra = probe.regions.filter((r) => !use.regions.includes(r));
-  const slab = extra.length > 0 ? regionSlab(probed, use.regions, Math.round(use.slabMarginMm / volume.sliceSpacing)) : undefined;
-  if (slab) notes.push(`slab: slices ${slab.first + 1}-${slab.last + 1} of ${probe.slices} (${use.regions.join("+")}; the volume also shows ${extra.join("+")})`);
+  // Anatomy the model is not for is never processed beyond the slab's margin, whether or not there is enough of it to
+  // count as a region of its own: a chest series' 30-40 mm of neck above the lung apices is no part of a chest model's
+  // intended use, though it does not make the series a neck CT.
+  const extra = (Object.entries(probe.coverageMm) as [BodyRegion, number][]).filter(([r, mm]) => mm > 0 && !use.regions.includes(r));
+  const regionsSlab = extra.length > 0 ? regionSlab(probed, use.regions, Math.round(use.slabMarginMm / volume.sliceSpacing)) : undefined;
+  const slab = regionsSlab && (regionsSlab.first > 0 || regionsSlab.last < probe.slices - 1) ? regionsSlab : undefined;
+  if (slab) {
+    notes.push(`slab: slices ${slab.first + 1}-${slab.last + 1} of ${probe.slices} (${use.regions.join("+")}; the volume also shows ` +
+      `${extra.map(([r, mm]) => `${r} ${mm} mm`).join(", ")})`);
+  }
   return { within: true, slab, notes };
 }

@@ -52,14 +52,29 @@ describe("intended use", () => {
     expect(detector.slab.first).toBeLessThanOrEqual(50);
     expect(detector.slab.last).toBeGreaterThanOrEqual(148);
     expect(detector.slab.last).toBeLessThan(160); // the head (slices 150..209) is not processed
-    expect(detector.notes.join(" ")).toMatch(/also shows head\+abdomen/);
+    expect(detector.notes.join(" ")).toMatch(/also shows head \d+ mm, abdomen \d+ mm\)/);
     // Syn-CTA v2 is for chest and abdomen: from the first slice to the chest's top, never the head.
     const syncta = await judge("syncta-unet-small", stacked);
     if (!syncta.within || !syncta.slab) throw new Error("a slab was expected");
     expect(syncta.slab.first).toBe(0);
     expect(syncta.slab.last).toBeGreaterThanOrEqual(148);
     expect(syncta.slab.last).toBeLessThan(160);
-    expect(syncta.notes.join(" ")).toMatch(/\(chest\+abdomen; the volume also shows head\)/);
+    expect(syncta.notes.join(" ")).toMatch(/\(chest\+abdomen; the volume also shows head \d+ mm\)/);
+  });
+
+  it("leaves out a chest's short neck beyond the margin, though too short to count as a region of its own", async () => {
+    // 12 slices of 2.5 mm of neck: the probe measures 40 mm above the lungs (as LIDC-IDRI-0002's 36 mm), under the 50 mm
+    // a region needs, so the series is a chest; the model is not for the neck: the slab ends 20 mm (8 slices) above
+    // the lungs' last slice.
+    const chestAndNeck = phantomVolume({ parts: { chest: 100, head: 12 }, noiseSd: 10 });
+    const syncta = await judge("syncta-unet-small", chestAndNeck);
+    if (!syncta.within || !syncta.slab) throw new Error("a slab was expected");
+    const { probe } = await probeVolume(chestAndNeck);
+    expect(probe.regions).toEqual(["chest"]);
+    expect(syncta.slab.first).toBe(0);
+    expect(syncta.slab.last).toBe(Math.min(probe.slices - 1, probe.lungs.lastSlice + 8));
+    expect(syncta.slab.last).toBeLessThan(probe.slices - 1);
+    expect(syncta.notes.join(" ")).toMatch(/the volume also shows head \d+ mm\)/);
   });
 
   it("skips a contrast scan for the non-contrast model by the blood pool, though the header names no agent", async () => {
