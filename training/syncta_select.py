@@ -43,6 +43,14 @@ Round 8 (round 7's recipe again from round 7's models, hard negatives mined afre
 run) is judged against round 7 the same way (--baseline qr7), and shipped only if the node's output checks pass on
 all six chest runs (two chests, three kernels) and the images show no blob.
 
+Round 9 (round 8's models trained on with the simulated chest's supra-aortic arteries de-enhanced too,
+train_syncta.py --supra-aortic; rule written 2026-12-02 before its run, after round 8 was found to pass all six chest
+runs once the node stopped processing the neck beyond its slab, and its images at RICORD's thoracic inlet were judged
+misreadable) is judged against round 8 the same way (--baseline qr8). It replaces 0.2.1 only if the node's output checks
+pass on all six chest runs (with the slab) and the images of every region the checks name, the thoracic inlets and
+LIDC-IDRI-0002's left renal hilum among them, show nothing a reader could take for a finding; otherwise neither round
+8 nor round 9 ships.
+
 The real NCCT chests (LIDC-IDRI-0002, RICORD) and the kernel test are not used here: they stay an unseen test of the
 chosen model (evaluate_syncta.py). Inference here is PyTorch on the training device; the card's figures are
 recomputed with onnxruntime-node by evaluate_syncta.py.

@@ -47,7 +47,7 @@ import common as C  # noqa: E402
 from networks import (  # noqa: E402
     SYNCTA_CHANNELS as CHANNELS, build_syncta, load_syncta, syncta_spatial_multiple, syncta_state_scale,
 )
-from simulate import blood_pool_mask, body_mask, de_enhance  # noqa: E402
+from simulate import blood_pool_mask, body_mask, de_enhance, supra_aortic_arteries  # noqa: E402
 from syncta_pairs import PATIENTS, iv_blood_pool, load_axial, load_pair, voxel_ml  # noqa: E402
 
 
@@ -76,9 +76,11 @@ IDENTITY = [
 ]
 
 
-def simulated_pair(data: str, folder: str, acquisition):
+def simulated_pair(data: str, folder: str, acquisition, supra_aortic: bool = False):
+    """(simulated NCCT, contrast CT, changed voxels) of a contrast series, cached; supra_aortic (round 9 on): the
+    arteries leaving the arch upward are de-enhanced with the pool (simulate.supra_aortic_arteries)."""
     name = folder + (f"_acq{acquisition}" if acquisition else "")
-    cache = os.path.join(C.CACHE_DIR, f"syncta_sim_v2_{name}.npz")
+    cache = os.path.join(C.CACHE_DIR, f"syncta_sim_{'v3' if supra_aortic else 'v2'}_{name}.npz")
     if os.path.exists(cache):
         z = np.load(cache)
         hu, core = z["hu"].astype(np.float32), z["core"]
@@ -90,6 +92,8 @@ def simulated_pair(data: str, folder: str, acquisition):
     vol = load_axial(os.path.join(data, folder), acquisition)
     hu = vol["hu"]
     core = blood_pool_mask(hu, voxel_ml(vol))
+    if supra_aortic:
+        core |= supra_aortic_arteries(hu, core, float(vol["spacing"]), slice_mm=float(np.median(np.diff(vol["z"]))))
     sim, _, changed = de_enhance(hu, core=core)
     np.savez(cache, sim=sim, hu=hu, core=changed)
     return sim, hu, changed
@@ -228,7 +232,7 @@ def build_sampler(data, holdout, rng, args):
     for folder, acq, patient in CONTRAST:
         if patient is not None and patient == holdout:
             continue
-        sim, hu, core = simulated_pair(data, folder, acq)
+        sim, hu, core = simulated_pair(data, folder, acq, args.supra_aortic)
         sampler.add(f"sim {folder}", sim, hu, core, (1.0 - args.real_weight) / 4)
         used.append(f"simulated {folder}{f' acq {acq}' if acq else ''} ({hu.shape[0]} slices)")
     for folder, acq, patient in IDENTITY if args.identity_weight else ():
@@ -327,6 +331,8 @@ def main():
                     help="mine the hard negatives on the sharpened sources too (round 4)")
     ap.add_argument("--identity-weight", type=float, default=0.0,
                     help="each IDENTITY series' share of the crops (target = input; round 7: 0.1; 0: none)")
+    ap.add_argument("--supra-aortic", action="store_true",
+                    help="de-enhance the arteries leaving the arch upward too in the simulated pairs (round 9 on)")
     ap.add_argument("--scale", type=int, default=1, choices=[1, 2, 4],
                     help="run the U-Net on the slice averaged scale x scale, its correction upsampled "
                          "(networks.build_syncta; 2: round 5, 4: round 6)")
