@@ -25,10 +25,10 @@ VERSIONS = ("unchanged input", "v1", "v2 (fold without this patient)")
 
 # The card's verdict on the rounds after the shipped one (their sections: card_syncta_rounds.py).
 LATER_ROUNDS = (
-    " Later rounds (sections below) were trained and measured but not shipped; the latest, round 7 (2026-12-02), no "
-    "longer lights the arms or organs of the unseen chests, but leaves a blob of about 2 ml at their thoracic inlets "
-    "that the node's connected-region check (limit 2 ml) rejects on three of six kernel runs, and it still does not "
-    "beat v1 in the blood pool.")
+    " Later rounds (sections below) were trained and measured but not shipped. Rounds 7-9 (2026-12-02) no longer light "
+    "the arms or organs of the unseen chests. All of them light a hazy patch of about 2 ml beside the trachea at the "
+    "thoracic inlet, and none beats v1 in the blood pool. Round 8 passes every node check once the node leaves out the "
+    "neck beyond its slab, but it is not shipped: its patch at RICORD's inlet, looked at, could be read as a mass.")
 
 
 def f(x, n=4):
