@@ -150,12 +150,12 @@ describe.runIf(ready)("new series are processed by themselves, within their safe
     const slabNote = events.filter((e) => e.kind === "intended-use").map((e) => e.message).find((m) => m.startsWith("slab:"));
     const slab = /^slab: slices (\d+)-(\d+) of 261 \(chest\+abdomen; the volume also shows head \d+ mm\)/.exec(slabNote ?? "");
     if (!slab) throw new Error(`no slab note among the job's events: ${JSON.stringify(events)}`);
-    const [first, last] = [Number(slab[1]), Number(slab[2])];
-    expect(first).toBe(1);
-    expect(last).toBeGreaterThan(231);
-    expect(last).toBeLessThan(261);
+    const [slabFirst, slabLast] = [Number(slab[1]), Number(slab[2])];
+    expect(slabFirst).toBe(1);
+    expect(slabLast).toBeGreaterThan(231);
+    expect(slabLast).toBeLessThan(261);
     const derived = (await seriesByUid(job.outputSeriesUid!))!;
-    expect(derived.Instances).toHaveLength(last - first + 1);
+    expect(derived.Instances).toHaveLength(slabLast - slabFirst + 1);
     expect(derived.ParentStudy).toBe(ncct.ParentStudy);
     const sourceTags = await Promise.all(ncct.Instances.map(tagsOf));
     const derivedTags = await Promise.all(derived.Instances.map(tagsOf));
